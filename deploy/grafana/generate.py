@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Generates the Verdict Grafana dashboard (dashboards/verdict.json).
+
+Every query names only metrics from engine/src/metrics.rs; the engine's test
+`dashboard_queries_only_exported_metrics` checks that. Re-run after editing:
+    python3 deploy/grafana/generate.py
+"""
+import json, os
+
+PANELS = [
+    # (title, unit, [(expr, legend)], kind)
+    ("Throughput", "ops", [("sum(rate(verdict_events_consumed_total[1m]))", "consumed/s"),
+                           ("sum(rate(verdict_decisions_total[1m]))", "decided/s")], "timeseries"),
+    ("Decisions by action", "ops", [("sum by (action) (rate(verdict_decisions_total[1m]))", "{{action}}")], "timeseries"),
+    ("Decision latency vs SLA", "s", [
+        ("histogram_quantile(0.5, sum by (le) (rate(verdict_decision_latency_seconds_bucket[1m])))", "p50"),
+        ("histogram_quantile(0.99, sum by (le) (rate(verdict_decision_latency_seconds_bucket[1m])))", "p99"),
+        ("histogram_quantile(0.999, sum by (le) (rate(verdict_decision_latency_seconds_bucket[1m])))", "p99.9")], "timeseries"),
+    ("SLA misses and degraded decisions", "ops", [
+        ("sum(rate(verdict_sla_misses_total[1m]))", "SLA misses/s"),
+        ("sum(rate(verdict_degraded_decisions_total[1m]))", "degraded/s")], "timeseries"),
+    ("Stage time per batch (p99)", "s", [
+        ("histogram_quantile(0.99, sum by (le, stage) (rate(verdict_stage_duration_seconds_bucket[1m])))", "{{stage}}")], "timeseries"),
+    ("Batch size (p50)", "none", [
+        ("histogram_quantile(0.5, sum by (le) (rate(verdict_batch_size_events_bucket[1m])))", "events")], "timeseries"),
+    ("Rule hits (top 10)", "ops", [
+        ("topk(10, sum by (rule, mode) (rate(verdict_rule_hits_total[5m])))", "{{rule}} ({{mode}})")], "timeseries"),
+    ("Dead-lettered by reason", "ops", [("sum by (reason) (rate(verdict_dlq_messages_total[5m]))", "{{reason}}")], "timeseries"),
+    ("Consumer lag", "none", [("sum by (partition) (verdict_consumer_lag_messages)", "partition {{partition}}")], "timeseries"),
+    ("Watermark lag", "s", [("max by (partition) (verdict_watermark_lag_seconds)", "partition {{partition}}")], "timeseries"),
+    ("Score distribution (champion vs challenger)", "percentunit", [
+        ("histogram_quantile(0.5, sum by (le) (rate(verdict_model_score_bucket[5m])))", "champion p50"),
+        ("histogram_quantile(0.95, sum by (le) (rate(verdict_model_score_bucket[5m])))", "champion p95"),
+        ("histogram_quantile(0.95, sum by (le) (rate(verdict_challenger_score_bucket[5m])))", "challenger p95")], "timeseries"),
+    ("Model errors", "ops", [("sum(rate(verdict_model_errors_total[5m]))", "errors/s")], "timeseries"),
+    ("State size", "bytes", [("sum by (partition) (verdict_state_size_bytes)", "partition {{partition}}")], "timeseries"),
+    ("Hot state keys", "none", [("sum by (partition) (verdict_state_keys)", "partition {{partition}}")], "timeseries"),
+    ("Checkpoints", "s", [
+        ("sum(rate(verdict_checkpoints_total[5m]))", "checkpoints/s"),
+        ("histogram_quantile(0.99, sum by (le) (rate(verdict_checkpoint_duration_seconds_bucket[5m])))", "p99 duration")], "timeseries"),
+    ("Rule reloads", "none", [("sum by (result) (increase(verdict_rules_reloads_total[1h]))", "{{result}}")], "timeseries"),
+    ("Running versions", "none", [("verdict_rules_info", "rules {{version}}"),
+                                  ("verdict_model_info", "{{role}} {{model}}")], "table"),
+    ("Partitions and broker errors", "none", [("sum(verdict_partitions_assigned)", "partitions"),
+                                              ("sum by (op) (rate(verdict_kafka_errors_total[5m]))", "errors {{op}}")], "timeseries"),
+]
+
+def panel(i, title, unit, targets, kind):
+    return {
+        "id": i + 1,
+        "title": title,
+        "type": kind,
+        "datasource": {"type": "prometheus", "uid": "prometheus"},
+        "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [{"expr": e, "legendFormat": l, "refId": chr(65 + k)} for k, (e, l) in enumerate(targets)],
+    }
+
+dashboard = {
+    "uid": "verdict",
+    "title": "Verdict",
+    "schemaVersion": 39,
+    "time": {"from": "now-15m", "to": "now"},
+    "refresh": "5s",
+    "panels": [panel(i, *p) for i, p in enumerate(PANELS)],
+}
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboards", "verdict.json")
+with open(out, "w") as f:
+    json.dump(dashboard, f, indent=2)
+    f.write("\n")

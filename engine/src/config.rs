@@ -1,0 +1,324 @@
+//! Configuration in layers: built-in defaults, then a TOML file, then
+//! `VERDICT_*` environment variables (`VERDICT_KAFKA__BROKERS=...`: sections
+//! separated by a double underscore, `-` written as `_`). Keys are kebab-case
+//! and unknown keys are rejected, so a typo is an error, not a silent default.
+//! [`Config::validate`] collects every problem before failing; `verdict config
+//! check` prints them all.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the engine can be told.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub engine: EngineConfig,
+    pub rules: RulesConfig,
+    pub model: ModelConfig,
+    pub state: StateSection,
+    pub admin: AdminConfig,
+    pub validation: ValidationConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub group_id: String,
+    pub input_topic: String,
+    pub output_topic: String,
+    pub dlq_topic: String,
+    /// librdkafka properties applied to consumer and producer (TLS, SASL, ...).
+    pub properties: BTreeMap<String, String>,
+    pub consumer_properties: BTreeMap<String, String>,
+    pub producer_properties: BTreeMap<String, String>,
+    /// Create the three topics at start if missing (demo, tests).
+    pub create_topics: bool,
+    pub topic_partitions: i32,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "localhost:9092".into(),
+            group_id: "verdict".into(),
+            input_topic: "transactions".into(),
+            output_topic: "decisions".into(),
+            dlq_topic: "transactions.dlq".into(),
+            properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
+            create_topics: false,
+            topic_partitions: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Largest batch a partition worker processes at once.
+    pub batch_size: usize,
+    /// How long a worker waits to fill a batch after its first event.
+    pub batch_wait_ms: u64,
+    /// Decision deadline after arrival (the service level).
+    pub sla_ms: u64,
+    /// How often state and offsets are checkpointed.
+    pub checkpoint_interval_ms: u64,
+    /// Messages buffered per partition between consumer and worker
+    /// (backpressure bound: a slow worker stops consumption, memory stays flat).
+    pub partition_buffer: usize,
+    /// Event-time watermark lag behind the largest event time seen.
+    pub allowed_lateness_ms: i64,
+    /// After this long without events, an idle partition's watermark follows
+    /// the wall clock so it does not hold back anything that waits on it.
+    pub idle_partition_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            batch_size: 512,
+            batch_wait_ms: 1,
+            sla_ms: 75,
+            checkpoint_interval_ms: 1_000,
+            partition_buffer: 4_096,
+            allowed_lateness_ms: 5_000,
+            idle_partition_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Directory of `*.rules` files, watched for changes. Empty: the embedded default set.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Champion model directory. Empty: the embedded default model.
+    pub dir: Option<PathBuf>,
+    pub challenger: Option<PathBuf>,
+    /// Score nothing: decisions by rules alone.
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct StateSection {
+    /// RocksDB directory. Empty: in-memory state (not durable; demo only).
+    pub dir: Option<PathBuf>,
+    /// Cache and storage tuning (`[state.tuning]`).
+    pub tuning: verdict_state::StateConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP server (`/metrics`, `/healthz`). Empty: off.
+    pub listen: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { listen: Some("127.0.0.1:9464".into()) }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    pub max_message_bytes: usize,
+    /// Largest accepted amount, in major units.
+    pub max_amount: i64,
+    pub max_future_ms: i64,
+    pub max_past_ms: i64,
+    /// Secret for hashing card numbers. Set it through `VERDICT_VALIDATION__PAN_HASH_KEY`.
+    pub pan_hash_key: String,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig {
+            max_message_bytes: 64 * 1024,
+            max_amount: 10_000_000,
+            max_future_ms: 5 * 60_000,
+            max_past_ms: 30 * 86_400_000,
+            pan_hash_key: "verdict-development-key".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    pub fn load_with_env(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Config> {
+        let mut tree = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+                text.parse::<toml::Table>().map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env {
+            let Some(path) = key.strip_prefix("VERDICT_") else { continue };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase().replace('_', "-")).collect();
+            if parts.len() < 2 || parts.iter().any(String::is_empty) {
+                continue;
+            }
+            let mut table = &mut tree;
+            for section in &parts[..parts.len() - 1] {
+                let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let toml::Value::Table(t) = entry else {
+                    anyhow::bail!("{key}: {section} is not a section");
+                };
+                table = t;
+            }
+            table.insert(parts[parts.len() - 1].clone(), env_value(&value));
+        }
+        let cfg: Config = toml::Value::Table(tree)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("configuration: {e}"))?;
+        Ok(cfg)
+    }
+
+    /// Every problem with the configuration, or `Ok` when there is none.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        let e = &self.engine;
+        if e.batch_size == 0 || e.batch_size > 65_536 {
+            problems.push(format!("engine.batch-size must be 1..=65536, got {}", e.batch_size));
+        }
+        if e.sla_ms == 0 {
+            problems.push("engine.sla-ms must be positive".into());
+        }
+        if e.batch_wait_ms >= e.sla_ms {
+            problems.push(format!("engine.batch-wait-ms ({}) must be below engine.sla-ms ({})", e.batch_wait_ms, e.sla_ms));
+        }
+        if e.partition_buffer == 0 {
+            problems.push("engine.partition-buffer must be positive".into());
+        }
+        if e.checkpoint_interval_ms == 0 {
+            problems.push("engine.checkpoint-interval-ms must be positive".into());
+        }
+        let k = &self.kafka;
+        for (name, v) in [("brokers", &k.brokers), ("group-id", &k.group_id), ("input-topic", &k.input_topic), ("output-topic", &k.output_topic), ("dlq-topic", &k.dlq_topic)] {
+            if v.trim().is_empty() {
+                problems.push(format!("kafka.{name} must not be empty"));
+            }
+        }
+        if k.input_topic == k.output_topic || k.input_topic == k.dlq_topic {
+            problems.push("kafka.input-topic must differ from output-topic and dlq-topic".into());
+        }
+        if k.topic_partitions < 1 {
+            problems.push("kafka.topic-partitions must be at least 1".into());
+        }
+        for key in k.properties.keys().chain(k.consumer_properties.keys()).chain(k.producer_properties.keys()) {
+            if matches!(key.as_str(), "enable.auto.commit" | "enable.auto.offset.store" | "enable.idempotence") {
+                problems.push(format!("kafka property {key} is managed by the engine and cannot be overridden"));
+            }
+        }
+        if let Some(dir) = &self.rules.dir
+            && !dir.is_dir()
+        {
+            problems.push(format!("rules.dir {} is not a directory", dir.display()));
+        }
+        for (name, dir) in [("model.dir", &self.model.dir), ("model.challenger", &self.model.challenger)] {
+            if let Some(d) = dir
+                && !d.join("manifest.json").is_file()
+            {
+                problems.push(format!("{name} {} has no manifest.json", d.display()));
+            }
+        }
+        let v = &self.validation;
+        if v.max_amount <= 0 {
+            problems.push("validation.max-amount must be positive".into());
+        }
+        if v.max_message_bytes < 256 {
+            problems.push("validation.max-message-bytes must be at least 256".into());
+        }
+        if v.pan_hash_key.len() < 16 {
+            problems.push("validation.pan-hash-key must be at least 16 characters".into());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+
+    pub fn decode_config(&self, live: bool) -> crate::contract::DecodeConfig {
+        use crate::contract::{Amount, DecodeConfig, TimeCheck, pan::PanHasher};
+        let v = &self.validation;
+        DecodeConfig {
+            max_message_bytes: v.max_message_bytes,
+            max_amount: Amount::from_major(v.max_amount),
+            max_id_bytes: 128,
+            time: if live {
+                TimeCheck::Clock {
+                    now_ms: chrono::Utc::now().timestamp_millis(),
+                    max_future_ms: v.max_future_ms,
+                    max_past_ms: v.max_past_ms,
+                }
+            } else {
+                TimeCheck::RangeOnly
+            },
+            pan_hasher: PanHasher::new(&v.pan_hash_key),
+        }
+    }
+}
+
+/// Environment values are strings; numbers and booleans are recognised so
+/// `VERDICT_ENGINE__SLA_MS=80` sets an integer.
+fn env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = v.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else if let Ok(f) = v.parse::<f64>() {
+        toml::Value::Float(f)
+    } else {
+        toml::Value::String(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("verdict.toml");
+        std::fs::write(&file, "[kafka]\nbrokers = \"file:9092\"\ngroup-id = \"g\"\n[engine]\nsla-ms = 70\n").unwrap();
+        let env = vec![("VERDICT_KAFKA__BROKERS".to_string(), "env:9092".to_string()), ("VERDICT_ENGINE__BATCH_SIZE".into(), "64".into())];
+        let cfg = Config::load_with_env(Some(&file), env.into_iter()).unwrap();
+        assert_eq!(cfg.kafka.brokers, "env:9092");
+        assert_eq!(cfg.kafka.group_id, "g");
+        assert_eq!(cfg.engine.sla_ms, 70);
+        assert_eq!(cfg.engine.batch_size, 64);
+        assert_eq!(cfg.engine.checkpoint_interval_ms, 1_000);
+
+        std::fs::write(&file, "[kafka]\nbrokerz = \"typo\"\n").unwrap();
+        let err = Config::load_with_env(Some(&file), std::iter::empty()).unwrap_err().to_string();
+        assert!(err.contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let mut cfg = Config::default();
+        cfg.engine.batch_size = 0;
+        cfg.engine.sla_ms = 0;
+        cfg.kafka.output_topic = cfg.kafka.input_topic.clone();
+        cfg.validation.pan_hash_key = "short".into();
+        cfg.kafka.properties.insert("enable.auto.commit".into(), "true".into());
+        let problems = cfg.validate().unwrap_err();
+        assert!(problems.len() >= 5, "{problems:#?}");
+        assert!(Config::default().validate().is_ok());
+    }
+}

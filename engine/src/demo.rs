@@ -1,0 +1,238 @@
+//! `verdict demo`: the whole engine on an embedded default, no setup.
+//!
+//! It starts librdkafka's in-process mock Kafka cluster, creates the topics,
+//! runs the engine against it with the default rule set and model, feeds it
+//! from the traffic generator (with a sprinkle of malformed messages), reads
+//! the decisions back, prints a live line every second and a summary at the end.
+//! Latency is measured from the generator's produce call to the moment the
+//! decision is read back from the `decisions` topic.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::config::Config;
+use crate::generate::{Generator, GeneratorConfig};
+use crate::kafka::run_engine;
+use crate::wiring::Shared;
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub seconds: u64,
+    pub rate: u32,
+    pub users: u32,
+    pub partitions: i32,
+    pub malformed_rate: f64,
+    pub fraud_rate: f64,
+    pub seed: u64,
+    pub admin: Option<String>,
+    /// Use this broker instead of the in-process mock cluster (topics are created if missing).
+    pub brokers: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DemoSummary {
+    pub produced: u64,
+    pub decisions: u64,
+    pub allow: u64,
+    pub review: u64,
+    pub decline: u64,
+    pub dlq: u64,
+    pub degraded: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    decisions: AtomicU64,
+    allow: AtomicU64,
+    review: AtomicU64,
+    decline: AtomicU64,
+    degraded: AtomicU64,
+    dlq: AtomicU64,
+}
+
+/// Runs the demo; `shared` holds the rule set and model to use.
+pub async fn run(opts: DemoOptions, mut config: Config, shared: Shared) -> anyhow::Result<DemoSummary> {
+    let (cluster, brokers) = match &opts.brokers {
+        Some(b) => (None, b.clone()),
+        None => {
+            let cluster = MockCluster::new(1)?;
+            for topic in [&config.kafka.input_topic, &config.kafka.output_topic, &config.kafka.dlq_topic] {
+                cluster.create_topic(topic, opts.partitions, 1)?;
+            }
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers)
+        }
+    };
+    config.kafka.brokers = brokers.clone();
+    if cluster.is_none() {
+        config.kafka.topic_partitions = opts.partitions;
+        crate::kafka::ensure_topics(&config.kafka).await?;
+    }
+    let config = Arc::new(config);
+    if let Some(listen) = &opts.admin {
+        let (addr, _) = crate::admin::serve(listen, shared.clone()).await?;
+        println!("metrics: http://{addr}/metrics");
+    }
+    let engine = run_engine(Arc::clone(&config), shared.clone())?;
+
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let window = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let tally = Arc::new(Tally::default());
+    let readers = spawn_readers(&brokers, &config, Arc::clone(&sent_at), Arc::clone(&latency), Arc::clone(&window), Arc::clone(&tally))?;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "1")
+        .create()?;
+    let produced = Arc::new(AtomicU64::new(0));
+    let gen_cfg = GeneratorConfig {
+        seed: opts.seed,
+        users: opts.users,
+        fraud_rate: opts.fraud_rate,
+        malformed_rate: opts.malformed_rate,
+        start_ms: chrono::Utc::now().timestamp_millis(),
+        events_per_sec: f64::from(opts.rate),
+        ..Default::default()
+    };
+    let feeder = {
+        let (produced, sent_at, topic) = (Arc::clone(&produced), Arc::clone(&sent_at), config.kafka.input_topic.clone());
+        let (seconds, rate) = (opts.seconds, opts.rate);
+        tokio::spawn(async move {
+            let mut generator = Generator::new(gen_cfg);
+            let start = Instant::now();
+            let total = seconds * u64::from(rate);
+            let mut n = 0u64;
+            while n < total {
+                // Pace in 10 ms slices.
+                let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64;
+                while n < due.min(total) {
+                    let g = generator.next_message();
+                    if let Some(label) = &g.label {
+                        sent_at.lock().expect("lock").insert(label.transaction_id.clone(), Instant::now());
+                    }
+                    let record = FutureRecord::to(&topic).key(&g.key).payload(&g.payload);
+                    if producer.send(record, Duration::from_secs(5)).await.is_ok() {
+                        produced.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let mut last = (0u64, Instant::now());
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let decided = tally.decisions.load(Ordering::Relaxed);
+        let dlq = tally.dlq.load(Ordering::Relaxed);
+        let rate = (decided - last.0) as f64 / last.1.elapsed().as_secs_f64();
+        last = (decided, Instant::now());
+        let (p50, p99) = {
+            let mut w = window.lock().expect("lock");
+            let r = (w.value_at_quantile(0.5) as f64 / 1e3, w.value_at_quantile(0.99) as f64 / 1e3);
+            w.reset();
+            r
+        };
+        println!(
+            "[{:>3}s] {:>7.0} decisions/s | allow {:>7} review {:>6} decline {:>6} | p50 {:>6.2} ms p99 {:>6.2} ms | dlq {:>5}",
+            started.elapsed().as_secs(),
+            rate,
+            tally.allow.load(Ordering::Relaxed),
+            tally.review.load(Ordering::Relaxed),
+            tally.decline.load(Ordering::Relaxed),
+            p50,
+            p99,
+            dlq,
+        );
+        let fed = feeder.is_finished();
+        let all_back = decided + dlq >= produced.load(Ordering::Relaxed);
+        if fed && all_back || started.elapsed() > Duration::from_secs(opts.seconds + 30) {
+            break;
+        }
+    }
+    engine.shutdown().await?;
+    for r in readers {
+        r.abort();
+    }
+    let l = latency.lock().expect("lock");
+    let summary = DemoSummary {
+        produced: produced.load(Ordering::Relaxed),
+        decisions: tally.decisions.load(Ordering::Relaxed),
+        allow: tally.allow.load(Ordering::Relaxed),
+        review: tally.review.load(Ordering::Relaxed),
+        decline: tally.decline.load(Ordering::Relaxed),
+        dlq: tally.dlq.load(Ordering::Relaxed),
+        degraded: tally.degraded.load(Ordering::Relaxed),
+        p50_ms: l.value_at_quantile(0.5) as f64 / 1e3,
+        p99_ms: l.value_at_quantile(0.99) as f64 / 1e3,
+    };
+    drop(cluster);
+    Ok(summary)
+}
+
+fn spawn_readers(
+    brokers: &str,
+    config: &Config,
+    sent_at: Arc<Mutex<HashMap<String, Instant>>>,
+    latency: Arc<Mutex<Histogram<u64>>>,
+    window: Arc<Mutex<Histogram<u64>>>,
+    tally: Arc<Tally>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let reader = |group: &str| -> anyhow::Result<StreamConsumer> {
+        Ok(ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .create()?)
+    };
+    let decisions = reader("verdict-demo-decisions")?;
+    decisions.subscribe(&[config.kafka.output_topic.as_str()])?;
+    let dlq = reader("verdict-demo-dlq")?;
+    dlq.subscribe(&[config.kafka.dlq_topic.as_str()])?;
+    let t = Arc::clone(&tally);
+    let decisions_task = tokio::spawn(async move {
+        while let Ok(m) = decisions.recv().await {
+            let Some(Ok(d)) = m.payload().map(serde_json::from_slice::<crate::contract::decision::DecisionRecord>) else {
+                continue;
+            };
+            t.decisions.fetch_add(1, Ordering::Relaxed);
+            match d.action.as_str() {
+                "allow" => t.allow.fetch_add(1, Ordering::Relaxed),
+                "review" => t.review.fetch_add(1, Ordering::Relaxed),
+                _ => t.decline.fetch_add(1, Ordering::Relaxed),
+            };
+            if d.degraded {
+                t.degraded.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(at) = sent_at.lock().expect("lock").remove(&d.transaction_id) {
+                let us = at.elapsed().as_micros().max(1) as u64;
+                let _ = latency.lock().expect("lock").record(us);
+                let _ = window.lock().expect("lock").record(us);
+            }
+        }
+    });
+    let dlq_task = tokio::spawn(async move {
+        while dlq.recv().await.is_ok() {
+            tally.dlq.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok(vec![decisions_task, dlq_task])
+}

@@ -1,0 +1,76 @@
+//! The consumer's context: rebalance hooks and statistics.
+//!
+//! On revocation the context stops the workers of the revoked partitions and
+//! waits (off the async scheduler, with `block_in_place`) until each has
+//! checkpointed and committed, so a partition never has two owners and its
+//! next owner starts exactly where this one stopped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
+
+use super::worker::WorkerHandle;
+use crate::metrics::Metrics;
+
+/// Live workers by partition, shared by the router and the rebalance hook.
+pub type Workers = Arc<Mutex<HashMap<i32, WorkerHandle>>>;
+
+pub struct EngineContext {
+    pub workers: Workers,
+    pub metrics: Arc<Metrics>,
+    pub input_topic: String,
+}
+
+impl ClientContext for EngineContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(topic) = statistics.topics.get(&self.input_topic) {
+            for (id, p) in &topic.partitions {
+                if *id >= 0 && p.consumer_lag >= 0 {
+                    self.metrics.consumer_lag.with_label_values(&[&id.to_string()]).set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for EngineContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else { return };
+        let revoked: Vec<i32> = list
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == self.input_topic)
+            .map(|e| e.partition())
+            .collect();
+        let handles: Vec<(i32, WorkerHandle)> = {
+            let mut workers = self.workers.lock().expect("workers lock");
+            revoked.iter().filter_map(|p| workers.remove(p).map(|h| (*p, h))).collect()
+        };
+        if handles.is_empty() {
+            return;
+        }
+        tracing::info!(partitions = ?revoked, "partitions revoked; checkpointing their workers");
+        let wait = || {
+            for (p, handle) in handles {
+                if !handle.stop_and_wait(Duration::from_secs(30)) {
+                    tracing::error!(partition = p, "worker did not checkpoint within 30 s of revocation");
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.metrics.partitions_assigned.set(list.count() as i64);
+            tracing::info!(partitions = list.count(), "partitions assigned");
+        }
+    }
+}

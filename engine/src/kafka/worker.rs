@@ -1,0 +1,343 @@
+//! One partition's worker: batches, decides, produces, checkpoints.
+//!
+//! ```text
+//! loop:
+//!   wait for a message (or a tick, or stop)
+//!   fill the batch until batch-size or batch-wait
+//!   decode   ─(bad)─► DLQ record (original bytes, reason in headers)
+//!   pipeline ─► decisions ─► producer (idempotent), delivery futures kept in order
+//!   every checkpoint-interval, and on stop:
+//!       await every delivery ─► checkpoint state + next offset atomically ─► commit offset
+//! ```
+//!
+//! If a delivery fails after librdkafka's own retries, the worker stops
+//! *without* checkpointing: everything after the last checkpoint will be
+//! re-processed by the next run, from the same state, into the same decisions.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{Notify, mpsc};
+
+use super::context::EngineContext;
+use crate::config::Config;
+use crate::contract::{DecodeConfig, TimeCheck, decode, pan};
+use crate::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
+use crate::wiring::Shared;
+
+/// A message routed to a worker.
+pub struct Routed {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub arrival: Instant,
+}
+
+/// The router's and rebalance hook's handle on a worker.
+pub struct WorkerHandle {
+    pub tx: mpsc::Sender<Routed>,
+    stop: Arc<StopSignal>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+struct StopSignal {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to checkpoint and exit; true if it did within `timeout`.
+    pub fn stop_and_wait(self, timeout: Duration) -> bool {
+        self.signal_stop();
+        self.done.recv_timeout(timeout).is_ok()
+    }
+
+    pub fn signal_stop(&self) {
+        self.stop.flag.store(true, Ordering::SeqCst);
+        self.stop.notify.notify_one();
+    }
+
+    /// Waits without blocking a runtime thread.
+    pub async fn stopped(self) {
+        self.signal_stop();
+        let _ = tokio::task::spawn_blocking(move || self.done.recv()).await;
+    }
+}
+
+/// Everything a worker needs besides its partition.
+#[derive(Clone)]
+pub struct WorkerDeps {
+    pub shared: Shared,
+    pub config: Arc<Config>,
+    pub consumer: Arc<StreamConsumer<EngineContext>>,
+    pub producer: FutureProducer,
+    /// Set when a worker fails; the engine shuts down with an error.
+    pub failure: Arc<tokio::sync::Mutex<Option<anyhow::Error>>>,
+    pub fail_notify: Arc<Notify>,
+}
+
+/// Starts the worker of `partition`.
+pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
+    let (tx, rx) = mpsc::channel(deps.config.engine.partition_buffer);
+    let stop = Arc::new(StopSignal { flag: AtomicBool::new(false), notify: Notify::new() });
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let stop_w = Arc::clone(&stop);
+    tokio::spawn(async move {
+        let result = match Worker::open(partition, deps.clone(), rx, stop_w) {
+            Ok(w) => w.run().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::error!(partition, error = %format!("{e:#}"), "partition worker failed");
+            deps.failure.lock().await.get_or_insert(e);
+            deps.fail_notify.notify_one();
+        }
+        let _ = done_tx.send(());
+    });
+    WorkerHandle { tx, stop, done }
+}
+
+struct Worker {
+    partition: i32,
+    deps: WorkerDeps,
+    rx: mpsc::Receiver<Routed>,
+    stop: Arc<StopSignal>,
+    pipeline: Pipeline,
+    batch: Batch,
+    emitter: DecisionEmitter,
+    decode: DecodeConfig,
+    /// Offsets below this are covered by the checkpoint: already decided.
+    resume_from: Option<i64>,
+    /// Next offset after the last processed message.
+    next_offset: Option<i64>,
+    checkpointed: Option<i64>,
+    inflight: VecDeque<DeliveryFuture>,
+    /// Encoded decisions of the current batch, keyed by transaction id.
+    outbox: Vec<(String, Vec<u8>)>,
+    last_checkpoint: Instant,
+    max_event_time: i64,
+    last_event_at: Instant,
+}
+
+impl Worker {
+    fn open(partition: i32, deps: WorkerDeps, rx: mpsc::Receiver<Routed>, stop: Arc<StopSignal>) -> anyhow::Result<Self> {
+        let pipeline = deps.shared.pipeline(partition)?;
+        let resume_from = pipeline.features.checkpointed_offset();
+        tracing::info!(partition, checkpoint = ?resume_from, "partition worker started");
+        let mut batch = Batch::default();
+        batch.budget = Duration::from_millis(deps.config.engine.sla_ms);
+        let decode = deps.config.decode_config(true);
+        Ok(Worker {
+            partition,
+            rx,
+            stop,
+            pipeline,
+            batch,
+            emitter: DecisionEmitter::new(),
+            decode,
+            resume_from,
+            next_offset: None,
+            checkpointed: resume_from,
+            inflight: VecDeque::new(),
+            outbox: Vec::new(),
+            last_checkpoint: Instant::now(),
+            max_event_time: i64::MIN,
+            last_event_at: Instant::now(),
+            deps,
+        })
+    }
+
+    async fn run(mut self) -> anyhow::Result<()> {
+        let engine = self.deps.config.engine.clone();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending: Vec<Routed> = Vec::with_capacity(engine.batch_size);
+        loop {
+            if self.stop.flag.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = self.stop.notify.notified() => break,
+                msg = self.rx.recv() => {
+                    let Some(first) = msg else { break };
+                    pending.push(first);
+                    let until = tokio::time::Instant::now() + Duration::from_millis(engine.batch_wait_ms);
+                    while pending.len() < engine.batch_size {
+                        match self.rx.try_recv() {
+                            Ok(m) => pending.push(m),
+                            Err(mpsc::error::TryRecvError::Empty) => {
+                                match tokio::time::timeout_at(until, self.rx.recv()).await {
+                                    Ok(Some(m)) => pending.push(m),
+                                    _ => break,
+                                }
+                            }
+                            Err(mpsc::error::TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.process(&mut pending).await?;
+                }
+                _ = tick.tick() => self.on_tick(),
+            }
+            if self.last_checkpoint.elapsed() >= Duration::from_millis(engine.checkpoint_interval_ms) {
+                self.checkpoint().await?;
+            }
+        }
+        self.checkpoint().await?;
+        tracing::info!(partition = self.partition, next_offset = ?self.next_offset, "partition worker stopped");
+        Ok(())
+    }
+
+    fn on_tick(&mut self) {
+        let engine = &self.deps.config.engine;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut watermark = self.max_event_time.saturating_sub(engine.allowed_lateness_ms);
+        if self.last_event_at.elapsed() >= Duration::from_millis(engine.idle_partition_ms) {
+            // Idle: let the watermark follow the wall clock.
+            watermark = watermark.max(now_ms - engine.allowed_lateness_ms);
+        }
+        if watermark > i64::MIN / 2 {
+            self.pipeline.on_watermark(watermark);
+            let lag = (now_ms - watermark).max(0) / 1000;
+            self.deps.shared.metrics.watermark_lag.with_label_values(&[&self.partition.to_string()]).set(lag);
+        }
+        self.pipeline.on_timer();
+        let stats = self.pipeline.features.state().stats();
+        let p = self.partition.to_string();
+        self.deps.shared.metrics.state_keys.with_label_values(&[&p]).set(stats.hot_entries as i64);
+        self.deps.shared.metrics.state_size.with_label_values(&[&p]).set(stats.hot_bytes as i64);
+    }
+
+    async fn process(&mut self, pending: &mut Vec<Routed>) -> anyhow::Result<()> {
+        let metrics = Arc::clone(&self.deps.shared.metrics);
+        let cfg = Arc::clone(&self.deps.config);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if let TimeCheck::Clock { now_ms: n, .. } = &mut self.decode.time {
+            *n = now_ms;
+        }
+        self.batch.clear();
+        for m in pending.drain(..) {
+            if self.resume_from.is_some_and(|r| m.offset < r) {
+                continue; // decided before the last checkpoint
+            }
+            metrics.events_consumed.inc();
+            self.next_offset = Some(m.offset + 1);
+            let payload = m.payload.as_deref().unwrap_or_default();
+            match decode(payload, &self.decode) {
+                Ok(event) => {
+                    self.max_event_time = self.max_event_time.max(event.event_time_ms);
+                    self.batch.push(event, m.offset, m.arrival + self.batch.budget);
+                }
+                Err(rejection) => {
+                    metrics.dlq.with_label_values(&[rejection.reason.code()]).inc();
+                    let redacted = pan::redact(payload).into_owned();
+                    let partition = self.partition.to_string();
+                    let offset = m.offset.to_string();
+                    let mut headers = OwnedHeaders::new()
+                        .insert(Header { key: "verdict.dlq.reason", value: Some(rejection.reason.code()) })
+                        .insert(Header { key: "verdict.dlq.detail", value: Some(rejection.detail.as_str()) })
+                        .insert(Header { key: "verdict.dlq.topic", value: Some(cfg.kafka.input_topic.as_str()) })
+                        .insert(Header { key: "verdict.dlq.partition", value: Some(partition.as_str()) })
+                        .insert(Header { key: "verdict.dlq.offset", value: Some(offset.as_str()) });
+                    if let Some(field) = rejection.field {
+                        headers = headers.insert(Header { key: "verdict.dlq.field", value: Some(field) });
+                    }
+                    let mut record = FutureRecord::<[u8], [u8]>::to(&cfg.kafka.dlq_topic).payload(&redacted).headers(headers);
+                    if let Some(k) = m.key.as_deref() {
+                        record = record.key(k);
+                    }
+                    self.send(record).await?;
+                }
+            }
+        }
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.last_event_at = Instant::now();
+        metrics.batch_size.observe(self.batch.len() as f64);
+        self.pipeline.process(&mut self.batch);
+        let model = self.pipeline.score.model_label.clone();
+        let outbox = &mut self.outbox;
+        outbox.clear();
+        self.emitter.emit(&self.batch, DecisionClock::Wall, model.as_deref(), &metrics, |event, _, json| {
+            outbox.push((event.transaction_id().to_owned(), json.to_vec()));
+        });
+        let mut outbox = std::mem::take(&mut self.outbox);
+        for (id, json) in &outbox {
+            let record = FutureRecord::<str, [u8]>::to(&cfg.kafka.output_topic).key(id.as_str()).payload(json);
+            self.send(record).await?;
+        }
+        outbox.clear();
+        self.outbox = outbox;
+        Ok(())
+    }
+
+    /// Enqueues a record; when the producer queue is full, waits for the
+    /// oldest delivery (backpressure) and tries again.
+    async fn send<K: rdkafka::message::ToBytes + ?Sized>(&mut self, mut record: FutureRecord<'_, K, [u8]>) -> anyhow::Result<()> {
+        loop {
+            match self.deps.producer.send_result(record) {
+                Ok(fut) => {
+                    self.inflight.push_back(fut);
+                    return Ok(());
+                }
+                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    match self.inflight.pop_front() {
+                        Some(fut) => self.settle(fut).await?,
+                        None => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+                Err((e, _)) => {
+                    self.deps.shared.metrics.kafka_errors.with_label_values(&["produce"]).inc();
+                    anyhow::bail!("producing to Kafka: {e}");
+                }
+            }
+        }
+    }
+
+    async fn settle(&mut self, fut: DeliveryFuture) -> anyhow::Result<()> {
+        match fut.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => {
+                self.deps.shared.metrics.kafka_errors.with_label_values(&["delivery"]).inc();
+                anyhow::bail!("delivery failed after retries: {e}")
+            }
+            Err(_) => anyhow::bail!("producer dropped a delivery"),
+        }
+    }
+
+    /// Waits for every delivery, then persists state and offset together and
+    /// commits the offset to the group.
+    async fn checkpoint(&mut self) -> anyhow::Result<()> {
+        self.last_checkpoint = Instant::now();
+        while let Some(fut) = self.inflight.pop_front() {
+            self.settle(fut).await?;
+        }
+        let Some(next) = self.next_offset else { return Ok(()) };
+        if self.checkpointed == Some(next) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.pipeline.on_checkpoint(next).map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
+        self.checkpointed = Some(next);
+        let metrics = &self.deps.shared.metrics;
+        metrics.checkpoints.inc();
+        metrics.checkpoint_duration.observe(started.elapsed().as_secs_f64());
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.deps.config.kafka.input_topic, self.partition, Offset::Offset(next))?;
+        if let Err(e) = self.deps.consumer.commit(&tpl, CommitMode::Async) {
+            // The checkpoint is the source of truth; a failed commit only means
+            // a later owner re-reads (and skips) a little more.
+            metrics.kafka_errors.with_label_values(&["commit"]).inc();
+            tracing::warn!(partition = self.partition, error = %e, "offset commit failed");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! A batch of events moving through the pipeline, with its columns.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use verdict_rules::{Evaluation, RuleSet};
+
+use crate::contract::Event;
+
+/// Events plus the columns the stages fill in. Buffers are reused from batch
+/// to batch: `clear` keeps capacity.
+#[derive(Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    /// Source offset of each event (or line number in replay).
+    pub offsets: Vec<i64>,
+    /// When each event must be decided by (arrival + SLA budget).
+    pub deadlines: Vec<Instant>,
+    /// The SLA budget each deadline was computed with (deadline - budget = arrival).
+    pub budget: Duration,
+    /// Row-major feature values, `events.len() × width`.
+    pub features: Vec<f64>,
+    pub width: usize,
+    pub scores: Vec<Option<f32>>,
+    /// True when a model was configured but could not answer in time.
+    pub degraded: Vec<bool>,
+    pub evaluations: Vec<Evaluation>,
+    /// The rule set this batch was evaluated with.
+    pub rules: Option<Arc<RuleSet>>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.offsets.clear();
+        self.deadlines.clear();
+        self.features.clear();
+        self.scores.clear();
+        self.degraded.clear();
+        self.rules = None;
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    pub fn push(&mut self, event: Event, offset: i64, deadline: Instant) {
+        self.events.push(event);
+        self.offsets.push(offset);
+        self.deadlines.push(deadline);
+    }
+
+    /// Sizes the columns for `rules` before the stages run.
+    pub fn begin(&mut self, rules: &Arc<RuleSet>) {
+        let n = self.events.len();
+        self.width = rules.features().len();
+        self.features.clear();
+        self.features.resize(n * self.width, f64::NAN);
+        self.scores.clear();
+        self.scores.resize(n, None);
+        self.degraded.clear();
+        self.degraded.resize(n, false);
+        if self.evaluations.len() < n {
+            self.evaluations.resize_with(n, Evaluation::default);
+        }
+        self.rules = Some(Arc::clone(rules));
+    }
+
+    pub fn features_of(&self, i: usize) -> &[f64] {
+        &self.features[i * self.width..(i + 1) * self.width]
+    }
+}

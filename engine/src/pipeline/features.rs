@@ -1,0 +1,57 @@
+//! Feature stage: keyed state (windows, history, previous values) then the
+//! rule set's derived expressions.
+
+use std::sync::Arc;
+
+use verdict_rules::RuleSet;
+use verdict_state::PartitionState;
+
+use super::{Batch, Stage, StageError};
+
+/// Computes every declared feature of every event, in order.
+pub struct FeatureStage {
+    state: PartitionState,
+    rules_version: String,
+}
+
+impl FeatureStage {
+    pub fn new(state: PartitionState, rules: &RuleSet) -> Self {
+        FeatureStage { state, rules_version: rules.version().to_string() }
+    }
+
+    /// Follows a rule-set reload: state of unchanged features is kept.
+    pub fn sync_rules(&mut self, rules: &Arc<RuleSet>) {
+        if rules.version() != self.rules_version {
+            self.state.update_features(rules.features());
+            self.rules_version = rules.version().to_string();
+        }
+    }
+
+    pub fn state(&self) -> &PartitionState {
+        &self.state
+    }
+
+    pub fn checkpointed_offset(&self) -> Option<i64> {
+        self.state.checkpointed_offset()
+    }
+}
+
+impl Stage for FeatureStage {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+
+    fn process(&mut self, batch: &mut Batch) {
+        let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
+        let width = batch.width;
+        for (i, event) in batch.events.iter().enumerate() {
+            let row = &mut batch.features[i * width..(i + 1) * width];
+            self.state.process(event, row);
+            rules.derive(event, row);
+        }
+    }
+
+    fn on_checkpoint(&mut self, next_offset: i64) -> Result<(), StageError> {
+        self.state.checkpoint(next_offset).map_err(|e| StageError::External(e.to_string()))
+    }
+}

@@ -1,0 +1,236 @@
+//! Score stage: the champion model scores the batch, unless an event's
+//! deadline would pass first.
+//!
+//! The model's input columns are named in its manifest. Each name is resolved
+//! once per (rule-set version, model version) to a source — a feature slot of
+//! the rule set or a transaction field — so building a row is a few indexed
+//! loads. A model that asks for something the engine cannot provide is refused
+//! at load (see [`ModelHandle::swap`]); if a later rule-set reload removes a
+//! feature the model needs, events are decided by rules alone and marked
+//! `degraded` until a matching model or rule set is deployed.
+//!
+//! Deadlines: the stage keeps a moving estimate of the time a row costs. Events
+//! whose remaining budget cannot cover the batch's scoring are not scored and
+//! are marked `degraded`; the rules still decide them, on time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use verdict_models::Scorer;
+use verdict_rules::RuleSet;
+use verdict_rules::input::{Field, FieldType, Transaction};
+
+use super::{Batch, Stage};
+use crate::metrics::Metrics;
+
+/// A loaded model and the label decisions carry for it (`name@version`).
+pub struct LoadedModel {
+    pub scorer: Arc<dyn Scorer>,
+    pub label: String,
+}
+
+/// The champion (and optional challenger), swappable while the engine runs.
+#[derive(Clone, Default)]
+pub struct ModelHandle {
+    pub champion: Arc<ArcSwapOption<LoadedModel>>,
+    pub challenger: Arc<ArcSwapOption<LoadedModel>>,
+}
+
+impl ModelHandle {
+    pub fn new(champion: Option<Arc<dyn Scorer>>) -> Self {
+        let handle = ModelHandle::default();
+        if let Some(s) = champion {
+            handle.champion.store(Some(Arc::new(LoadedModel::from(s))));
+        }
+        handle
+    }
+
+    /// Installs `scorer` as champion if its inputs can be built under `rules`;
+    /// otherwise the running model stays and the reason is returned.
+    pub fn swap(&self, scorer: Arc<dyn Scorer>, rules: &RuleSet) -> Result<(), String> {
+        Columns::resolve(scorer.as_ref(), rules)?;
+        self.champion.store(Some(Arc::new(LoadedModel::from(scorer))));
+        Ok(())
+    }
+
+    pub fn set_challenger(&self, scorer: Option<Arc<dyn Scorer>>, rules: &RuleSet) -> Result<(), String> {
+        if let Some(s) = &scorer {
+            Columns::resolve(s.as_ref(), rules)?;
+        }
+        self.challenger.store(scorer.map(|s| Arc::new(LoadedModel::from(s))));
+        Ok(())
+    }
+}
+
+impl From<Arc<dyn Scorer>> for LoadedModel {
+    fn from(scorer: Arc<dyn Scorer>) -> Self {
+        let m = scorer.manifest();
+        LoadedModel { label: format!("{}@{}", m.name, m.version), scorer }
+    }
+}
+
+/// Where a model input comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Feature(usize),
+    Number(Field),
+    Category(usize, Field),
+}
+
+/// Model inputs resolved against a rule set.
+struct Columns {
+    sources: Vec<Source>,
+}
+
+impl Columns {
+    fn resolve(scorer: &dyn Scorer, rules: &RuleSet) -> Result<Columns, String> {
+        let schema = &scorer.manifest().schema;
+        let mut sources = Vec::with_capacity(schema.width());
+        let mut missing = Vec::new();
+        for name in &schema.numeric {
+            if let Some(i) = rules.features().iter().position(|f| &f.name == name) {
+                sources.push(Source::Feature(i));
+            } else if let Some(f) = Field::from_name(name).filter(|f| f.field_type() == FieldType::Number) {
+                sources.push(Source::Number(f));
+            } else {
+                missing.push(name.clone());
+            }
+        }
+        for (i, col) in schema.categorical.iter().enumerate() {
+            match Field::from_name(&col.name).filter(|f| f.field_type() == FieldType::Text) {
+                Some(f) => sources.push(Source::Category(i, f)),
+                None => missing.push(col.name.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(Columns { sources })
+        } else {
+            Err(format!(
+                "model {}@{} needs inputs the engine does not provide under rule set {}: {}",
+                scorer.manifest().name,
+                scorer.manifest().version,
+                rules.version(),
+                missing.join(", ")
+            ))
+        }
+    }
+}
+
+/// Scores batches with the current champion.
+pub struct ScoreStage {
+    models: ModelHandle,
+    metrics: Arc<Metrics>,
+    /// (rules version, model label) the cached columns were resolved for.
+    resolved_for: Option<(String, String)>,
+    columns: Result<Columns, String>,
+    rows: Vec<f32>,
+    out: Vec<f32>,
+    /// Moving estimate of scoring cost per row, in nanoseconds.
+    ns_per_row: f64,
+    /// Fixed cost per model call, in nanoseconds.
+    ns_per_call: f64,
+    pub model_label: Option<String>,
+}
+
+impl ScoreStage {
+    pub fn new(models: ModelHandle, metrics: Arc<Metrics>) -> Self {
+        ScoreStage {
+            models,
+            metrics,
+            resolved_for: None,
+            columns: Err("not resolved".into()),
+            rows: Vec::new(),
+            out: Vec::new(),
+            ns_per_row: 1_000.0,
+            ns_per_call: 20_000.0,
+            model_label: None,
+        }
+    }
+
+    fn score_with(&mut self, model: &LoadedModel, batch: &Batch, selected: &[usize]) -> bool {
+        let Ok(columns) = &self.columns else { return false };
+        let schema = &model.scorer.manifest().schema;
+        let width = schema.width();
+        self.rows.clear();
+        self.rows.reserve(selected.len() * width);
+        for &i in selected {
+            let event = &batch.events[i];
+            let features = batch.features_of(i);
+            for src in &columns.sources {
+                let v = match *src {
+                    Source::Feature(slot) => features[slot] as f32,
+                    Source::Number(f) => event.number(f).map_or(f32::NAN, |v| v as f32),
+                    Source::Category(col, f) => schema.category_index(col, event.text(f)) as f32,
+                };
+                self.rows.push(v);
+            }
+        }
+        self.out.clear();
+        self.out.resize(selected.len(), f32::NAN);
+        match model.scorer.score_batch(&self.rows, &mut self.out) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(model = %model.label, error = %e, "scoring failed; deciding by rules alone");
+                self.metrics.model_errors.inc();
+                false
+            }
+        }
+    }
+}
+
+impl Stage for ScoreStage {
+    fn name(&self) -> &'static str {
+        "score"
+    }
+
+    fn process(&mut self, batch: &mut Batch) {
+        let Some(model) = self.models.champion.load_full() else {
+            self.model_label = None;
+            return;
+        };
+        let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
+        let key = (rules.version().to_string(), model.label.clone());
+        if self.resolved_for.as_ref() != Some(&key) {
+            self.columns = Columns::resolve(model.scorer.as_ref(), &rules);
+            if let Err(e) = &self.columns {
+                tracing::error!("{e}; deciding by rules alone");
+            }
+            self.resolved_for = Some(key);
+        }
+        self.model_label = Some(model.label.clone());
+
+        // Events that can still be scored before their deadline.
+        let now = Instant::now();
+        let expected = Duration::from_nanos((self.ns_per_call + self.ns_per_row * batch.len() as f64) as u64);
+        let selected: Vec<usize> = (0..batch.len()).filter(|&i| batch.deadlines[i] > now + expected).collect();
+        let started = Instant::now();
+        let scored = !selected.is_empty() && self.score_with(&model, batch, &selected);
+        if scored {
+            let per_row = started.elapsed().as_nanos() as f64 / selected.len() as f64;
+            self.ns_per_row = 0.9 * self.ns_per_row + 0.1 * per_row;
+            for (k, &i) in selected.iter().enumerate() {
+                batch.scores[i] = Some(self.out[k]);
+                self.metrics.score.observe(f64::from(self.out[k]));
+            }
+        }
+        for i in 0..batch.len() {
+            if batch.scores[i].is_none() {
+                batch.degraded[i] = true;
+            }
+        }
+        if let Some(challenger) = self.models.challenger.load_full() {
+            let all: Vec<usize> = (0..batch.len()).collect();
+            let champion_columns = std::mem::replace(
+                &mut self.columns,
+                Columns::resolve(challenger.scorer.as_ref(), &rules),
+            );
+            if self.score_with(&challenger, batch, &all) {
+                for &s in &self.out {
+                    self.metrics.challenger_score.observe(f64::from(s));
+                }
+            }
+            self.columns = champion_columns;
+        }
+    }
+}

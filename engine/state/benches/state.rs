@@ -1,0 +1,197 @@
+//! Per-event cost of `PartitionState::process` with ~20 features over a
+//! realistic stream, and the cost of a checkpoint.
+//!
+//! Run: `cargo bench -p verdict-state --bench state -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::{Rng, SeedableRng};
+use verdict_rules::input::{Field, Transaction};
+use verdict_rules::spec::{Aggregate, FeatureKind, FeatureSpec, HistoryFeature, Predicate, WindowFeature};
+use verdict_state::{PartitionState, RocksOptions, RocksStore, StateConfig, StateStore};
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+const T0: i64 = 1_767_225_600_000;
+
+struct Ev {
+    user: String,
+    card: String,
+    merchant: String,
+    country: &'static str,
+    device: String,
+    ip: String,
+    amount: f64,
+    time: i64,
+}
+
+/// An event seen `shift` ms later (replaying the stream in a loop).
+struct At<'a> {
+    ev: &'a Ev,
+    shift: i64,
+}
+
+impl Transaction for At<'_> {
+    fn text(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::UserId => Some(&self.ev.user),
+            Field::CardId => Some(&self.ev.card),
+            Field::MerchantId => Some(&self.ev.merchant),
+            Field::Country => Some(self.ev.country),
+            Field::DeviceId => Some(&self.ev.device),
+            Field::Ip => Some(&self.ev.ip),
+            Field::Currency => Some("EUR"),
+            _ => None,
+        }
+    }
+    fn number(&self, field: Field) -> Option<f64> {
+        match field {
+            Field::Amount => Some(self.ev.amount),
+            Field::EventTime => Some((self.ev.time + self.shift) as f64),
+            _ => None,
+        }
+    }
+}
+
+fn w(name: &str, aggregate: Aggregate, key: Field, window_ms: i64, filter: Option<Predicate>) -> FeatureSpec {
+    FeatureSpec { name: name.into(), kind: FeatureKind::Window(WindowFeature { aggregate, key, window_ms, filter }) }
+}
+
+fn h(name: &str, f: HistoryFeature) -> FeatureSpec {
+    FeatureSpec { name: name.into(), kind: FeatureKind::History(f) }
+}
+
+fn features() -> Vec<FeatureSpec> {
+    let small = Predicate::new("amount < 5", |t: &dyn Transaction| t.number(Field::Amount).is_some_and(|a| a < 5.0));
+    vec![
+        w("card_count_1m", Aggregate::Count, Field::CardId, MIN, None),
+        w("card_count_10m", Aggregate::Count, Field::CardId, 10 * MIN, None),
+        w("card_sum_1h", Aggregate::Sum(Field::Amount), Field::CardId, HOUR, None),
+        w("card_small_1h", Aggregate::Count, Field::CardId, HOUR, Some(small)),
+        w("card_count_24h", Aggregate::Count, Field::CardId, DAY, None),
+        w("user_sum_24h", Aggregate::Sum(Field::Amount), Field::UserId, DAY, None),
+        w("user_max_24h", Aggregate::Max(Field::Amount), Field::UserId, DAY, None),
+        w("user_avg_1h", Aggregate::Avg(Field::Amount), Field::UserId, HOUR, None),
+        w("user_merchants_1h", Aggregate::DistinctCount(Field::MerchantId), Field::UserId, HOUR, None),
+        w("user_countries_24h", Aggregate::DistinctCount(Field::Country), Field::UserId, DAY, None),
+        w("device_users_24h", Aggregate::DistinctCount(Field::UserId), Field::DeviceId, DAY, None),
+        w("ip_count_10m", Aggregate::Count, Field::Ip, 10 * MIN, None),
+        w("merchant_count_1m", Aggregate::Count, Field::MerchantId, MIN, None),
+        FeatureSpec { name: "prev_amount".into(), kind: FeatureKind::Previous { key: Field::CardId, field: Field::Amount } },
+        h("hist_avg_90", HistoryFeature::AvgAmount { days: 90 }),
+        h("hist_max_365", HistoryFeature::MaxAmount { days: 365 }),
+        h("hist_count_30", HistoryFeature::TxnCount { days: 30 }),
+        h("first_merchant", HistoryFeature::FirstTime(Field::MerchantId)),
+        h("first_device", HistoryFeature::FirstTime(Field::DeviceId)),
+        h("days_since_first", HistoryFeature::DaysSinceFirst),
+    ]
+}
+
+/// `n` events over `users` users spanning `span_ms`: skewed activity (a few
+/// heavy users), 1–2 cards and 1–3 devices per user, 20k merchants with
+/// popular ones, a few ms of disorder.
+fn stream(n: usize, users: u32, span_ms: i64) -> Vec<Ev> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let step = span_ms / n as i64;
+    let mut now = T0;
+    (0..n)
+        .map(|_| {
+            now += rng.random_range(0..=2 * step);
+            let r: f64 = rng.random();
+            let u = ((r * r * r) * f64::from(users)) as u32;
+            let m = if rng.random_bool(0.5) { rng.random_range(0..200) } else { rng.random_range(0..20_000) };
+            let cents = (rng.random::<f64>().powi(3) * 200_000.0) as u32 + 50;
+            Ev {
+                user: format!("user-{u:07}"),
+                card: format!("card-{u:07}-{}", u32::from(rng.random_bool(0.2))),
+                merchant: format!("merchant-{m:05}"),
+                country: ["FR", "FR", "FR", "DE", "US", "GB"][rng.random_range(0..6)],
+                device: format!("dev-{u}-{}", rng.random_range(0..(1 + u % 3))),
+                ip: format!("10.{}.{}.{}", u % 256, (u / 256) % 256, rng.random_range(0..4)),
+                amount: f64::from(cents) / 100.0,
+                time: now - rng.random_range(0..5_000),
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let features = features();
+    let cfg = StateConfig::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn StateStore> = Arc::new(RocksStore::open(dir.path(), &RocksOptions::default()).expect("open"));
+    // 30 days of traffic for 20k users (~25 events each) builds the state.
+    let span = 30 * DAY;
+    let events = stream(500_000, 20_000, span);
+    let mut st = PartitionState::open(store.clone(), 0, &features, &cfg).expect("open partition");
+    let mut out = vec![0.0; features.len()];
+    for (i, ev) in events.iter().enumerate() {
+        st.process(&At { ev, shift: 0 }, &mut out);
+        if i % 50_000 == 49_999 {
+            st.checkpoint(i as i64 + 1).expect("checkpoint");
+        }
+    }
+    st.checkpoint(events.len() as i64).expect("checkpoint");
+    let stats = st.stats();
+    eprintln!("state after warm-up: {stats:?}");
+
+    let mut i = 0usize;
+    let mut offset = events.len() as i64;
+    let mut group = c.benchmark_group("partition_state");
+    group.bench_function("process_20_features", |b| {
+        b.iter(|| {
+            let ev = &events[i % events.len()];
+            let shift = span * (1 + (i / events.len()) as i64);
+            st.process(&At { ev, shift }, &mut out);
+            i += 1;
+            black_box(&out);
+        })
+    });
+    st.checkpoint(offset).expect("checkpoint");
+    group.bench_function("checkpoint_after_10k_events", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                for _ in 0..10_000 {
+                    let ev = &events[i % events.len()];
+                    let shift = span * (1 + (i / events.len()) as i64);
+                    st.process(&At { ev, shift }, &mut out);
+                    i += 1;
+                }
+                offset += 10_000;
+                let t = Instant::now();
+                st.checkpoint(offset).expect("checkpoint");
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+
+    // Cold path: a cache far smaller than the key count, misses read RocksDB.
+    let small = StateConfig { cache_capacity: 20_000, ..StateConfig::default() };
+    let mut cold = PartitionState::open(store, 0, &features, &small).expect("open partition");
+    let mut j = 0usize;
+    let mut group = c.benchmark_group("partition_state_small_cache");
+    group.bench_function("process_20_features_cache_20k_entries", |b| {
+        b.iter(|| {
+            let ev = &events[j % events.len()];
+            let shift = span * (8 + (j / events.len()) as i64);
+            cold.process(&At { ev, shift }, &mut out);
+            j += 1;
+            if j % 10_000 == 0 {
+                offset += 10_000;
+                cold.checkpoint(offset).expect("checkpoint");
+            }
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

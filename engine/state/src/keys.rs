@@ -1,0 +1,107 @@
+//! The key layout. Every key starts with the partition, so one partition's
+//! state is one contiguous key range that can be scanned, shipped to another
+//! instance or dropped with a single `delete_range`.
+//!
+//! ```text
+//! [partition u32 BE][0x00]["offset"]                    -> next offset i64 BE, watermark i64 BE
+//! [partition u32 BE][0x01][state id hash u64 BE][key]    -> window / previous record
+//! [partition u32 BE][0x02][user_id]                      -> per-user history record
+//! [partition u32 BE][0x03][expiry day u32 BE][record key without partition] -> ()
+//! ```
+//!
+//! The expiry index (tag 0x03) orders records by the UTC day after which they
+//! hold nothing any query can read; a checkpoint deletes everything indexed
+//! at or before the partition's current day with one bounded range scan plus
+//! a `delete_range`, never a scan of the live state.
+
+pub(crate) const TAG_META: u8 = 0x00;
+pub(crate) const TAG_KEYED: u8 = 0x01;
+pub(crate) const TAG_HISTORY: u8 = 0x02;
+pub(crate) const TAG_EXPIRY: u8 = 0x03;
+
+const META_OFFSET: &[u8] = b"offset";
+
+pub(crate) fn partition_prefix(partition: i32) -> [u8; 4] {
+    (partition as u32).to_be_bytes()
+}
+
+/// `[start, end)` covering every key of a partition.
+pub fn partition_range(partition: i32) -> (Vec<u8>, Vec<u8>) {
+    let start = partition_prefix(partition).to_vec();
+    let end = (u64::from(partition as u32) + 1).to_be_bytes()[4..].to_vec();
+    if partition as u32 == u32::MAX {
+        (start, vec![0xff; 5])
+    } else {
+        (start, end)
+    }
+}
+
+pub(crate) fn meta_key(partition: i32) -> Vec<u8> {
+    let mut k = partition_prefix(partition).to_vec();
+    k.push(TAG_META);
+    k.extend_from_slice(META_OFFSET);
+    k
+}
+
+pub(crate) fn keyed_key(buf: &mut Vec<u8>, partition: i32, sid_hash: u64, key: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(&partition_prefix(partition));
+    buf.push(TAG_KEYED);
+    buf.extend_from_slice(&sid_hash.to_be_bytes());
+    buf.extend_from_slice(key);
+}
+
+/// `[start, end)` of every record of one state id in a partition.
+pub(crate) fn state_id_range(partition: i32, sid_hash: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut start = partition_prefix(partition).to_vec();
+    start.push(TAG_KEYED);
+    let mut end = start.clone();
+    start.extend_from_slice(&sid_hash.to_be_bytes());
+    match sid_hash.checked_add(1) {
+        Some(next) => end.extend_from_slice(&next.to_be_bytes()),
+        None => end[4] = TAG_KEYED + 1,
+    }
+    (start, end)
+}
+
+pub(crate) fn history_key(buf: &mut Vec<u8>, partition: i32, user: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(&partition_prefix(partition));
+    buf.push(TAG_HISTORY);
+    buf.extend_from_slice(user);
+}
+
+/// Index entry for `record_key` (a full key of this partition) expiring on `day`.
+pub(crate) fn expiry_key(partition: i32, day: u32, record_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + record_key.len());
+    k.extend_from_slice(&partition_prefix(partition));
+    k.push(TAG_EXPIRY);
+    k.extend_from_slice(&day.to_be_bytes());
+    k.extend_from_slice(&record_key[4..]);
+    k
+}
+
+/// `[start, end)` of expiry entries for days `<= day`.
+pub(crate) fn expiry_range_through(partition: i32, day: u32) -> (Vec<u8>, Vec<u8>) {
+    let mut start = partition_prefix(partition).to_vec();
+    start.push(TAG_EXPIRY);
+    let mut end = start.clone();
+    match day.checked_add(1) {
+        Some(next) => end.extend_from_slice(&next.to_be_bytes()),
+        None => end[4] = TAG_EXPIRY + 1,
+    }
+    (start, end)
+}
+
+/// The record key an expiry index entry points to.
+pub(crate) fn record_key_of_expiry(partition: i32, index_key: &[u8]) -> Option<Vec<u8>> {
+    let suffix = index_key.get(9..)?;
+    let mut k = partition_prefix(partition).to_vec();
+    k.extend_from_slice(suffix);
+    Some(k)
+}
+
+/// Stable 64-bit hash of a state id (persisted in keys).
+pub(crate) fn state_id_hash(state_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(state_id.as_bytes())
+}

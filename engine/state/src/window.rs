@@ -1,0 +1,513 @@
+//! Sliding-window aggregates for one feature and one entity key.
+//!
+//! Semantics (shared with `verdict_rules::spec`): for an event at time `t`
+//! the aggregate covers events of the same key *processed so far* (arrival
+//! order, the current one included when it passes the filter) whose event
+//! time lies in `(t - window, t]`.
+//!
+//! Two layouts, chosen per feature from its duration:
+//!
+//! * **Exact** (`window <= exact-window-max-ms`, default 1 h): the events
+//!   themselves are kept, sorted by event time, each as `(time, value)`. Every
+//!   aggregate is exact (distinct counts compare 64-bit XXH3 hashes, so only a
+//!   hash collision, p ≈ n²/2⁶⁵, can merge two values).
+//! * **Bucketed** (longer windows): a sparse ring of time buckets of width
+//!   `B` (the smallest of 1 s, 5 s, 10 s, 30 s, 1 min, 5 min, 10 min, 15 min,
+//!   30 min, 1 h, 2 h, 6 h, 1 d giving at most `max-buckets-per-window`
+//!   buckets, default 1440: 1 min for 24 h, 30 min for 30 d). The aggregate
+//!   covers exactly the events whose bucket `floor(time / B)` lies in
+//!   `(floor((t - window) / B), floor(t / B)]`, i.e. the window with both
+//!   ends moved forward to bucket boundaries by less than `B`. Count, sum,
+//!   min, max and average are exact over that bucket-aligned window. Distinct
+//!   counts are exact while every bucket in range holds at most
+//!   `distinct-exact-limit` values; a bucket beyond turns into a HyperLogLog
+//!   (±5% at ≈3σ, see [`crate::sketch`]) and the union becomes an estimate.
+//!
+//! Sums and averages accumulate fixed-point `i64` in 1/10000 units, so they
+//! are exact (for values with at most 4 decimals) and independent of arrival
+//! order.
+//!
+//! Out of order: a state remembers the largest event time it has seen
+//! (`max_time`) and keeps everything newer than `max_time - allowed_lateness
+//! - window`. An event at `t >= max_time - allowed_lateness` therefore gets
+//! the exact (or bucket-exact) answer; later ones still enter their bucket
+//! while it is retained, and events at or before that horizon are ignored
+//! for windows (answered from what is retained).
+
+use std::collections::VecDeque;
+
+use verdict_rules::input::{Field, Transaction};
+use verdict_rules::spec::{Aggregate, WindowFeature};
+
+use crate::codec::{Reader, Writer};
+use crate::sketch::{HyperLogLog, REGISTERS};
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+const BUCKET_LADDER_MS: [i64; 13] = [
+    1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000,
+    21_600_000, DAY_MS,
+];
+
+/// Amount in 1/10000 units, saturating.
+pub(crate) fn to_fixed(v: f64) -> i64 {
+    (v * 10_000.0).round() as i64
+}
+
+pub(crate) fn text_hash(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+/// Hash of a field's value, text or number; `None` when absent.
+pub(crate) fn field_hash(txn: &dyn Transaction, field: Field) -> Option<u64> {
+    match txn.text(field) {
+        Some(s) => Some(text_hash(s)),
+        None => txn.number(field).filter(|v| !v.is_nan()).map(|v| text_hash(&v.to_string())),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Agg {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    Distinct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Exact,
+    Bucketed { bucket_ms: i64 },
+}
+
+/// Everything needed to maintain one window feature, fixed at open/reload.
+#[derive(Debug, Clone)]
+pub(crate) struct WindowPlan {
+    agg: Agg,
+    field: Option<Field>,
+    window_ms: i64,
+    lateness_ms: i64,
+    layout: Layout,
+    distinct_limit: usize,
+}
+
+/// Bucket width for a window, `None` when it is kept exactly.
+pub(crate) fn bucket_width(window_ms: i64, tuning: WindowTuning) -> Option<i64> {
+    if window_ms <= tuning.exact_window_max_ms {
+        return None;
+    }
+    let max_b = tuning.max_buckets_per_window.max(1);
+    Some(BUCKET_LADDER_MS.into_iter().find(|b| (window_ms + b - 1) / b <= max_b).unwrap_or(DAY_MS))
+}
+
+/// Window knobs from [`crate::StateConfig`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowTuning {
+    pub exact_window_max_ms: i64,
+    pub max_buckets_per_window: i64,
+    pub allowed_lateness_ms: i64,
+    pub distinct_exact_limit: usize,
+}
+
+impl WindowPlan {
+    pub(crate) fn new(w: &WindowFeature, tuning: WindowTuning) -> Self {
+        let (agg, field) = match w.aggregate {
+            Aggregate::Count => (Agg::Count, None),
+            Aggregate::Sum(f) => (Agg::Sum, Some(f)),
+            Aggregate::Min(f) => (Agg::Min, Some(f)),
+            Aggregate::Max(f) => (Agg::Max, Some(f)),
+            Aggregate::Avg(f) => (Agg::Avg, Some(f)),
+            Aggregate::DistinctCount(f) => (Agg::Distinct, Some(f)),
+        };
+        let window_ms = w.window_ms.max(1);
+        let layout = match bucket_width(window_ms, tuning) {
+            None => Layout::Exact,
+            Some(bucket_ms) => Layout::Bucketed { bucket_ms },
+        };
+        WindowPlan {
+            agg,
+            field,
+            window_ms,
+            lateness_ms: tuning.allowed_lateness_ms.max(0),
+            layout,
+            distinct_limit: tuning.distinct_exact_limit.max(1),
+        }
+    }
+
+    /// Bucket width, or `None` for an exact window.
+    pub(crate) fn bucket_ms(&self) -> Option<i64> {
+        match self.layout {
+            Layout::Exact => None,
+            Layout::Bucketed { bucket_ms } => Some(bucket_ms),
+        }
+    }
+
+    /// The value this event contributes, or `None` when it contributes nothing.
+    pub(crate) fn value(&self, txn: &dyn Transaction) -> Option<u64> {
+        let number = |f| txn.number(f).filter(|v: &f64| !v.is_nan());
+        match (self.agg, self.field) {
+            (Agg::Count, _) => Some(0),
+            (Agg::Sum | Agg::Avg, Some(f)) => number(f).map(|v| to_fixed(v) as u64),
+            (Agg::Min | Agg::Max, Some(f)) => number(f).map(f64::to_bits),
+            (Agg::Distinct, Some(f)) => field_hash(txn, f),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn empty(&self) -> WindowState {
+        match self.layout {
+            Layout::Exact => WindowState::Exact(ExactWindow { max_time: i64::MIN, events: VecDeque::new() }),
+            Layout::Bucketed { .. } => {
+                WindowState::Bucketed(BucketedWindow { max_time: i64::MIN, buckets: VecDeque::new() })
+            }
+        }
+    }
+
+    /// The answer over no events.
+    pub(crate) fn empty_result(&self) -> f64 {
+        match self.agg {
+            Agg::Count | Agg::Sum | Agg::Distinct => 0.0,
+            Agg::Min | Agg::Max | Agg::Avg => f64::NAN,
+        }
+    }
+
+    /// Adds an event, returns the aggregate at `t` (including it), then drops
+    /// what no allowed query can read any more.
+    pub(crate) fn update(&self, st: &mut WindowState, t: i64, value: u64, scratch: &mut Vec<u64>) -> f64 {
+        match st {
+            WindowState::Exact(s) => {
+                let at = s.events.partition_point(|e| e.0 <= t);
+                s.events.insert(at, (t, value));
+                s.max_time = s.max_time.max(t);
+                let r = self.query_exact(s, t, scratch);
+                let horizon = self.horizon(s.max_time);
+                while s.events.front().is_some_and(|e| e.0 <= horizon) {
+                    s.events.pop_front();
+                }
+                r
+            }
+            WindowState::Bucketed(s) => {
+                let b = self.bucket_ms().unwrap_or(1);
+                let idx = t.div_euclid(b);
+                let at = s.buckets.partition_point(|k| k.index < idx);
+                if s.buckets.get(at).is_none_or(|k| k.index != idx) {
+                    s.buckets.insert(at, Bucket::new(idx, self.agg));
+                }
+                s.buckets[at].add(self.agg, value, self.distinct_limit);
+                s.max_time = s.max_time.max(t);
+                let r = self.query_bucketed(s, t, scratch);
+                let horizon_idx = self.horizon(s.max_time).div_euclid(b);
+                while s.buckets.front().is_some_and(|k| k.index <= horizon_idx) {
+                    s.buckets.pop_front();
+                }
+                r
+            }
+        }
+    }
+
+    /// The aggregate at `t` without adding anything.
+    pub(crate) fn query(&self, st: &WindowState, t: i64, scratch: &mut Vec<u64>) -> f64 {
+        match st {
+            WindowState::Exact(s) => self.query_exact(s, t, scratch),
+            WindowState::Bucketed(s) => self.query_bucketed(s, t, scratch),
+        }
+    }
+
+    fn horizon(&self, max_time: i64) -> i64 {
+        max_time.saturating_sub(self.lateness_ms).saturating_sub(self.window_ms)
+    }
+
+    /// First UTC day on which no allowed query can read this state.
+    pub(crate) fn expiry_day(&self, st: &WindowState) -> u32 {
+        let max_time = match st {
+            WindowState::Exact(s) => s.max_time,
+            WindowState::Bucketed(s) => s.max_time,
+        };
+        let end = max_time.saturating_add(self.lateness_ms).saturating_add(self.window_ms);
+        (end.div_euclid(DAY_MS) + 1).clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    fn query_exact(&self, s: &ExactWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
+        let lo = s.events.partition_point(|e| e.0 <= t.saturating_sub(self.window_ms));
+        let hi = s.events.partition_point(|e| e.0 <= t);
+        let vals = s.events.range(lo..hi.max(lo)).map(|e| e.1);
+        match self.agg {
+            Agg::Count => hi.saturating_sub(lo) as f64,
+            Agg::Sum => vals.map(|v| i128::from(v as i64)).sum::<i128>() as f64 / 10_000.0,
+            Agg::Avg => {
+                let n = hi.saturating_sub(lo);
+                if n == 0 {
+                    return f64::NAN;
+                }
+                vals.map(|v| i128::from(v as i64)).sum::<i128>() as f64 / 10_000.0 / n as f64
+            }
+            Agg::Min => vals.map(f64::from_bits).fold(f64::NAN, f64::min),
+            Agg::Max => vals.map(f64::from_bits).fold(f64::NAN, f64::max),
+            Agg::Distinct => {
+                scratch.clear();
+                scratch.extend(vals);
+                scratch.sort_unstable();
+                scratch.dedup();
+                scratch.len() as f64
+            }
+        }
+    }
+
+    fn query_bucketed(&self, s: &BucketedWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
+        let b = self.bucket_ms().unwrap_or(1);
+        let lo_idx = t.saturating_sub(self.window_ms).div_euclid(b);
+        let hi_idx = t.div_euclid(b);
+        let lo = s.buckets.partition_point(|k| k.index <= lo_idx);
+        let hi = s.buckets.partition_point(|k| k.index <= hi_idx);
+        let in_range = s.buckets.range(lo..hi.max(lo));
+        match self.agg {
+            Agg::Count => in_range.map(|k| k.count).sum::<u64>() as f64,
+            Agg::Sum => in_range.map(|k| i128::from(k.acc as i64)).sum::<i128>() as f64 / 10_000.0,
+            Agg::Avg => {
+                let (mut n, mut sum) = (0u64, 0i128);
+                for k in in_range {
+                    n += k.count;
+                    sum += i128::from(k.acc as i64);
+                }
+                if n == 0 { f64::NAN } else { sum as f64 / 10_000.0 / n as f64 }
+            }
+            Agg::Min => in_range.map(|k| f64::from_bits(k.acc)).fold(f64::NAN, f64::min),
+            Agg::Max => in_range.map(|k| f64::from_bits(k.acc)).fold(f64::NAN, f64::max),
+            Agg::Distinct => {
+                let buckets: Vec<&Bucket> = in_range.collect();
+                if buckets.iter().any(|k| matches!(k.distinct, Distinct::Sketch(_))) {
+                    let mut hll = HyperLogLog::new();
+                    for k in buckets {
+                        match &k.distinct {
+                            Distinct::Exact(v) => v.iter().for_each(|&h| hll.insert(h)),
+                            Distinct::Sketch(h) => hll.merge(h),
+                        }
+                    }
+                    return hll.estimate().round();
+                }
+                scratch.clear();
+                for k in buckets {
+                    if let Distinct::Exact(v) = &k.distinct {
+                        scratch.extend_from_slice(v);
+                    }
+                }
+                scratch.sort_unstable();
+                scratch.dedup();
+                scratch.len() as f64
+            }
+        }
+    }
+
+    pub(crate) fn encode(&self, st: &WindowState, out: &mut Vec<u8>) {
+        let mut w = Writer::new(out);
+        match st {
+            WindowState::Exact(s) => {
+                w.u8(1);
+                w.ivar(s.max_time);
+                w.uvar(s.events.len() as u64);
+                let mut prev = 0i64;
+                for &(t, v) in &s.events {
+                    w.ivar(t.wrapping_sub(prev));
+                    prev = t;
+                    self.encode_value(&mut w, v);
+                }
+            }
+            WindowState::Bucketed(s) => {
+                w.u8(2);
+                w.ivar(self.bucket_ms().unwrap_or(0));
+                w.ivar(s.max_time);
+                w.uvar(s.buckets.len() as u64);
+                let mut prev = 0i64;
+                for k in &s.buckets {
+                    w.ivar(k.index.wrapping_sub(prev));
+                    prev = k.index;
+                    w.uvar(k.count);
+                    match self.agg {
+                        Agg::Sum | Agg::Avg | Agg::Min | Agg::Max => self.encode_value(&mut w, k.acc),
+                        Agg::Count => {}
+                        Agg::Distinct => match &k.distinct {
+                            Distinct::Exact(v) => {
+                                w.u8(0);
+                                w.uvar(v.len() as u64);
+                                v.iter().for_each(|&h| w.u64_raw(h));
+                            }
+                            Distinct::Sketch(h) => {
+                                w.u8(1);
+                                w.bytes(h.registers());
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    fn encode_value(&self, w: &mut Writer<'_>, v: u64) {
+        match self.agg {
+            Agg::Count => {}
+            Agg::Sum | Agg::Avg => w.ivar(v as i64),
+            Agg::Min | Agg::Max => w.f64(f64::from_bits(v)),
+            Agg::Distinct => w.u64_raw(v),
+        }
+    }
+
+    fn decode_value(&self, r: &mut Reader<'_>) -> Option<u64> {
+        match self.agg {
+            Agg::Count => Some(0),
+            Agg::Sum | Agg::Avg => r.ivar().map(|v| v as u64),
+            Agg::Min | Agg::Max => r.f64().map(f64::to_bits),
+            Agg::Distinct => r.u64_raw(),
+        }
+    }
+
+    /// Decodes a record written by [`Self::encode`]. A record written under
+    /// another layout (the config changed the bucket width) decodes as empty.
+    pub(crate) fn decode(&self, data: &[u8]) -> Option<WindowState> {
+        let mut r = Reader::new(data);
+        let tag = r.u8()?;
+        match (tag, self.layout) {
+            (1, Layout::Exact) => {
+                let max_time = r.ivar()?;
+                let n = r.len()?;
+                let mut events = VecDeque::with_capacity(n);
+                let mut prev = 0i64;
+                for _ in 0..n {
+                    let t = prev.wrapping_add(r.ivar()?);
+                    prev = t;
+                    events.push_back((t, self.decode_value(&mut r)?));
+                }
+                Some(WindowState::Exact(ExactWindow { max_time, events }))
+            }
+            (2, Layout::Bucketed { bucket_ms }) => {
+                if r.ivar()? != bucket_ms {
+                    return Some(self.empty());
+                }
+                let max_time = r.ivar()?;
+                let n = r.len()?;
+                let mut buckets = VecDeque::with_capacity(n);
+                let mut prev = 0i64;
+                for _ in 0..n {
+                    let index = prev.wrapping_add(r.ivar()?);
+                    prev = index;
+                    let mut k = Bucket::new(index, self.agg);
+                    k.count = r.uvar()?;
+                    match self.agg {
+                        Agg::Count => {}
+                        Agg::Distinct => {
+                            k.distinct = match r.u8()? {
+                                0 => {
+                                    let m = r.len()?;
+                                    Distinct::Exact((0..m).map(|_| r.u64_raw()).collect::<Option<_>>()?)
+                                }
+                                _ => Distinct::Sketch(HyperLogLog::from_registers(r.take(REGISTERS)?)?),
+                            }
+                        }
+                        _ => k.acc = self.decode_value(&mut r)?,
+                    }
+                    buckets.push_back(k);
+                }
+                Some(WindowState::Bucketed(BucketedWindow { max_time, buckets }))
+            }
+            _ => Some(self.empty()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WindowState {
+    Exact(ExactWindow),
+    Bucketed(BucketedWindow),
+}
+
+impl WindowState {
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            WindowState::Exact(s) => s.events.is_empty(),
+            WindowState::Bucketed(s) => s.buckets.is_empty(),
+        }
+    }
+
+    pub(crate) fn approx_bytes(&self) -> usize {
+        match self {
+            WindowState::Exact(s) => 48 + s.events.len() * 16,
+            WindowState::Bucketed(s) => {
+                48 + s
+                    .buckets
+                    .iter()
+                    .map(|k| {
+                        std::mem::size_of::<Bucket>()
+                            + match &k.distinct {
+                                Distinct::Exact(v) => v.len() * 8,
+                                Distinct::Sketch(_) => REGISTERS,
+                            }
+                    })
+                    .sum::<usize>()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExactWindow {
+    max_time: i64,
+    /// `(event time, value)` sorted by time; equal times in arrival order.
+    events: VecDeque<(i64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BucketedWindow {
+    max_time: i64,
+    /// Non-empty buckets sorted by index.
+    buckets: VecDeque<Bucket>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Bucket {
+    index: i64,
+    count: u64,
+    /// Sum (fixed-point i64 bits) or min/max (f64 bits), per aggregate.
+    acc: u64,
+    distinct: Distinct,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Distinct {
+    /// Sorted hashes.
+    Exact(Vec<u64>),
+    Sketch(HyperLogLog),
+}
+
+impl Bucket {
+    fn new(index: i64, agg: Agg) -> Self {
+        let acc = match agg {
+            Agg::Min => f64::INFINITY.to_bits(),
+            Agg::Max => f64::NEG_INFINITY.to_bits(),
+            _ => 0,
+        };
+        Bucket { index, count: 0, acc, distinct: Distinct::Exact(Vec::new()) }
+    }
+
+    fn add(&mut self, agg: Agg, v: u64, distinct_limit: usize) {
+        self.count += 1;
+        match agg {
+            Agg::Count => {}
+            Agg::Sum | Agg::Avg => self.acc = (self.acc as i64).saturating_add(v as i64) as u64,
+            Agg::Min => self.acc = f64::from_bits(self.acc).min(f64::from_bits(v)).to_bits(),
+            Agg::Max => self.acc = f64::from_bits(self.acc).max(f64::from_bits(v)).to_bits(),
+            Agg::Distinct => match &mut self.distinct {
+                Distinct::Exact(set) => {
+                    if let Err(at) = set.binary_search(&v) {
+                        set.insert(at, v);
+                        if set.len() > distinct_limit {
+                            let mut h = HyperLogLog::new();
+                            set.iter().for_each(|&x| h.insert(x));
+                            self.distinct = Distinct::Sketch(h);
+                        }
+                    }
+                }
+                Distinct::Sketch(h) => h.insert(v),
+            },
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The files in `deploy/` stay true to the engine: every dashboard query names
+//! a metric the engine exports, and the example configuration loads and validates.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use verdict_engine::config::Config;
+use verdict_engine::metrics::METRIC_NAMES;
+
+fn deploy() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy"))
+}
+
+#[test]
+fn dashboard_queries_only_exported_metrics() {
+    let text = std::fs::read_to_string(deploy().join("grafana/dashboards/verdict.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let exported: BTreeSet<&str> = METRIC_NAMES.iter().copied().collect();
+    let mut used = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
+        for t in targets {
+            let expr = t["expr"].as_str().unwrap();
+            let mut found = false;
+            for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = token.strip_prefix("verdict_").map(|_| token) {
+                    let family = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s).filter(|f| exported.contains(f)))
+                        .unwrap_or(name);
+                    assert!(exported.contains(family), "panel {} queries {name}, which the engine does not export", panel["title"]);
+                    used.insert(family.to_string());
+                    found = true;
+                }
+            }
+            assert!(found, "query {expr} names no verdict metric");
+        }
+    }
+    let unused: Vec<_> = exported.iter().filter(|m| !used.contains(**m)).collect();
+    assert!(unused.is_empty(), "exported but on no panel: {unused:?}");
+}
+
+#[test]
+fn example_configuration_loads_and_validates() {
+    let cfg = Config::load_with_env(Some(&deploy().join("verdict.toml")), std::iter::empty()).unwrap();
+    assert_eq!(cfg.kafka.brokers, "kafka:9092");
+    assert_eq!(cfg.engine.sla_ms, 75);
+    cfg.validate().unwrap();
+}

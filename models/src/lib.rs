@@ -1,0 +1,53 @@
+//! Verdict's neural scorer: the network, its training, the model artifact
+//! and registry, and the batched scorers the engine calls.
+//!
+//! Shape of the crate:
+//!
+//! * [`net`] — the burn module ([`FraudNet`]): categorical embeddings +
+//!   normalized numeric features → ReLU MLP → one logit.
+//! * [`train`] / [`eval`] / [`metrics`] / [`plots`] — training on the
+//!   engine's feature log, ROC/PR evaluation and the report files.
+//! * [`artifact`] / [`manifest`] / [`weights`] / [`registry`] — the on-disk
+//!   model: `manifest.json` (schema, normalization, metrics, drift reference,
+//!   checksums) + `model.bin`, verified on load.
+//! * [`scorer`] — the [`Scorer`] trait the engine holds as
+//!   `Arc<dyn Scorer>`, with the fused CPU path ([`FastScorer`], default) and
+//!   the burn path ([`BurnScorer`], used for CUDA with the `cuda` feature).
+//! * [`slot`] / [`batcher`] — champion/challenger hot swap and deadline-aware
+//!   micro-batching.
+//! * [`table`] / [`synth`] — reading feature tables and labels, and a
+//!   deterministic generator of labelled tables for tests and demos.
+//!
+//! This crate does not depend on the engine: the engine hands it rows of
+//! `f32` in the order of the model's [`FeatureSchema`].
+
+pub mod artifact;
+pub mod batcher;
+pub mod eval;
+pub mod fast;
+pub mod manifest;
+pub mod metrics;
+pub mod net;
+pub mod plots;
+pub mod preprocess;
+pub mod registry;
+pub mod schema;
+pub mod scorer;
+pub mod slot;
+pub mod synth;
+pub mod table;
+pub mod train;
+pub mod weights;
+
+pub use artifact::{LoadError, read_artifact, read_manifest};
+pub use batcher::{BatchError, BatcherConfig, MicroBatcher, PendingScore};
+pub use manifest::Manifest;
+pub use net::FraudNet;
+pub use registry::{ModelEntry, list as list_models};
+pub use schema::{CategoricalColumn, FeatureSchema, SchemaMismatch};
+#[cfg(feature = "cuda")]
+pub use scorer::load_model_cuda;
+pub use scorer::{
+    BurnScorer, FastScorer, ScoreError, Scorer, load_burn_model, load_model, score_record_batch,
+};
+pub use slot::ModelSlot;

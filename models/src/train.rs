@@ -1,0 +1,494 @@
+//! Training: feature log + labels → model artifact with manifest and report.
+//!
+//! Steps, in order:
+//! 1. Read the feature table and labels (unlabelled = legitimate).
+//! 2. Split by event time: the last `validation_fraction` of the time range
+//!    is validation, so nothing from the future leaks into training.
+//! 3. Build the schema from training rows only: every numeric column, and
+//!    `mcc` / `country` / `channel` with a top-K vocabulary by frequency
+//!    (ties by value, so it is deterministic; index 0 = other).
+//! 4. Normalization stats (mean, std, missing rate) from training rows.
+//! 5. Train [`FraudNet`] on `Autodiff<NdArray>` with Adam on a class-weighted
+//!    binary cross-entropy (fraud rows weighted by `positive_weight`, by
+//!    default `sqrt(negatives / positives)`), shuffling with a seeded ChaCha
+//!    RNG; after each epoch score the validation split and keep the weights
+//!    with the best validation PR AUC, stopping after `patience` epochs
+//!    without improvement.
+//! 6. Score validation through the serving path ([`FastScorer`]) for the
+//!    metrics, drift reference and report, then write the artifact.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use burn::backend::{Autodiff, NdArray, ndarray::NdArrayDevice};
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::artifact::{LoadError, write_artifact};
+use crate::eval::{EvalError, EvalReport, build_report, write_report};
+use crate::manifest::{
+    FORMAT_VERSION, Manifest, NumericStats, TimeRange, TrainingInfo, WEIGHTS_FILE,
+};
+use crate::metrics::evaluate_scores;
+use crate::net::{FraudNet, to_vec};
+use crate::preprocess::Preprocessor;
+use crate::schema::{CategoricalColumn, FeatureSchema, UNKNOWN_CATEGORY};
+use crate::scorer::{FastScorer, Scorer, encode_inputs};
+use crate::table::{DataError, FeatureTable, label_vector, read_labels, read_table};
+use crate::weights::{Architecture, NetWeights};
+
+type TrainBackend = Autodiff<NdArray>;
+
+/// Everything `verdict train` can set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    pub labels: PathBuf,
+    /// The model directory to write (created).
+    pub out: PathBuf,
+    pub name: String,
+    /// Defaults to the UTC creation time, `YYYYMMDD-HHMMSS`.
+    pub version: Option<String>,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub hidden: Vec<usize>,
+    pub embedding_dim: usize,
+    /// Vocabulary size per categorical column, excluding the "other" bucket.
+    pub max_vocabulary: usize,
+    pub validation_fraction: f64,
+    /// Epochs without validation PR AUC improvement before stopping.
+    pub patience: usize,
+    /// Loss weight of fraud rows; `None` = `sqrt(negatives / positives)`.
+    pub positive_weight: Option<f32>,
+    /// Normalized values are clipped to `±clip`.
+    pub clip: f32,
+    /// Draw a progress bar per epoch on stderr.
+    pub progress: bool,
+}
+
+impl TrainConfig {
+    pub fn new(
+        data: impl Into<PathBuf>,
+        labels: impl Into<PathBuf>,
+        out: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            data: data.into(),
+            labels: labels.into(),
+            out: out.into(),
+            name: "verdict-fraud".into(),
+            version: None,
+            seed: 42,
+            epochs: 20,
+            batch_size: 256,
+            learning_rate: 2e-3,
+            hidden: vec![128, 64],
+            embedding_dim: 8,
+            max_vocabulary: 64,
+            validation_fraction: 0.2,
+            patience: 4,
+            positive_weight: None,
+            clip: 8.0,
+            progress: true,
+        }
+    }
+}
+
+/// What `train` produced.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub model_dir: PathBuf,
+    pub manifest: Manifest,
+    pub report: EvalReport,
+    /// Size of `model.bin`.
+    pub model_bytes: u64,
+}
+
+/// Why training failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("cannot train: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Artifact(#[from] LoadError),
+    #[error(transparent)]
+    Report(#[from] EvalError),
+}
+
+/// Inputs of one split, ready for tensors.
+struct Split {
+    rows: Vec<usize>,
+    numeric: Vec<f32>,
+    categories: Vec<Vec<i64>>,
+    y: Vec<f32>,
+}
+
+/// Trains a model as described in the module docs and writes it to `cfg.out`.
+pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
+    if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.hidden.is_empty() || cfg.embedding_dim == 0 {
+        return Err(TrainError::Invalid(
+            "epochs, batch size, hidden layers and embedding dim must be positive".into(),
+        ));
+    }
+    let table = read_table(&cfg.data)?;
+    let labels = read_labels(&cfg.labels)?;
+    let y = label_vector(&table, &labels);
+    let (train_rows, valid_rows, cut) = time_split(&table, cfg.validation_fraction)?;
+    let positives = train_rows.iter().filter(|&&r| y[r] > 0.5).count();
+    if positives == 0 || positives == train_rows.len() {
+        return Err(TrainError::Invalid(format!(
+            "training split has {positives} fraud rows of {}",
+            train_rows.len()
+        )));
+    }
+    let schema = build_schema(&table, &train_rows, cfg.max_vocabulary);
+    let raw = table.rows_for(&schema).map_err(TrainError::Invalid)?;
+    let width = schema.width();
+    let normalization = numeric_stats(&table, &train_rows, cfg.clip);
+    let pre = Preprocessor::new(&normalization, &schema.vocabulary_sizes());
+    let split = |rows: Vec<usize>| {
+        let gathered: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| raw[r * width..(r + 1) * width].iter().copied())
+            .collect();
+        let (numeric, categories) = encode_inputs(&pre, &gathered, rows.len());
+        let yy = rows.iter().map(|&r| y[r]).collect();
+        Split {
+            rows,
+            numeric,
+            categories,
+            y: yy,
+        }
+    };
+    let train_set = split(train_rows);
+    let valid_set = split(valid_rows);
+    let negatives = train_set.rows.len() - positives;
+    let positive_weight = cfg
+        .positive_weight
+        .unwrap_or(((negatives as f32) / (positives as f32)).sqrt());
+    let arch = Architecture {
+        numeric_inputs: schema.numeric.len(),
+        vocabulary_sizes: schema.vocabulary_sizes(),
+        embedding_dim: cfg.embedding_dim,
+        hidden: cfg.hidden.clone(),
+    };
+
+    let (weights, epochs_run, best_epoch) =
+        fit(cfg, &arch, &train_set, &valid_set, positive_weight);
+
+    let created = chrono::Utc::now();
+    let version = cfg
+        .version
+        .clone()
+        .unwrap_or_else(|| created.format("%Y%m%d-%H%M%S").to_string());
+    let range = |rows: &[usize]| TimeRange {
+        start_ms: rows
+            .iter()
+            .map(|&r| table.event_time[r])
+            .min()
+            .unwrap_or(cut),
+        end_ms: rows
+            .iter()
+            .map(|&r| table.event_time[r])
+            .max()
+            .unwrap_or(cut),
+    };
+    let mut manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        name: cfg.name.clone(),
+        version,
+        created: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        schema_hash: schema.hash(),
+        schema,
+        architecture: arch,
+        normalization,
+        training: TrainingInfo {
+            data: cfg.data.display().to_string(),
+            labels: cfg.labels.display().to_string(),
+            train_range: range(&train_set.rows),
+            validation_range: range(&valid_set.rows),
+            train_rows: train_set.rows.len(),
+            train_positives: positives,
+            validation_rows: valid_set.rows.len(),
+            validation_positives: valid_set.y.iter().filter(|&&v| v > 0.5).count(),
+            seed: cfg.seed,
+            epochs_run,
+            best_epoch,
+            positive_weight,
+            learning_rate: cfg.learning_rate,
+            batch_size: cfg.batch_size,
+        },
+        metrics: evaluate_scores(&[], &[]).metrics,
+        score_distribution: crate::manifest::ScoreDistribution::from_scores(&[]),
+        files: Vec::new(),
+    };
+
+    // Validation metrics through the serving path.
+    let scorer = FastScorer::new(manifest.clone(), &weights);
+    let valid_raw: Vec<f32> = valid_set
+        .rows
+        .iter()
+        .flat_map(|&r| raw[r * width..(r + 1) * width].iter().copied())
+        .collect();
+    let mut scores = vec![0.0; valid_set.rows.len()];
+    scorer
+        .score_batch(&valid_raw, &mut scores)
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
+    let valid_labels: Vec<_> = valid_set
+        .rows
+        .iter()
+        .map(|&r| labels.get(&table.transaction_ids[r]))
+        .collect();
+    let report = build_report(
+        manifest.id(),
+        format!("{} (validation split)", cfg.data.display()),
+        &scores,
+        &valid_set.y,
+        &valid_labels,
+    );
+    manifest.metrics = report.evaluation.metrics;
+    manifest.score_distribution = report.score_distribution.clone();
+    write_report(&cfg.out, &report)?;
+    write_artifact(&cfg.out, &mut manifest, &weights, &[])?;
+    let model_bytes = manifest
+        .files
+        .iter()
+        .find(|f| f.path == WEIGHTS_FILE)
+        .map_or(0, |f| f.bytes);
+    Ok(TrainSummary {
+        model_dir: cfg.out.clone(),
+        manifest,
+        report,
+        model_bytes,
+    })
+}
+
+/// Row indices before and from the time cut, and the cut itself.
+fn time_split(
+    table: &FeatureTable,
+    fraction: f64,
+) -> Result<(Vec<usize>, Vec<usize>, i64), TrainError> {
+    if table.len() < 10 {
+        return Err(TrainError::Invalid(format!("only {} rows", table.len())));
+    }
+    let mut times = table.event_time.clone();
+    times.sort_unstable();
+    let at = ((times.len() as f64) * (1.0 - fraction.clamp(0.01, 0.9))) as usize;
+    let cut = times[at.min(times.len() - 1)];
+    let (train, valid): (Vec<usize>, Vec<usize>) =
+        (0..table.len()).partition(|&r| table.event_time[r] < cut);
+    if train.is_empty() || valid.is_empty() {
+        return Err(TrainError::Invalid(
+            "time split left an empty train or validation set".into(),
+        ));
+    }
+    Ok((train, valid, cut))
+}
+
+fn build_schema(table: &FeatureTable, rows: &[usize], max_vocabulary: usize) -> FeatureSchema {
+    let categorical = table
+        .categorical_names
+        .iter()
+        .zip(&table.categorical)
+        .map(|(name, values)| {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for &r in rows {
+                if let Some(v) = values[r].as_deref() {
+                    *counts.entry(v).or_default() += 1;
+                }
+            }
+            let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let vocabulary = std::iter::once(UNKNOWN_CATEGORY.to_string())
+                .chain(
+                    ranked
+                        .into_iter()
+                        .take(max_vocabulary)
+                        .map(|(v, _)| v.to_string()),
+                )
+                .collect();
+            CategoricalColumn {
+                name: name.clone(),
+                vocabulary,
+            }
+        })
+        .collect();
+    FeatureSchema::new(table.numeric_names.clone(), categorical)
+}
+
+fn numeric_stats(table: &FeatureTable, rows: &[usize], clip: f32) -> Vec<NumericStats> {
+    table
+        .numeric
+        .iter()
+        .map(|values| {
+            let (mut n, mut sum, mut sum_sq) = (0usize, 0f64, 0f64);
+            for &r in rows {
+                let v = values[r];
+                if v.is_finite() {
+                    n += 1;
+                    sum += f64::from(v);
+                    sum_sq += f64::from(v) * f64::from(v);
+                }
+            }
+            let mean = if n > 0 { sum / n as f64 } else { 0.0 };
+            let var = if n > 1 {
+                (sum_sq / n as f64 - mean * mean).max(0.0)
+            } else {
+                0.0
+            };
+            let std = var.sqrt();
+            NumericStats {
+                mean: mean as f32,
+                std: if std > 1e-12 { std as f32 } else { 1.0 },
+                clip,
+                missing_rate: 1.0 - n as f32 / rows.len().max(1) as f32,
+            }
+        })
+        .collect()
+}
+
+fn batch_tensors<B: Backend>(
+    set: &Split,
+    idx: &[usize],
+    device: &B::Device,
+) -> (Tensor<B, 2>, Vec<Tensor<B, 2, Int>>) {
+    let nn = set.numeric.len() / set.rows.len().max(1);
+    let numeric: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| set.numeric[i * nn..(i + 1) * nn].iter().copied())
+        .collect();
+    let numeric = Tensor::from_data(TensorData::new(numeric, [idx.len(), nn]), device);
+    let categories = set
+        .categories
+        .iter()
+        .map(|col| {
+            let c: Vec<i64> = idx.iter().map(|&i| col[i]).collect();
+            Tensor::from_data(TensorData::new(c, [idx.len(), 1]), device)
+        })
+        .collect();
+    (numeric, categories)
+}
+
+/// Validation probabilities of `model` (inference backend).
+fn predict(model: &FraudNet<NdArray>, set: &Split, device: &NdArrayDevice) -> Vec<f32> {
+    let all: Vec<usize> = (0..set.rows.len()).collect();
+    let mut out = Vec::with_capacity(all.len());
+    for idx in all.chunks(4096) {
+        let (numeric, categories) = batch_tensors::<NdArray>(set, idx, device);
+        out.extend(to_vec(sigmoid(model.forward(numeric, categories))));
+    }
+    out
+}
+
+/// The training loop; returns the best weights, epochs run and best epoch.
+fn fit(
+    cfg: &TrainConfig,
+    arch: &Architecture,
+    train: &Split,
+    valid: &Split,
+    positive_weight: f32,
+) -> (NetWeights, usize, usize) {
+    let device = NdArrayDevice::default();
+    TrainBackend::seed(&device, cfg.seed);
+    let mut model = FraudNet::<TrainBackend>::init(arch, &device);
+    let mut optim = AdamConfig::new().init::<TrainBackend, FraudNet<TrainBackend>>();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..train.rows.len()).collect();
+    let batches = order.len().div_ceil(cfg.batch_size);
+    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} batches {msg}")
+        .expect("static template")
+        .progress_chars("=> ");
+    let (mut best, mut best_pr, mut best_epoch, mut stale, mut epochs_run) =
+        (model.valid().to_weights(), -1.0, 0, 0, 0);
+    for epoch in 1..=cfg.epochs {
+        epochs_run = epoch;
+        let bar = if cfg.progress {
+            ProgressBar::new(batches as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(style.clone());
+        bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0f64;
+        for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
+            let (numeric, categories) = batch_tensors::<TrainBackend>(train, idx, &device);
+            let y: Vec<f32> = idx.iter().map(|&i| train.y[i]).collect();
+            let w: Vec<f32> = y
+                .iter()
+                .map(|&v| if v > 0.5 { positive_weight } else { 1.0 })
+                .collect();
+            let y =
+                Tensor::<TrainBackend, 2>::from_data(TensorData::new(y, [idx.len(), 1]), &device);
+            let w =
+                Tensor::<TrainBackend, 2>::from_data(TensorData::new(w, [idx.len(), 1]), &device);
+            let z = model.forward(numeric, categories);
+            // Weighted BCE on logits: -(y·logσ(z) + (1-y)·logσ(-z)).
+            let nll =
+                (y.clone() * log_sigmoid(z.clone()) + (y.neg() + 1.0) * log_sigmoid(z.neg())).neg();
+            let loss = (nll * w.clone()).sum() / w.sum();
+            loss_sum += f64::from(loss.clone().into_scalar().elem::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(cfg.learning_rate, model, grads);
+            bar.inc(1);
+            if b % 8 == 0 {
+                bar.set_message(format!("loss {:.4}", loss_sum / (b + 1) as f64));
+            }
+        }
+        let inference = model.valid();
+        let scores = predict(&inference, valid, &device);
+        let m = evaluate_scores(&scores, &valid.y).metrics;
+        let line = format!(
+            "loss {:.4} | validation PR AUC {:.4} ROC AUC {:.4} log loss {:.4}",
+            loss_sum / batches as f64,
+            m.pr_auc,
+            m.roc_auc,
+            m.log_loss
+        );
+        if cfg.progress && bar.is_hidden() {
+            // stderr is not a terminal (CI, logs): one plain line per epoch.
+            eprintln!("epoch {epoch}/{}: {line}", cfg.epochs);
+        }
+        bar.finish_with_message(line);
+        if m.pr_auc > best_pr {
+            best_pr = m.pr_auc;
+            best = inference.to_weights();
+            best_epoch = epoch;
+            stale = 0;
+        } else {
+            stale += 1;
+            if stale >= cfg.patience {
+                break;
+            }
+        }
+    }
+    (best, epochs_run, best_epoch)
+}
+
+/// Trains into `models_dir/<name>-<version>` (the registry layout).
+pub fn train_into_registry(
+    cfg: &TrainConfig,
+    models_dir: &Path,
+) -> Result<TrainSummary, TrainError> {
+    let version = cfg
+        .version
+        .clone()
+        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string());
+    let mut cfg = cfg.clone();
+    cfg.out = models_dir.join(format!("{}-{version}", cfg.name));
+    cfg.version = Some(version);
+    train(&cfg)
+}

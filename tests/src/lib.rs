@@ -1,0 +1,52 @@
+//! Shared helpers for the integration tests: a real Kafka-protocol broker
+//! (tansu) started as a child process on a free loopback port.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tansu broker process, killed on drop.
+pub struct Broker {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl Broker {
+    /// Starts `tansu broker` with in-memory storage and waits until it accepts
+    /// connections. Fails with a clear message if tansu is not installed.
+    pub fn start() -> anyhow::Result<Broker> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new("tansu")
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("starting tansu ({e}); install it with tests/run.sh"))?;
+        let mut broker = Broker { child, bootstrap: format!("127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Readiness is the port accepting a connection; back off between tries.
+        let mut wait = Duration::from_millis(10);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(broker);
+            }
+            if let Some(status) = broker.child.try_wait()? {
+                anyhow::bail!("tansu exited before accepting connections: {status}");
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("tansu did not accept connections within 30 s");
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
