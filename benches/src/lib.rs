@@ -13,7 +13,13 @@ use verdict_engine::wiring::Shared;
 
 /// `n` generated messages (valid ones only), deterministic.
 pub fn messages(n: usize, users: u32) -> Vec<Vec<u8>> {
-    let cfg = GeneratorConfig { seed: 1, users, fraud_rate: 0.01, events_per_sec: 500.0, ..Default::default() };
+    let cfg = GeneratorConfig {
+        seed: 1,
+        users,
+        fraud_rate: 0.01,
+        events_per_sec: 500.0,
+        ..Default::default()
+    };
     Generator::new(cfg).take(n).map(|g| g.payload).collect()
 }
 
@@ -50,7 +56,14 @@ impl Fixture {
         let pipeline = shared.pipeline(0)?;
         let mut batch = Batch::default();
         batch.budget = Duration::from_secs(3600);
-        Ok(Fixture { shared, pipeline, decode: DecodeConfig::default(), emitter: DecisionEmitter::new(), batch, _dir: dir })
+        Ok(Fixture {
+            shared,
+            pipeline,
+            decode: DecodeConfig::default(),
+            emitter: DecisionEmitter::new(),
+            batch,
+            _dir: dir,
+        })
     }
 
     /// Decode → features → score → rules → encoded decisions, in batches of
@@ -67,9 +80,15 @@ impl Fixture {
             }
             self.pipeline.process(&mut self.batch);
             let model = self.pipeline.score.model_label.clone();
-            self.emitter.emit(&self.batch, DecisionClock::EventTime, model.as_deref(), &self.shared.metrics, |_, _, json| {
-                written += json.len() + 1;
-            });
+            self.emitter.emit(
+                &self.batch,
+                DecisionClock::EventTime,
+                model.as_deref(),
+                &self.shared.metrics,
+                |_, _, json| {
+                    written += json.len() + 1;
+                },
+            );
         }
         written
     }

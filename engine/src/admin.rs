@@ -12,7 +12,10 @@ use crate::wiring::Shared;
 
 /// Serves until the returned task is aborted. Returns the bound address
 /// (useful with port 0).
-pub async fn serve(listen: &str, shared: Shared) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    listen: &str,
+    shared: Shared,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -29,7 +32,10 @@ pub async fn serve(listen: &str, shared: Shared) -> anyhow::Result<(std::net::So
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], shared.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
 }
 
 async fn version(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -45,7 +45,11 @@ pub struct BacktestReport {
 }
 
 /// Replays `opts.input` and evaluates its decisions against `labels`.
-pub fn backtest(opts: &ReplayOptions, shared: &Shared, labels: &Path) -> anyhow::Result<(ReplaySummary, BacktestReport)> {
+pub fn backtest(
+    opts: &ReplayOptions,
+    shared: &Shared,
+    labels: &Path,
+) -> anyhow::Result<(ReplaySummary, BacktestReport)> {
     let summary = replay(opts, shared)?;
     let labels = read_labels(labels)?;
     let mut report = BacktestReport::default();
@@ -57,7 +61,11 @@ pub fn backtest(opts: &ReplayOptions, shared: &Shared, labels: &Path) -> anyhow:
         report.decisions += 1;
         report.frauds += u64::from(fraud);
         let entry = report.actions.entry(d.action.clone()).or_default();
-        if fraud { entry.1 += 1 } else { entry.0 += 1 }
+        if fraud {
+            entry.1 += 1
+        } else {
+            entry.0 += 1
+        }
         for rule in &d.rules {
             let s = report.rules.entry(rule.clone()).or_default();
             s.hits += 1;
@@ -79,10 +87,16 @@ pub fn backtest(opts: &ReplayOptions, shared: &Shared, labels: &Path) -> anyhow:
     }
     if report.frauds > 0 && report.frauds < report.decisions {
         let m = evaluate_scores(&action_scores, &y).metrics;
-        report.rules_only = Some(Ranking { roc_auc: m.roc_auc, pr_auc: m.pr_auc });
+        report.rules_only = Some(Ranking {
+            roc_auc: m.roc_auc,
+            pr_auc: m.pr_auc,
+        });
         if model_scores.len() == y.len() {
             let m = evaluate_scores(&model_scores, &y).metrics;
-            report.model = Some(Ranking { roc_auc: m.roc_auc, pr_auc: m.pr_auc });
+            report.model = Some(Ranking {
+                roc_auc: m.roc_auc,
+                pr_auc: m.pr_auc,
+            });
         }
     }
     Ok((summary, report))
@@ -90,24 +104,53 @@ pub fn backtest(opts: &ReplayOptions, shared: &Shared, labels: &Path) -> anyhow:
 
 impl fmt::Display for BacktestReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "rules {}  model {}", self.rules_version, self.model_label.as_deref().unwrap_or("none"))?;
-        writeln!(f, "{} decisions, {} labelled fraud", self.decisions, self.frauds)?;
-        writeln!(f, "{:<10} {:>10} {:>10} {:>10}", "action", "legit", "fraud", "precision")?;
+        writeln!(
+            f,
+            "rules {}  model {}",
+            self.rules_version,
+            self.model_label.as_deref().unwrap_or("none")
+        )?;
+        writeln!(
+            f,
+            "{} decisions, {} labelled fraud",
+            self.decisions, self.frauds
+        )?;
+        writeln!(
+            f,
+            "{:<10} {:>10} {:>10} {:>10}",
+            "action", "legit", "fraud", "precision"
+        )?;
         for (action, (legit, fraud)) in &self.actions {
             let p = *fraud as f64 / (*legit + *fraud).max(1) as f64;
             writeln!(f, "{action:<10} {legit:>10} {fraud:>10} {p:>10.3}")?;
         }
-        writeln!(f, "{:<28} {:>8} {:>8} {:>10} {:>8}", "rule", "hits", "fraud", "precision", "recall")?;
+        writeln!(
+            f,
+            "{:<28} {:>8} {:>8} {:>10} {:>8}",
+            "rule", "hits", "fraud", "precision", "recall"
+        )?;
         for (rule, s) in &self.rules {
             let p = s.fraud_hits as f64 / s.hits.max(1) as f64;
             let r = s.fraud_hits as f64 / self.frauds.max(1) as f64;
-            writeln!(f, "{rule:<28} {:>8} {:>8} {p:>10.3} {r:>8.3}", s.hits, s.fraud_hits)?;
+            writeln!(
+                f,
+                "{rule:<28} {:>8} {:>8} {p:>10.3} {r:>8.3}",
+                s.hits, s.fraud_hits
+            )?;
         }
         if let Some(r) = &self.rules_only {
-            writeln!(f, "rules-only decision ranking: ROC AUC {:.4}  PR AUC {:.4}", r.roc_auc, r.pr_auc)?;
+            writeln!(
+                f,
+                "rules-only decision ranking: ROC AUC {:.4}  PR AUC {:.4}",
+                r.roc_auc, r.pr_auc
+            )?;
         }
         if let Some(m) = &self.model {
-            writeln!(f, "model score ranking:         ROC AUC {:.4}  PR AUC {:.4}", m.roc_auc, m.pr_auc)?;
+            writeln!(
+                f,
+                "model score ranking:         ROC AUC {:.4}  PR AUC {:.4}",
+                m.roc_auc, m.pr_auc
+            )?;
         }
         Ok(())
     }

@@ -127,7 +127,9 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: Some("127.0.0.1:9464".into()) }
+        AdminConfig {
+            listen: Some("127.0.0.1:9464".into()),
+        }
     }
 }
 
@@ -161,23 +163,35 @@ impl Config {
         Self::load_with_env(file, std::env::vars())
     }
 
-    pub fn load_with_env(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Config> {
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
         let mut tree = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
-                text.parse::<toml::Table>().map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
             }
             None => toml::Table::new(),
         };
         for (key, value) in env {
-            let Some(path) = key.strip_prefix("VERDICT_") else { continue };
-            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase().replace('_', "-")).collect();
+            let Some(path) = key.strip_prefix("VERDICT_") else {
+                continue;
+            };
+            let parts: Vec<String> = path
+                .split("__")
+                .map(|p| p.to_ascii_lowercase().replace('_', "-"))
+                .collect();
             if parts.len() < 2 || parts.iter().any(String::is_empty) {
                 continue;
             }
             let mut table = &mut tree;
             for section in &parts[..parts.len() - 1] {
-                let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let entry = table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
                 let toml::Value::Table(t) = entry else {
                     anyhow::bail!("{key}: {section} is not a section");
                 };
@@ -196,13 +210,19 @@ impl Config {
         let mut problems = Vec::new();
         let e = &self.engine;
         if e.batch_size == 0 || e.batch_size > 65_536 {
-            problems.push(format!("engine.batch-size must be 1..=65536, got {}", e.batch_size));
+            problems.push(format!(
+                "engine.batch-size must be 1..=65536, got {}",
+                e.batch_size
+            ));
         }
         if e.sla_ms == 0 {
             problems.push("engine.sla-ms must be positive".into());
         }
         if e.batch_wait_ms >= e.sla_ms {
-            problems.push(format!("engine.batch-wait-ms ({}) must be below engine.sla-ms ({})", e.batch_wait_ms, e.sla_ms));
+            problems.push(format!(
+                "engine.batch-wait-ms ({}) must be below engine.sla-ms ({})",
+                e.batch_wait_ms, e.sla_ms
+            ));
         }
         if e.partition_buffer == 0 {
             problems.push("engine.partition-buffer must be positive".into());
@@ -211,7 +231,13 @@ impl Config {
             problems.push("engine.checkpoint-interval-ms must be positive".into());
         }
         let k = &self.kafka;
-        for (name, v) in [("brokers", &k.brokers), ("group-id", &k.group_id), ("input-topic", &k.input_topic), ("output-topic", &k.output_topic), ("dlq-topic", &k.dlq_topic)] {
+        for (name, v) in [
+            ("brokers", &k.brokers),
+            ("group-id", &k.group_id),
+            ("input-topic", &k.input_topic),
+            ("output-topic", &k.output_topic),
+            ("dlq-topic", &k.dlq_topic),
+        ] {
             if v.trim().is_empty() {
                 problems.push(format!("kafka.{name} must not be empty"));
             }
@@ -222,9 +248,19 @@ impl Config {
         if k.topic_partitions < 1 {
             problems.push("kafka.topic-partitions must be at least 1".into());
         }
-        for key in k.properties.keys().chain(k.consumer_properties.keys()).chain(k.producer_properties.keys()) {
-            if matches!(key.as_str(), "enable.auto.commit" | "enable.auto.offset.store" | "enable.idempotence") {
-                problems.push(format!("kafka property {key} is managed by the engine and cannot be overridden"));
+        for key in k
+            .properties
+            .keys()
+            .chain(k.consumer_properties.keys())
+            .chain(k.producer_properties.keys())
+        {
+            if matches!(
+                key.as_str(),
+                "enable.auto.commit" | "enable.auto.offset.store" | "enable.idempotence"
+            ) {
+                problems.push(format!(
+                    "kafka property {key} is managed by the engine and cannot be overridden"
+                ));
             }
         }
         if let Some(dir) = &self.rules.dir
@@ -232,7 +268,10 @@ impl Config {
         {
             problems.push(format!("rules.dir {} is not a directory", dir.display()));
         }
-        for (name, dir) in [("model.dir", &self.model.dir), ("model.challenger", &self.model.challenger)] {
+        for (name, dir) in [
+            ("model.dir", &self.model.dir),
+            ("model.challenger", &self.model.challenger),
+        ] {
             if let Some(d) = dir
                 && !d.join("manifest.json").is_file()
             {
@@ -249,7 +288,11 @@ impl Config {
         if v.pan_hash_key.len() < 16 {
             problems.push("validation.pan-hash-key must be at least 16 characters".into());
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     pub fn decode_config(&self, live: bool) -> crate::contract::DecodeConfig {
@@ -295,8 +338,15 @@ mod tests {
     fn layers_apply_in_order_and_unknown_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("verdict.toml");
-        std::fs::write(&file, "[kafka]\nbrokers = \"file:9092\"\ngroup-id = \"g\"\n[engine]\nsla-ms = 70\n").unwrap();
-        let env = vec![("VERDICT_KAFKA__BROKERS".to_string(), "env:9092".to_string()), ("VERDICT_ENGINE__BATCH_SIZE".into(), "64".into())];
+        std::fs::write(
+            &file,
+            "[kafka]\nbrokers = \"file:9092\"\ngroup-id = \"g\"\n[engine]\nsla-ms = 70\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("VERDICT_KAFKA__BROKERS".to_string(), "env:9092".to_string()),
+            ("VERDICT_ENGINE__BATCH_SIZE".into(), "64".into()),
+        ];
         let cfg = Config::load_with_env(Some(&file), env.into_iter()).unwrap();
         assert_eq!(cfg.kafka.brokers, "env:9092");
         assert_eq!(cfg.kafka.group_id, "g");
@@ -305,7 +355,9 @@ mod tests {
         assert_eq!(cfg.engine.checkpoint_interval_ms, 1_000);
 
         std::fs::write(&file, "[kafka]\nbrokerz = \"typo\"\n").unwrap();
-        let err = Config::load_with_env(Some(&file), std::iter::empty()).unwrap_err().to_string();
+        let err = Config::load_with_env(Some(&file), std::iter::empty())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("brokerz"), "{err}");
     }
 
@@ -316,7 +368,9 @@ mod tests {
         cfg.engine.sla_ms = 0;
         cfg.kafka.output_topic = cfg.kafka.input_topic.clone();
         cfg.validation.pan_hash_key = "short".into();
-        cfg.kafka.properties.insert("enable.auto.commit".into(), "true".into());
+        cfg.kafka
+            .properties
+            .insert("enable.auto.commit".into(), "true".into());
         let problems = cfg.validate().unwrap_err();
         assert!(problems.len() >= 5, "{problems:#?}");
         assert!(Config::default().validate().is_ok());

@@ -26,5 +26,8 @@ pub fn extract(base: &Path) -> std::io::Result<Defaults> {
     std::fs::create_dir_all(&model_dir)?;
     DEFAULT_RULES.extract(&rules_dir)?;
     DEFAULT_MODEL.extract(&model_dir)?;
-    Ok(Defaults { rules_dir, model_dir })
+    Ok(Defaults {
+        rules_dir,
+        model_dir,
+    })
 }

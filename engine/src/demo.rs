@@ -62,12 +62,20 @@ struct Tally {
 }
 
 /// Runs the demo; `shared` holds the rule set and model to use.
-pub async fn run(opts: DemoOptions, mut config: Config, shared: Shared) -> anyhow::Result<DemoSummary> {
+pub async fn run(
+    opts: DemoOptions,
+    mut config: Config,
+    shared: Shared,
+) -> anyhow::Result<DemoSummary> {
     let (cluster, brokers) = match &opts.brokers {
         Some(b) => (None, b.clone()),
         None => {
             let cluster = MockCluster::new(1)?;
-            for topic in [&config.kafka.input_topic, &config.kafka.output_topic, &config.kafka.dlq_topic] {
+            for topic in [
+                &config.kafka.input_topic,
+                &config.kafka.output_topic,
+                &config.kafka.dlq_topic,
+            ] {
                 cluster.create_topic(topic, opts.partitions, 1)?;
             }
             let brokers = cluster.bootstrap_servers();
@@ -87,10 +95,21 @@ pub async fn run(opts: DemoOptions, mut config: Config, shared: Shared) -> anyho
     let engine = run_engine(Arc::clone(&config), shared.clone())?;
 
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
-    let window = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let window = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
     let tally = Arc::new(Tally::default());
-    let readers = spawn_readers(&brokers, &config, Arc::clone(&sent_at), Arc::clone(&latency), Arc::clone(&window), Arc::clone(&tally))?;
+    let readers = spawn_readers(
+        &brokers,
+        &config,
+        Arc::clone(&sent_at),
+        Arc::clone(&latency),
+        Arc::clone(&window),
+        Arc::clone(&tally),
+    )?;
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -107,7 +126,11 @@ pub async fn run(opts: DemoOptions, mut config: Config, shared: Shared) -> anyho
         ..Default::default()
     };
     let feeder = {
-        let (produced, sent_at, topic) = (Arc::clone(&produced), Arc::clone(&sent_at), config.kafka.input_topic.clone());
+        let (produced, sent_at, topic) = (
+            Arc::clone(&produced),
+            Arc::clone(&sent_at),
+            config.kafka.input_topic.clone(),
+        );
         let (seconds, rate) = (opts.seconds, opts.rate);
         tokio::spawn(async move {
             let mut generator = Generator::new(gen_cfg);
@@ -120,7 +143,10 @@ pub async fn run(opts: DemoOptions, mut config: Config, shared: Shared) -> anyho
                 while n < due.min(total) {
                     let g = generator.next_message();
                     if let Some(label) = &g.label {
-                        sent_at.lock().expect("lock").insert(label.transaction_id.clone(), Instant::now());
+                        sent_at
+                            .lock()
+                            .expect("lock")
+                            .insert(label.transaction_id.clone(), Instant::now());
                     }
                     let record = FutureRecord::to(&topic).key(&g.key).payload(&g.payload);
                     if producer.send(record, Duration::from_secs(5)).await.is_ok() {
@@ -145,7 +171,10 @@ pub async fn run(opts: DemoOptions, mut config: Config, shared: Shared) -> anyho
         last = (decided, Instant::now());
         let (p50, p99) = {
             let mut w = window.lock().expect("lock");
-            let r = (w.value_at_quantile(0.5) as f64 / 1e3, w.value_at_quantile(0.99) as f64 / 1e3);
+            let r = (
+                w.value_at_quantile(0.5) as f64 / 1e3,
+                w.value_at_quantile(0.99) as f64 / 1e3,
+            );
             w.reset();
             r
         };
@@ -210,7 +239,10 @@ fn spawn_readers(
     let t = Arc::clone(&tally);
     let decisions_task = tokio::spawn(async move {
         while let Ok(m) = decisions.recv().await {
-            let Some(Ok(d)) = m.payload().map(serde_json::from_slice::<crate::contract::decision::DecisionRecord>) else {
+            let Some(Ok(d)) = m
+                .payload()
+                .map(serde_json::from_slice::<crate::contract::decision::DecisionRecord>)
+            else {
                 continue;
             };
             t.decisions.fetch_add(1, Ordering::Relaxed);

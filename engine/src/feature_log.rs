@@ -86,7 +86,11 @@ impl FeatureLog {
                 names.push(f.name().to_string());
             }
         }
-        if self.schema.as_ref().is_some_and(|s| s.fields().len() == names.len() + 6) {
+        if self
+            .schema
+            .as_ref()
+            .is_some_and(|s| s.fields().len() == names.len() + 6)
+        {
             let same = self.schema.as_ref().unwrap().fields()[2..2 + names.len()]
                 .iter()
                 .zip(&names)
@@ -97,22 +101,37 @@ impl FeatureLog {
             }
         }
         self.close_file()?;
-        fields.extend(names.iter().map(|n| ArrowField::new(n, DataType::Float64, true)));
-        fields.extend(CATEGORICAL_FIELDS.iter().map(|f| ArrowField::new(f.name(), DataType::Utf8, true)));
+        fields.extend(
+            names
+                .iter()
+                .map(|n| ArrowField::new(n, DataType::Float64, true)),
+        );
+        fields.extend(
+            CATEGORICAL_FIELDS
+                .iter()
+                .map(|f| ArrowField::new(f.name(), DataType::Utf8, true)),
+        );
         fields.push(ArrowField::new("served_action", DataType::Utf8, false));
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let path = if self.file_index == 0 {
             self.base.clone()
         } else {
-            self.base.with_extension(format!("{}.parquet", self.file_index))
+            self.base
+                .with_extension(format!("{}.parquet", self.file_index))
         };
         self.file_index += 1;
         let props = WriterProperties::builder()
             .set_compression(parquet::basic::Compression::SNAPPY)
             .build();
-        self.writer = Some(ArrowWriter::try_new(File::create(&path)?, Arc::clone(&schema), Some(props))?);
+        self.writer = Some(ArrowWriter::try_new(
+            File::create(&path)?,
+            Arc::clone(&schema),
+            Some(props),
+        )?);
         self.numeric = (0..names.len()).map(|_| Float64Builder::new()).collect();
-        self.categorical = (0..CATEGORICAL_FIELDS.len()).map(|_| StringBuilder::new()).collect();
+        self.categorical = (0..CATEGORICAL_FIELDS.len())
+            .map(|_| StringBuilder::new())
+            .collect();
         self.schema = Some(schema);
         self.rules_version = rules.version().to_string();
         Ok(())
@@ -133,14 +152,17 @@ impl FeatureLog {
                 let v = if k < n_features {
                     row[k]
                 } else {
-                    event.number(NUMERIC_FIELDS[k - n_features]).unwrap_or(f64::NAN)
+                    event
+                        .number(NUMERIC_FIELDS[k - n_features])
+                        .unwrap_or(f64::NAN)
                 };
                 b.append_value(v);
             }
             for (k, b) in self.categorical.iter_mut().enumerate() {
                 b.append_option(event.text(CATEGORICAL_FIELDS[k]));
             }
-            self.actions.append_value(batch.evaluations[i].action.as_str());
+            self.actions
+                .append_value(batch.evaluations[i].action.as_str());
             self.rows += 1;
         }
         if self.rows >= ROWS_PER_GROUP {
@@ -154,9 +176,18 @@ impl FeatureLog {
             return Ok(());
         }
         let schema = Arc::clone(self.schema.as_ref().expect("open"));
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.ids.finish()), Arc::new(self.times.finish())];
-        columns.extend(self.numeric.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        columns.extend(self.categorical.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(self.ids.finish()), Arc::new(self.times.finish())];
+        columns.extend(
+            self.numeric
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        columns.extend(
+            self.categorical
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         columns.push(Arc::new(self.actions.finish()));
         let rb = RecordBatch::try_new(schema, columns)?;
         self.writer.as_mut().expect("open").write(&rb)?;

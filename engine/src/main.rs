@@ -11,7 +11,11 @@ use verdict_engine::wiring::Shared;
 use verdict_engine::{defaults, demo, generate, kafka, metrics::Metrics, replay};
 
 #[derive(Parser)]
-#[command(name = "verdict", version, about = "Stream-processing fraud detection: Kafka in, decisions out")]
+#[command(
+    name = "verdict",
+    version,
+    about = "Stream-processing fraud detection: Kafka in, decisions out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -202,7 +206,8 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "warn,verdict_engine=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG")
+                .unwrap_or_else(|_| "warn,verdict_engine=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -216,7 +221,9 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// The rule directory to use: the given one or the embedded default.
@@ -228,7 +235,11 @@ fn rules_dir(dir: Option<&Path>, scratch: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The model directory to use: none when disabled, else the given one or the embedded default.
-fn model_dir(dir: Option<&Path>, disabled: bool, scratch: &Path) -> anyhow::Result<Option<PathBuf>> {
+fn model_dir(
+    dir: Option<&Path>,
+    disabled: bool,
+    scratch: &Path,
+) -> anyhow::Result<Option<PathBuf>> {
     Ok(match (disabled, dir) {
         (true, _) => None,
         (false, Some(d)) => Some(d.to_path_buf()),
@@ -248,9 +259,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("{} configuration problem(s)", problems.len());
             }
             let metrics = Arc::new(Metrics::new());
-            let watcher = verdict_engine::reload::watch_rules(&rules_dir(cfg.rules.dir.as_deref(), &scratch)?, Arc::clone(&metrics))?;
+            let watcher = verdict_engine::reload::watch_rules(
+                &rules_dir(cfg.rules.dir.as_deref(), &scratch)?,
+                Arc::clone(&metrics),
+            )?;
             let model = model_dir(cfg.model.dir.as_deref(), cfg.model.disabled, &scratch)?;
-            let shared = Shared::build(watcher.reloader().shared(), model.as_deref(), metrics, cfg.state.dir.as_deref(), cfg.state.tuning.clone())?;
+            let shared = Shared::build(
+                watcher.reloader().shared(),
+                model.as_deref(),
+                metrics,
+                cfg.state.dir.as_deref(),
+                cfg.state.tuning.clone(),
+            )?;
             let cfg = Arc::new(cfg);
             runtime()?.block_on(async move {
                 if cfg.kafka.create_topics {
@@ -272,11 +292,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { seconds, rate, users, partitions, malformed_rate, fraud_rate, seed, admin } => {
+        Command::Demo {
+            seconds,
+            rate,
+            users,
+            partitions,
+            malformed_rate,
+            fraud_rate,
+            seed,
+            admin,
+        } => {
             let cfg = Config::default();
             let rules = Shared::fixed_rules(&rules_dir(None, &scratch)?)?;
             let model = model_dir(None, false, &scratch)?;
-            let shared = Shared::build(rules, model.as_deref(), Arc::new(Metrics::new()), None, cfg.state.tuning.clone())?;
+            let shared = Shared::build(
+                rules,
+                model.as_deref(),
+                Arc::new(Metrics::new()),
+                None,
+                cfg.state.tuning.clone(),
+            )?;
             let opts = demo::DemoOptions {
                 seconds,
                 rate,
@@ -288,25 +323,65 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 admin: Some(admin).filter(|a| !a.is_empty()),
                 brokers: None,
             };
-            println!("verdict demo: {rate} tx/s for {seconds}s over {partitions} partitions (in-process Kafka, default rules and model)");
+            println!(
+                "verdict demo: {rate} tx/s for {seconds}s over {partitions} partitions (in-process Kafka, default rules and model)"
+            );
             let s = runtime()?.block_on(demo::run(opts, cfg, shared))?;
             println!("---");
             println!(
                 "summary: produced {} | decisions {} (allow {}, review {}, decline {}, degraded {}) | dlq {} | produce→decision p50 {:.2} ms, p99 {:.2} ms",
-                s.produced, s.decisions, s.allow, s.review, s.decline, s.degraded, s.dlq, s.p50_ms, s.p99_ms
+                s.produced,
+                s.decisions,
+                s.allow,
+                s.review,
+                s.decline,
+                s.degraded,
+                s.dlq,
+                s.p50_ms,
+                s.p99_ms
             );
             let complete = s.decisions + s.dlq == s.produced;
             if !complete {
-                eprintln!("error: {} messages produced but {} decided and {} dead-lettered", s.produced, s.decisions, s.dlq);
+                eprintln!(
+                    "error: {} messages produced but {} decided and {} dead-lettered",
+                    s.produced, s.decisions, s.dlq
+                );
             }
-            Ok(if complete { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Replay { input, output, dlq, feature_log, rules, model, no_model, state_dir, batch_size } => {
+        Command::Replay {
+            input,
+            output,
+            dlq,
+            feature_log,
+            rules,
+            model,
+            no_model,
+            state_dir,
+            batch_size,
+        } => {
             let cfg = Config::default();
             let rules = Shared::fixed_rules(&rules_dir(rules.as_deref(), &scratch)?)?;
             let model = model_dir(model.as_deref(), no_model, &scratch)?;
-            let shared = Shared::build(rules, model.as_deref(), Arc::new(Metrics::new()), state_dir.as_deref(), cfg.state.tuning.clone())?;
-            let opts = replay::ReplayOptions { input, output, dlq, feature_log, batch_size, decode: cfg.decode_config(false) };
+            let shared = Shared::build(
+                rules,
+                model.as_deref(),
+                Arc::new(Metrics::new()),
+                state_dir.as_deref(),
+                cfg.state.tuning.clone(),
+            )?;
+            let opts = replay::ReplayOptions {
+                input,
+                output,
+                dlq,
+                feature_log,
+                batch_size,
+                decode: cfg.decode_config(false),
+            };
             let s = replay::replay(&opts, &shared)?;
             eprintln!(
                 "replayed {} lines in {:.2}s ({:.0} events/s): {} decisions (allow {}, review {}, decline {}), {} rejected",
@@ -321,10 +396,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Backtest { input, labels, rules, model, no_model, output, json } => {
+        Command::Backtest {
+            input,
+            labels,
+            rules,
+            model,
+            no_model,
+            output,
+            json,
+        } => {
             let rules = Shared::fixed_rules(&rules_dir(rules.as_deref(), &scratch)?)?;
             let model = model_dir(model.as_deref(), no_model, &scratch)?;
-            let shared = Shared::build(rules, model.as_deref(), Arc::new(Metrics::new()), None, Default::default())?;
+            let shared = Shared::build(
+                rules,
+                model.as_deref(),
+                Arc::new(Metrics::new()),
+                None,
+                Default::default(),
+            )?;
             let output = output.unwrap_or_else(|| scratch.join("backtest-decisions.jsonl"));
             let opts = replay::ReplayOptions {
                 input,
@@ -335,7 +424,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 decode: Config::default().decode_config(false),
             };
             let (summary, report) = verdict_engine::backtest::backtest(&opts, &shared, &labels)?;
-            eprintln!("replayed {} lines ({} rejected) in {:.2}s", summary.lines, summary.dlq, summary.elapsed_ms as f64 / 1e3);
+            eprintln!(
+                "replayed {} lines ({} rejected) in {:.2}s",
+                summary.lines,
+                summary.dlq,
+                summary.elapsed_ms as f64 / 1e3
+            );
             print!("{report}");
             if let Some(path) = json {
                 std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
@@ -356,7 +450,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             events_per_sec,
             start,
         } => {
-            let start_ms = chrono::DateTime::parse_from_rfc3339(&start).context("--start")?.timestamp_millis();
+            let start_ms = chrono::DateTime::parse_from_rfc3339(&start)
+                .context("--start")?
+                .timestamp_millis();
             let cfg = generate::GeneratorConfig {
                 seed,
                 users,
@@ -367,7 +463,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             let summary = match brokers {
-                Some(brokers) => runtime()?.block_on(generate::sink::to_kafka(cfg, count, &brokers, &topic, rate, labels.as_deref()))?,
+                Some(brokers) => runtime()?.block_on(generate::sink::to_kafka(
+                    cfg,
+                    count,
+                    &brokers,
+                    &topic,
+                    rate,
+                    labels.as_deref(),
+                ))?,
                 None => {
                     let output = output.context("--output or --brokers is required")?;
                     generate::sink::to_file(cfg, count, &output, labels.as_deref())?
@@ -376,7 +479,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Train { data, labels, out, name, version, seed, epochs } => {
+        Command::Train {
+            data,
+            labels,
+            out,
+            name,
+            version,
+            seed,
+            epochs,
+        } => {
             let mut cfg = verdict_models::train::TrainConfig::new(data, labels, out);
             cfg.name = name;
             cfg.version = version;
@@ -404,7 +515,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            ModelsCommand::Eval { model, data, labels, out } => {
+            ModelsCommand::Eval {
+                model,
+                data,
+                labels,
+                out,
+            } => {
                 let out = out.unwrap_or_else(|| model.join("eval"));
                 let r = verdict_models::eval::evaluate(&model, &data, &labels, &out)?;
                 let m = &r.evaluation.metrics;
@@ -435,7 +551,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             RulesCommand::Test { dir } => {
                 let report = verdict_rules::run_golden_dir(&dir);
                 print!("{report}");
-                Ok(if report.all_passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+                Ok(if report.all_passed() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
         },
         Command::Config { command } => match command {

@@ -7,8 +7,8 @@
 //! `deploy/` is checked against it by a test.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric family name, for the dashboard test and the README.
@@ -38,8 +38,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_kafka_errors_total",
 ];
 
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.08, 0.1, 0.2, 0.5, 1.0, 2.5];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.08, 0.1, 0.2, 0.5, 1.0, 2.5,
+];
 
 /// Handles to every metric; cheap to clone through an `Arc`.
 pub struct Metrics {
@@ -73,24 +74,55 @@ impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
         fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
-            r.register(Box::new(c.clone())).expect("metric names are unique");
+            r.register(Box::new(c.clone()))
+                .expect("metric names are unique");
             c
         }
         let counter = |name: &str, help: &str| reg(&r, IntCounter::new(name, help).expect("valid"));
-        let counter_vec =
-            |name: &str, help: &str, labels: &[&str]| reg(&r, IntCounterVec::new(Opts::new(name, help), labels).expect("valid"));
-        let gauge_vec =
-            |name: &str, help: &str, labels: &[&str]| reg(&r, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid"));
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &r,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid"),
+            )
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &r,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid"),
+            )
+        };
         let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
-            reg(&r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid"))
+            reg(
+                &r,
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                    .expect("valid"),
+            )
         };
         let score_buckets: Vec<f64> = (1..=20).map(|i| f64::from(i) * 0.05).collect();
         Metrics {
-            events_consumed: counter("verdict_events_consumed_total", "Messages read from the input topic or file"),
-            decisions: counter_vec("verdict_decisions_total", "Decisions emitted, by action", &["action"]),
-            degraded: counter("verdict_degraded_decisions_total", "Decisions made by rules alone because no score came in time"),
-            dlq: counter_vec("verdict_dlq_messages_total", "Messages sent to the dead-letter topic, by reason", &["reason"]),
-            rule_hits: counter_vec("verdict_rule_hits_total", "Rule matches, by rule and mode (live or shadow)", &["rule", "mode"]),
+            events_consumed: counter(
+                "verdict_events_consumed_total",
+                "Messages read from the input topic or file",
+            ),
+            decisions: counter_vec(
+                "verdict_decisions_total",
+                "Decisions emitted, by action",
+                &["action"],
+            ),
+            degraded: counter(
+                "verdict_degraded_decisions_total",
+                "Decisions made by rules alone because no score came in time",
+            ),
+            dlq: counter_vec(
+                "verdict_dlq_messages_total",
+                "Messages sent to the dead-letter topic, by reason",
+                &["reason"],
+            ),
+            rule_hits: counter_vec(
+                "verdict_rule_hits_total",
+                "Rule matches, by rule and mode (live or shadow)",
+                &["rule", "mode"],
+            ),
             decision_latency: histogram(
                 "verdict_decision_latency_seconds",
                 "From a message's arrival to its decision being handed to the producer",
@@ -99,8 +131,13 @@ impl Metrics {
             stage_duration: reg(
                 &r,
                 HistogramVec::new(
-                    HistogramOpts::new("verdict_stage_duration_seconds", "Time a pipeline stage spent on one batch")
-                        .buckets(vec![1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2]),
+                    HistogramOpts::new(
+                        "verdict_stage_duration_seconds",
+                        "Time a pipeline stage spent on one batch",
+                    )
+                    .buckets(vec![
+                        1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+                    ]),
                     &["stage"],
                 )
                 .expect("valid"),
@@ -110,32 +147,78 @@ impl Metrics {
                 "Events per processed batch",
                 vec![1.0, 4.0, 16.0, 64.0, 256.0, 512.0, 1024.0, 4096.0],
             ),
-            sla_misses: counter("verdict_sla_misses_total", "Decisions emitted after their deadline"),
-            consumer_lag: gauge_vec("verdict_consumer_lag_messages", "High watermark minus next offset, by partition", &["partition"]),
+            sla_misses: counter(
+                "verdict_sla_misses_total",
+                "Decisions emitted after their deadline",
+            ),
+            consumer_lag: gauge_vec(
+                "verdict_consumer_lag_messages",
+                "High watermark minus next offset, by partition",
+                &["partition"],
+            ),
             watermark_lag: gauge_vec(
                 "verdict_watermark_lag_seconds",
                 "Wall clock minus the partition's event-time watermark",
                 &["partition"],
             ),
-            score: histogram("verdict_model_score", "Champion model scores", score_buckets.clone()),
-            challenger_score: histogram("verdict_challenger_score", "Challenger (shadow) model scores", score_buckets),
+            score: histogram(
+                "verdict_model_score",
+                "Champion model scores",
+                score_buckets.clone(),
+            ),
+            challenger_score: histogram(
+                "verdict_challenger_score",
+                "Challenger (shadow) model scores",
+                score_buckets,
+            ),
             model_errors: counter("verdict_model_errors_total", "Model calls that failed"),
-            rules_reloads: counter_vec("verdict_rules_reloads_total", "Rule-set reloads, by result (ok or error)", &["result"]),
-            rules_info: gauge_vec("verdict_rules_info", "1 for the running rule-set version", &["version"]),
-            model_info: gauge_vec("verdict_model_info", "1 for the running model, by role", &["role", "model"]),
-            checkpoints: counter("verdict_checkpoints_total", "Checkpoints written (state + offsets, atomically)"),
+            rules_reloads: counter_vec(
+                "verdict_rules_reloads_total",
+                "Rule-set reloads, by result (ok or error)",
+                &["result"],
+            ),
+            rules_info: gauge_vec(
+                "verdict_rules_info",
+                "1 for the running rule-set version",
+                &["version"],
+            ),
+            model_info: gauge_vec(
+                "verdict_model_info",
+                "1 for the running model, by role",
+                &["role", "model"],
+            ),
+            checkpoints: counter(
+                "verdict_checkpoints_total",
+                "Checkpoints written (state + offsets, atomically)",
+            ),
             checkpoint_duration: histogram(
                 "verdict_checkpoint_duration_seconds",
                 "Time to write one partition's checkpoint",
                 vec![1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0],
             ),
-            state_keys: gauge_vec("verdict_state_keys", "Hot keys held in memory, by partition", &["partition"]),
-            state_size: gauge_vec("verdict_state_size_bytes", "Approximate state size, by partition", &["partition"]),
+            state_keys: gauge_vec(
+                "verdict_state_keys",
+                "Hot keys held in memory, by partition",
+                &["partition"],
+            ),
+            state_size: gauge_vec(
+                "verdict_state_size_bytes",
+                "Approximate state size, by partition",
+                &["partition"],
+            ),
             partitions_assigned: reg(
                 &r,
-                IntGauge::new("verdict_partitions_assigned", "Input partitions this instance owns").expect("valid"),
+                IntGauge::new(
+                    "verdict_partitions_assigned",
+                    "Input partitions this instance owns",
+                )
+                .expect("valid"),
             ),
-            kafka_errors: counter_vec("verdict_kafka_errors_total", "Broker errors, by operation", &["op"]),
+            kafka_errors: counter_vec(
+                "verdict_kafka_errors_total",
+                "Broker errors, by operation",
+                &["op"],
+            ),
             registry: r,
         }
     }
@@ -143,7 +226,9 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
     }
 }
@@ -165,7 +250,9 @@ mod tests {
         m.decisions.with_label_values(&["allow"]).inc();
         m.dlq.with_label_values(&["oversized"]).inc();
         m.rule_hits.with_label_values(&["r", "live"]).inc();
-        m.stage_duration.with_label_values(&["rules"]).observe(0.001);
+        m.stage_duration
+            .with_label_values(&["rules"])
+            .observe(0.001);
         m.consumer_lag.with_label_values(&["0"]).set(1);
         m.watermark_lag.with_label_values(&["0"]).set(1);
         m.rules_reloads.with_label_values(&["ok"]).inc();
@@ -174,11 +261,19 @@ mod tests {
         m.state_keys.with_label_values(&["0"]).set(1);
         m.state_size.with_label_values(&["0"]).set(1);
         m.kafka_errors.with_label_values(&["produce"]).inc();
-        let mut names: Vec<String> = m.registry.gather().iter().map(|f| f.name().to_string()).collect();
+        let mut names: Vec<String> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
         names.sort();
         let mut expected: Vec<String> = METRIC_NAMES.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(names, expected);
-        assert!(m.render().contains("verdict_decisions_total{action=\"allow\"} 1"));
+        assert!(
+            m.render()
+                .contains("verdict_decisions_total{action=\"allow\"} 1")
+        );
     }
 }

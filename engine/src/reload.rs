@@ -20,7 +20,10 @@ pub fn watch_rules(dir: &Path, metrics: Arc<Metrics>) -> anyhow::Result<RuleSetW
         eprint!("{}", d.render());
         anyhow::anyhow!("rule set in {} does not compile", dir.display())
     })?;
-    metrics.rules_info.with_label_values(&[reloader.current().version()]).set(1);
+    metrics
+        .rules_info
+        .with_label_values(&[reloader.current().version()])
+        .set(1);
     let reloader = reloader.on_reload(move |event| match event {
         ReloadEvent::Swapped { old_version, new_version } => {
             tracing::info!(%old_version, %new_version, "rule set reloaded");

@@ -75,7 +75,8 @@ pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySum
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Decoded>();
     let mut summary = ReplaySummary::default();
     let decoded = std::thread::scope(|scope| -> anyhow::Result<(u64, u64)> {
-        let decoder = scope.spawn(move || decode_lines(input, dlq_out, opts, shared, batch_size, tx, recycle_rx));
+        let decoder = scope
+            .spawn(move || decode_lines(input, dlq_out, opts, shared, batch_size, tx, recycle_rx));
         for mut events in rx {
             for (event, line) in events.drain(..) {
                 runner.batch.push(event, line, runner.far_deadline);
@@ -83,7 +84,9 @@ pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySum
             let _ = recycle_tx.send(events);
             runner.run(&mut out, features.as_mut(), &mut summary)?;
         }
-        decoder.join().map_err(|_| anyhow::anyhow!("decoder thread panicked"))?
+        decoder
+            .join()
+            .map_err(|_| anyhow::anyhow!("decoder thread panicked"))?
     })?;
     (summary.lines, summary.dlq) = decoded;
     out.flush()?;
@@ -118,15 +121,25 @@ fn decode_lines(
             Ok(event) => events.push((event, line_no as i64)),
             Err(rejection) => {
                 rejected += 1;
-                shared.metrics.dlq.with_label_values(&[rejection.reason.code()]).inc();
+                shared
+                    .metrics
+                    .dlq
+                    .with_label_values(&[rejection.reason.code()])
+                    .inc();
                 if let Some(w) = dlq_out.as_mut() {
-                    let origin = Origin { topic: &source, partition: 0, offset: line_no as i64 };
+                    let origin = Origin {
+                        topic: &source,
+                        partition: 0,
+                        offset: line_no as i64,
+                    };
                     writeln!(w, "{}", dlq::to_json_line(&rejection, origin, &line))?;
                 }
             }
         }
         if events.len() >= batch_size {
-            let next = recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(batch_size));
+            let next = recycle
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(batch_size));
             if tx.send(std::mem::replace(&mut events, next)).is_err() {
                 break; // the pipeline thread failed; it reports why
             }
@@ -157,25 +170,45 @@ impl<'a> Runner<'a> {
         batch.events.reserve(batch_size);
         batch.budget = Duration::from_secs(3600);
         let far_deadline = Instant::now() + batch.budget;
-        Runner { pipeline, shared, batch, emitter: DecisionEmitter::new(), far_deadline }
+        Runner {
+            pipeline,
+            shared,
+            batch,
+            emitter: DecisionEmitter::new(),
+            far_deadline,
+        }
     }
 
-    fn run(&mut self, out: &mut impl Write, features: Option<&mut FeatureLog>, summary: &mut ReplaySummary) -> anyhow::Result<()> {
+    fn run(
+        &mut self,
+        out: &mut impl Write,
+        features: Option<&mut FeatureLog>,
+        summary: &mut ReplaySummary,
+    ) -> anyhow::Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
         self.pipeline.process(&mut self.batch);
         let model = self.pipeline.score.model_label.clone();
         let mut io_err = None;
-        self.emitter.emit(&self.batch, DecisionClock::EventTime, model.as_deref(), &self.shared.metrics, |_, _, json| {
-            if let Err(e) = out.write_all(json).and_then(|_| out.write_all(b"\n")) {
-                io_err.get_or_insert(e);
-            }
-        });
+        self.emitter.emit(
+            &self.batch,
+            DecisionClock::EventTime,
+            model.as_deref(),
+            &self.shared.metrics,
+            |_, _, json| {
+                if let Err(e) = out.write_all(json).and_then(|_| out.write_all(b"\n")) {
+                    io_err.get_or_insert(e);
+                }
+            },
+        );
         if let Some(e) = io_err {
             return Err(e.into());
         }
-        for (i, eval) in self.batch.evaluations[..self.batch.len()].iter().enumerate() {
+        for (i, eval) in self.batch.evaluations[..self.batch.len()]
+            .iter()
+            .enumerate()
+        {
             summary.decisions += 1;
             match eval.action {
                 verdict_rules::Action::Allow => summary.allow += 1,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use verdict_rules::RuleSet;
-use verdict_state::{MemoryStore, PartitionState, RocksOptions, RocksStore, StateConfig, StateStore};
+use verdict_state::{
+    MemoryStore, PartitionState, RocksOptions, RocksStore, StateConfig, StateStore,
+};
 
 use crate::metrics::Metrics;
 use crate::pipeline::{FeatureStage, ModelHandle, Pipeline, RuleStage, ScoreStage};
@@ -36,20 +38,39 @@ impl Shared {
     ) -> anyhow::Result<Shared> {
         let models = ModelHandle::default();
         if let Some(dir) = model_dir {
-            let scorer = verdict_models::load_model(dir).with_context(|| format!("loading model from {}", dir.display()))?;
-            models.swap(scorer, &rules.load()).map_err(anyhow::Error::msg)?;
+            let scorer = verdict_models::load_model(dir)
+                .with_context(|| format!("loading model from {}", dir.display()))?;
+            models
+                .swap(scorer, &rules.load())
+                .map_err(anyhow::Error::msg)?;
         }
-        metrics.rules_info.with_label_values(&[rules.load().version()]).set(1);
+        metrics
+            .rules_info
+            .with_label_values(&[rules.load().version()])
+            .set(1);
         if let Some(m) = models.champion.load_full() {
-            metrics.model_info.with_label_values(&["champion", &m.label]).set(1);
+            metrics
+                .model_info
+                .with_label_values(&["champion", &m.label])
+                .set(1);
         }
-        Ok(Shared { rules, models, metrics, store: Self::open_store(state_dir)?, state })
+        Ok(Shared {
+            rules,
+            models,
+            metrics,
+            store: Self::open_store(state_dir)?,
+            state,
+        })
     }
 
     /// A fixed rule set compiled from `dir` (no watching), for replays and tests.
     pub fn fixed_rules(dir: &Path) -> anyhow::Result<Arc<ArcSwap<RuleSet>>> {
         let rules = RuleSet::compile_dir(dir).map_err(|d| {
-            anyhow::anyhow!("rule set in {} does not compile:\n{}", dir.display(), d.render())
+            anyhow::anyhow!(
+                "rule set in {} does not compile:\n{}",
+                dir.display(),
+                d.render()
+            )
         })?;
         Ok(Arc::new(ArcSwap::from_pointee(rules)))
     }
@@ -58,7 +79,8 @@ impl Shared {
     pub fn open_store(dir: Option<&Path>) -> anyhow::Result<Arc<dyn StateStore>> {
         Ok(match dir {
             Some(dir) => Arc::new(
-                RocksStore::open(dir, &RocksOptions::default()).with_context(|| format!("opening state store at {}", dir.display()))?,
+                RocksStore::open(dir, &RocksOptions::default())
+                    .with_context(|| format!("opening state store at {}", dir.display()))?,
             ),
             None => Arc::new(MemoryStore::new()),
         })
@@ -67,8 +89,13 @@ impl Shared {
     /// The pipeline of one partition: features → score → rules.
     pub fn pipeline(&self, partition: i32) -> anyhow::Result<Pipeline> {
         let rules = self.rules.load_full();
-        let state = PartitionState::open(Arc::clone(&self.store), partition, rules.features(), &self.state)
-            .with_context(|| format!("opening state of partition {partition}"))?;
+        let state = PartitionState::open(
+            Arc::clone(&self.store),
+            partition,
+            rules.features(),
+            &self.state,
+        )
+        .with_context(|| format!("opening state of partition {partition}"))?;
         Ok(Pipeline::new(
             FeatureStage::new(state, &rules),
             ScoreStage::new(self.models.clone(), Arc::clone(&self.metrics)),

@@ -29,7 +29,11 @@ fn dashboard_queries_only_exported_metrics() {
                         .iter()
                         .find_map(|s| name.strip_suffix(s).filter(|f| exported.contains(f)))
                         .unwrap_or(name);
-                    assert!(exported.contains(family), "panel {} queries {name}, which the engine does not export", panel["title"]);
+                    assert!(
+                        exported.contains(family),
+                        "panel {} queries {name}, which the engine does not export",
+                        panel["title"]
+                    );
                     used.insert(family.to_string());
                     found = true;
                 }
@@ -43,7 +47,8 @@ fn dashboard_queries_only_exported_metrics() {
 
 #[test]
 fn example_configuration_loads_and_validates() {
-    let cfg = Config::load_with_env(Some(&deploy().join("verdict.toml")), std::iter::empty()).unwrap();
+    let cfg =
+        Config::load_with_env(Some(&deploy().join("verdict.toml")), std::iter::empty()).unwrap();
     assert_eq!(cfg.kafka.brokers, "kafka:9092");
     assert_eq!(cfg.engine.sla_ms, 75);
     cfg.validate().unwrap();

@@ -20,7 +20,13 @@ struct Input {
 fn generated(n: usize) -> Input {
     let dir = tempfile::tempdir().unwrap();
     let mut file = std::fs::File::create(dir.path().join("in.jsonl")).unwrap();
-    let cfg = GeneratorConfig { seed: 11, users: 400, fraud_rate: 0.03, malformed_rate: 0.03, ..Default::default() };
+    let cfg = GeneratorConfig {
+        seed: 11,
+        users: 400,
+        fraud_rate: 0.03,
+        malformed_rate: 0.03,
+        ..Default::default()
+    };
     let (mut valid_ids, mut reasons) = (Vec::new(), Vec::new());
     for (line, g) in Generator::new(cfg).take(n).enumerate() {
         // A payload with a newline would split the line: the generator never makes one.
@@ -33,7 +39,11 @@ fn generated(n: usize) -> Input {
             other => panic!("{other:?}"),
         }
     }
-    Input { dir, valid_ids, reasons }
+    Input {
+        dir,
+        valid_ids,
+        reasons,
+    }
 }
 
 fn run(input: &Input, tag: &str, rocksdb: bool) -> (Vec<u8>, Vec<u8>) {
@@ -59,8 +69,14 @@ fn run(input: &Input, tag: &str, rocksdb: bool) -> (Vec<u8>, Vec<u8>) {
     let summary = replay(&opts, &shared).unwrap();
     assert_eq!(summary.decisions as usize, input.valid_ids.len());
     assert_eq!(summary.dlq as usize, input.reasons.len());
-    assert!(summary.allow > 0 && summary.review + summary.decline > 0, "{summary:?}");
-    (std::fs::read(&opts.output).unwrap(), std::fs::read(opts.dlq.as_ref().unwrap()).unwrap())
+    assert!(
+        summary.allow > 0 && summary.review + summary.decline > 0,
+        "{summary:?}"
+    );
+    (
+        std::fs::read(&opts.output).unwrap(),
+        std::fs::read(opts.dlq.as_ref().unwrap()).unwrap(),
+    )
 }
 
 #[test]
@@ -68,23 +84,55 @@ fn replay_decides_each_valid_line_once_and_is_byte_identical_across_runs() {
     let input = generated(6_000);
     let (out_a, dlq_a) = run(&input, "a", false);
     let (out_b, dlq_b) = run(&input, "b", false);
-    assert!(out_a == out_b, "decisions differ between two identical replays");
+    assert!(
+        out_a == out_b,
+        "decisions differ between two identical replays"
+    );
     assert_eq!(dlq_a, dlq_b);
     let (out_c, _) = run(&input, "c", true);
-    assert!(out_a == out_c, "RocksDB-backed state decides differently from in-memory state");
+    assert!(
+        out_a == out_c,
+        "RocksDB-backed state decides differently from in-memory state"
+    );
 
-    let decisions: Vec<DecisionRecord> =
-        out_a.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
-    let ids: Vec<&str> = decisions.iter().map(|d| d.transaction_id.as_str()).collect();
-    assert_eq!(ids, input.valid_ids.iter().map(String::as_str).collect::<Vec<_>>(), "one decision per valid line, in order");
-    assert!(decisions.iter().all(|d| d.score.is_some() && !d.degraded && d.model.is_some()));
+    let decisions: Vec<DecisionRecord> = out_a
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = decisions
+        .iter()
+        .map(|d| d.transaction_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        input
+            .valid_ids
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "one decision per valid line, in order"
+    );
+    assert!(
+        decisions
+            .iter()
+            .all(|d| d.score.is_some() && !d.degraded && d.model.is_some())
+    );
 
-    let dead: Vec<serde_json::Value> =
-        dlq_a.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+    let dead: Vec<serde_json::Value> = dlq_a
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
     assert_eq!(dead.len(), input.reasons.len());
     for (record, (line, reason)) in dead.iter().zip(&input.reasons) {
         assert_eq!(record["offset"].as_i64(), Some(*line));
         assert_eq!(record["reason"].as_str(), Some(*reason));
-        assert!(record.get("original").or(record.get("original_hex")).is_some());
+        assert!(
+            record
+                .get("original")
+                .or(record.get("original_hex"))
+                .is_some()
+        );
     }
 }

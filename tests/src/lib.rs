@@ -18,13 +18,24 @@ impl Broker {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("starting tansu ({e}); install it with tests/run.sh"))?;
-        let mut broker = Broker { child, bootstrap: format!("127.0.0.1:{port}") };
+        let mut broker = Broker {
+            child,
+            bootstrap: format!("127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         // Readiness is the port accepting a connection; back off between tries.
         let mut wait = Duration::from_millis(10);

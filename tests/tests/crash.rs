@@ -49,7 +49,9 @@ fn engine_config(brokers: &str, group: &str, output: &str) -> Config {
 #[test]
 #[ignore = "entry point of the engine child process"]
 fn engine_process_entry() {
-    let Ok(brokers) = std::env::var("CRASH_BROKERS") else { return };
+    let Ok(brokers) = std::env::var("CRASH_BROKERS") else {
+        return;
+    };
     let state = std::env::var("CRASH_STATE").unwrap();
     let defaults = std::env::var("CRASH_DEFAULTS").unwrap();
     let config = Arc::new(engine_config(&brokers, "crash", "decisions.crash"));
@@ -62,7 +64,10 @@ fn engine_process_entry() {
         Default::default(),
     )
     .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let engine = run_engine(config, shared).unwrap();
         engine.join().await.unwrap();
@@ -71,7 +76,12 @@ fn engine_process_entry() {
 
 fn engine_process(brokers: &str, state: &std::path::Path, defaults: &std::path::Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "engine_process_entry", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "engine_process_entry",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("CRASH_BROKERS", brokers)
         .env("CRASH_STATE", state)
         .env("CRASH_DEFAULTS", defaults)
@@ -94,7 +104,12 @@ fn reader(brokers: &str, group: &str, topic: &str) -> StreamConsumer {
     c
 }
 
-async fn collect(c: &StreamConsumer, into: &mut Vec<DecisionRecord>, until: impl Fn(&[DecisionRecord]) -> bool, limit: Duration) {
+async fn collect(
+    c: &StreamConsumer,
+    into: &mut Vec<DecisionRecord>,
+    until: impl Fn(&[DecisionRecord]) -> bool,
+    limit: Duration,
+) {
     let deadline = Instant::now() + limit;
     while !until(into) && Instant::now() < deadline {
         if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
@@ -123,19 +138,36 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
     let brokers = broker.bootstrap.clone();
     let reference_cfg = engine_config(&brokers, "reference", "decisions.reference");
     ensure_topics(&reference_cfg.kafka).await.unwrap();
-    ensure_topics(&engine_config(&brokers, "crash", "decisions.crash").kafka).await.unwrap();
+    ensure_topics(&engine_config(&brokers, "crash", "decisions.crash").kafka)
+        .await
+        .unwrap();
 
     // The producer runs throughout, at a steady pace, while the engine is killed.
-    let gen_cfg = GeneratorConfig { seed: 99, users: 200, fraud_rate: 0.03, ..Default::default() };
-    let ids: HashSet<String> =
-        Generator::new(gen_cfg.clone()).take(MESSAGES).filter_map(|g| g.label.map(|l| l.transaction_id)).collect();
+    let gen_cfg = GeneratorConfig {
+        seed: 99,
+        users: 200,
+        fraud_rate: 0.03,
+        ..Default::default()
+    };
+    let ids: HashSet<String> = Generator::new(gen_cfg.clone())
+        .take(MESSAGES)
+        .filter_map(|g| g.label.map(|l| l.transaction_id))
+        .collect();
     let producer_task = {
         let brokers = brokers.clone();
         tokio::spawn(async move {
-            let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+            let producer: FutureProducer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .create()
+                .unwrap();
             for (i, g) in Generator::new(gen_cfg).take(MESSAGES).enumerate() {
                 producer
-                    .send(FutureRecord::to("transactions").key(&g.key).payload(&g.payload), Duration::from_secs(10))
+                    .send(
+                        FutureRecord::to("transactions")
+                            .key(&g.key)
+                            .payload(&g.payload),
+                        Duration::from_secs(10),
+                    )
                     .await
                     .unwrap();
                 if i % 200 == 199 {
@@ -154,14 +186,23 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
         collect(&crash_reader, &mut crashed, |_| false, delay).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        eprintln!("round {round}: killed after {delay:?}, {} decisions so far", crashed.len());
+        eprintln!(
+            "round {round}: killed after {delay:?}, {} decisions so far",
+            crashed.len()
+        );
     }
     producer_task.await.unwrap();
     let mut child = engine_process(&brokers, &state, &defaults);
     collect(
         &crash_reader,
         &mut crashed,
-        |d| d.iter().map(|d| &d.transaction_id).collect::<HashSet<_>>().len() >= ids.len(),
+        |d| {
+            d.iter()
+                .map(|d| &d.transaction_id)
+                .collect::<HashSet<_>>()
+                .len()
+                >= ids.len()
+        },
         Duration::from_secs(120),
     )
     .await;
@@ -181,18 +222,53 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
     let engine = run_engine(Arc::new(reference_cfg), shared).unwrap();
     let reference_reader = reader(&brokers, "reference-reader", "decisions.reference");
     let mut reference = Vec::new();
-    collect(&reference_reader, &mut reference, |d| d.len() >= ids.len(), Duration::from_secs(120)).await;
+    collect(
+        &reference_reader,
+        &mut reference,
+        |d| d.len() >= ids.len(),
+        Duration::from_secs(120),
+    )
+    .await;
     engine.shutdown().await.unwrap();
-    assert_eq!(reference.len(), ids.len(), "the reference run decided every transaction once");
+    assert_eq!(
+        reference.len(),
+        ids.len(),
+        "the reference run decided every transaction once"
+    );
 
-    let key = |d: &DecisionRecord| (d.action.clone(), d.score.map(f32::to_bits), d.rules.clone(), d.reasons.clone());
-    let expected: HashMap<&str, _> = reference.iter().map(|d| (d.transaction_id.as_str(), key(d))).collect();
+    let key = |d: &DecisionRecord| {
+        (
+            d.action.clone(),
+            d.score.map(f32::to_bits),
+            d.rules.clone(),
+            d.reasons.clone(),
+        )
+    };
+    let expected: HashMap<&str, _> = reference
+        .iter()
+        .map(|d| (d.transaction_id.as_str(), key(d)))
+        .collect();
     let mut seen = HashSet::new();
     for d in &crashed {
-        let want = expected.get(d.transaction_id.as_str()).unwrap_or_else(|| panic!("unknown id {}", d.transaction_id));
-        assert_eq!(&key(d), want, "decision for {} differs from the uninterrupted run", d.transaction_id);
+        let want = expected
+            .get(d.transaction_id.as_str())
+            .unwrap_or_else(|| panic!("unknown id {}", d.transaction_id));
+        assert_eq!(
+            &key(d),
+            want,
+            "decision for {} differs from the uninterrupted run",
+            d.transaction_id
+        );
         seen.insert(d.transaction_id.as_str());
     }
-    let missing: Vec<_> = ids.iter().filter(|id| !seen.contains(id.as_str())).take(5).collect();
-    assert!(missing.is_empty(), "{} transactions lost, e.g. {missing:?}", ids.len() - seen.len());
+    let missing: Vec<_> = ids
+        .iter()
+        .filter(|id| !seen.contains(id.as_str()))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} transactions lost, e.g. {missing:?}",
+        ids.len() - seen.len()
+    );
 }

@@ -18,12 +18,18 @@ use verdict_engine::metrics::Metrics;
 use verdict_engine::wiring::Shared;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let num = |name: &str, default: u64| arg(&args, name).map_or(Ok(default), |v| v.parse()).map_err(anyhow::Error::from);
+    let num = |name: &str, default: u64| {
+        arg(&args, name)
+            .map_or(Ok(default), |v| v.parse())
+            .map_err(anyhow::Error::from)
+    };
     let opts = DemoOptions {
         seconds: num("--seconds", 20)?,
         rate: num("--rate", 10_000)? as u32,
@@ -37,7 +43,13 @@ fn main() -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let d = verdict_engine::defaults::extract(dir.path())?;
-    let shared = Shared::build(Shared::fixed_rules(&d.rules_dir)?, Some(&d.model_dir), Arc::new(Metrics::new()), None, Default::default())?;
+    let shared = Shared::build(
+        Shared::fixed_rules(&d.rules_dir)?,
+        Some(&d.model_dir),
+        Arc::new(Metrics::new()),
+        None,
+        Default::default(),
+    )?;
     let rt = tokio_runtime()?;
     let s = rt.block_on(run(opts.clone(), Config::default(), shared))?;
     println!(
@@ -48,5 +60,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

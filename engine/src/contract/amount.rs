@@ -59,7 +59,10 @@ impl Amount {
         }
         let mut frac: i64 = 0;
         for i in 0..MAX_DECIMALS {
-            let d = frac_trimmed.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+            let d = frac_trimmed
+                .as_bytes()
+                .get(i)
+                .map_or(0, |b| i64::from(b - b'0'));
             frac = frac * 10 + d;
         }
         let value = units
@@ -90,7 +93,11 @@ impl fmt::Display for Amount {
         } else {
             let s = format!("{frac:04}");
             let s = s.trim_end_matches('0');
-            if s.len() == 1 { write!(f, "{int}.{s}0") } else { write!(f, "{int}.{s}") }
+            if s.len() == 1 {
+                write!(f, "{int}.{s}0")
+            } else {
+                write!(f, "{int}.{s}")
+            }
         }
     }
 }
@@ -114,10 +121,15 @@ mod tests {
     fn rejects_what_would_round_or_is_not_a_decimal() {
         assert_eq!(Amount::parse("0.00001"), Err(AmountError::TooPrecise));
         assert_eq!(Amount::parse("-3.00"), Err(AmountError::Negative));
-        for bad in ["", ".", "1.", ".5", "1e3", "NaN", "inf", "1,5", "--1", "1.2.3", " 1"] {
+        for bad in [
+            "", ".", "1.", ".5", "1e3", "NaN", "inf", "1,5", "--1", "1.2.3", " 1",
+        ] {
             assert_eq!(Amount::parse(bad), Err(AmountError::Syntax), "{bad:?}");
         }
-        assert_eq!(Amount::parse("99999999999999999999"), Err(AmountError::TooLarge));
+        assert_eq!(
+            Amount::parse("99999999999999999999"),
+            Err(AmountError::TooLarge)
+        );
     }
 
     #[test]

@@ -105,7 +105,11 @@ pub fn write_decision(out: &mut Vec<u8>, d: &Decision<'_>) {
     }
     out.extend_from_slice(b",\"rules_version\":");
     write_str(out, d.rules_version);
-    out.extend_from_slice(if d.degraded { b",\"degraded\":true" } else { b",\"degraded\":false" });
+    out.extend_from_slice(if d.degraded {
+        b",\"degraded\":true"
+    } else {
+        b",\"degraded\":false"
+    });
     let _ = write!(out, ",\"latency_ms\":{:.3}", d.latency_ms);
     out.extend_from_slice(b",\"decided_at\":\"");
     let at = DateTime::from_timestamp_millis(d.decided_at_ms).unwrap_or_default();
@@ -119,7 +123,10 @@ mod tests {
 
     #[test]
     fn encodes_valid_json_that_round_trips() {
-        let reasons = vec!["7 small authorizations in 10m".to_string(), "quote \" and \\".to_string()];
+        let reasons = vec![
+            "7 small authorizations in 10m".to_string(),
+            "quote \" and \\".to_string(),
+        ];
         let rules = ["card_testing", "velocity"];
         let d = Decision {
             transaction_id: "t-1",
@@ -142,7 +149,12 @@ mod tests {
         assert_eq!(back.reasons, reasons);
         assert_eq!(back.rules, vec!["card_testing", "velocity"]);
         assert_eq!(back.decided_at, "2026-01-01T12:00:00.123Z");
-        let degraded = Decision { score: None, degraded: true, model: None, ..d };
+        let degraded = Decision {
+            score: None,
+            degraded: true,
+            model: None,
+            ..d
+        };
         let back: DecisionRecord = serde_json::from_slice(enc.encode(&degraded)).unwrap();
         assert_eq!(back.score, None);
         assert!(back.degraded);

@@ -91,11 +91,19 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: DlqReason, detail: impl Into<String>) -> Self {
-        Rejection { reason, field: None, detail: detail.into() }
+        Rejection {
+            reason,
+            field: None,
+            detail: detail.into(),
+        }
     }
 
     pub fn field(reason: DlqReason, field: &'static str, detail: impl Into<String>) -> Self {
-        Rejection { reason, field: Some(field), detail: detail.into() }
+        Rejection {
+            reason,
+            field: Some(field),
+            detail: detail.into(),
+        }
     }
 }
 

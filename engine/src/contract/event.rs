@@ -15,9 +15,9 @@ use serde_json::value::RawValue;
 use verdict_rules::input::{Field, Transaction};
 
 use super::amount::{Amount, AmountError};
+use super::currency;
 use super::dlq::{DlqReason, Rejection};
 use super::pan::{PanHasher, is_plausible_pan};
-use super::currency;
 
 /// Text slots of an [`Event`], in arena order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,11 @@ pub struct Event {
 impl Event {
     fn slot(&self, slot: Slot) -> Option<&str> {
         let (start, end) = self.spans[slot as usize];
-        if start == u32::MAX { None } else { Some(&self.text[start as usize..end as usize]) }
+        if start == u32::MAX {
+            None
+        } else {
+            Some(&self.text[start as usize..end as usize])
+        }
     }
 
     pub fn transaction_id(&self) -> &str {
@@ -111,7 +115,9 @@ impl Transaction for Event {
             Field::Lon => self.lon,
             Field::EventTime => Some(self.event_time_ms as f64),
             Field::Hour => Some(f64::from(utc(self.event_time_ms).hour())),
-            Field::Weekday => Some(f64::from(utc(self.event_time_ms).weekday().num_days_from_monday())),
+            Field::Weekday => Some(f64::from(
+                utc(self.event_time_ms).weekday().num_days_from_monday(),
+            )),
             _ => None,
         }
     }
@@ -125,7 +131,11 @@ fn utc(ms: i64) -> DateTime<chrono::Utc> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TimeCheck {
     /// Live traffic: reject events further than these bounds from `now_ms`.
-    Clock { now_ms: i64, max_future_ms: i64, max_past_ms: i64 },
+    Clock {
+        now_ms: i64,
+        max_future_ms: i64,
+        max_past_ms: i64,
+    },
     /// Replays and backtests: historical data is expected, only the absolute
     /// sanity range (years 2000–2100) applies, so results do not depend on
     /// when the replay runs.
@@ -156,7 +166,15 @@ impl Default for DecodeConfig {
 
 const MIN_EVENT_TIME_MS: i64 = 946_684_800_000; // 2000-01-01T00:00:00Z
 const MAX_EVENT_TIME_MS: i64 = 4_102_444_800_000; // 2100-01-01T00:00:00Z
-const CHANNELS: [&str; 7] = ["ecommerce", "pos", "atm", "moto", "contactless", "recurring", "in_app"];
+const CHANNELS: [&str; 7] = [
+    "ecommerce",
+    "pos",
+    "atm",
+    "moto",
+    "contactless",
+    "recurring",
+    "in_app",
+];
 
 /// Raw values of the fields we know, borrowed from the message.
 #[derive(Default)]
@@ -223,7 +241,11 @@ fn wrong_type(field: &'static str, expected: &str, raw: &RawValue) -> Rejection 
         Some(b't' | b'f') => "a boolean",
         _ => "a number",
     };
-    Rejection::field(DlqReason::WrongType, field, format!("expected {expected}, got {got}"))
+    Rejection::field(
+        DlqReason::WrongType,
+        field,
+        format!("expected {expected}, got {got}"),
+    )
 }
 
 fn string<'a>(raw: &'a RawValue, field: &'static str) -> Result<Cow<'a, str>, Rejection> {
@@ -252,18 +274,34 @@ pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Result<Event, Rejection> {
     if bytes.len() > cfg.max_message_bytes {
         return Err(Rejection::new(
             DlqReason::Oversized,
-            format!("{} bytes exceeds the limit of {}", bytes.len(), cfg.max_message_bytes),
+            format!(
+                "{} bytes exceeds the limit of {}",
+                bytes.len(),
+                cfg.max_message_bytes
+            ),
         ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        Rejection::new(DlqReason::NotUtf8, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
+        Rejection::new(
+            DlqReason::NotUtf8,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        )
     })?;
     let raw: RawFields<'_> = serde_json::from_str(text)
         .map_err(|e| Rejection::new(DlqReason::MalformedJson, e.to_string()))?;
 
-    let mut b = Builder { text: String::with_capacity(text.len() / 2), spans: [ABSENT; SLOTS] };
+    let mut b = Builder {
+        text: String::with_capacity(text.len() / 2),
+        spans: [ABSENT; SLOTS],
+    };
     let required = |name: &'static str| {
-        raw.get(name).ok_or_else(|| Rejection::field(DlqReason::MissingField, name, "required field is missing or null"))
+        raw.get(name).ok_or_else(|| {
+            Rejection::field(
+                DlqReason::MissingField,
+                name,
+                "required field is missing or null",
+            )
+        })
     };
 
     for (slot, name) in [
@@ -300,14 +338,22 @@ pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Result<Event, Rejection> {
     if let Some(raw) = raw.get("country") {
         let v = string(raw, "country")?;
         if v.len() != 2 || !v.bytes().all(|c| c.is_ascii_uppercase()) {
-            return Err(invalid("country", "must be an ISO 3166-1 alpha-2 code such as \"US\"", &v));
+            return Err(invalid(
+                "country",
+                "must be an ISO 3166-1 alpha-2 code such as \"US\"",
+                &v,
+            ));
         }
         b.push(Slot::Country, &v);
     }
     if let Some(raw) = raw.get("channel") {
         let v = string(raw, "channel")?;
         if !CHANNELS.contains(&v.as_ref()) {
-            return Err(invalid("channel", &format!("must be one of {}", CHANNELS.join(", ")), &v));
+            return Err(invalid(
+                "channel",
+                &format!("must be one of {}", CHANNELS.join(", ")),
+                &v,
+            ));
         }
         b.push(Slot::Channel, &v);
     }
@@ -341,10 +387,21 @@ pub fn decode(bytes: &[u8], cfg: &DecodeConfig) -> Result<Event, Rejection> {
     let lon = coordinate(raw.get("lon"), "lon", 180.0)?;
     if lat.is_some() != lon.is_some() {
         let field = if lat.is_some() { "lon" } else { "lat" };
-        return Err(Rejection::field(DlqReason::MissingField, field, "lat and lon must be given together"));
+        return Err(Rejection::field(
+            DlqReason::MissingField,
+            field,
+            "lat and lon must be given together",
+        ));
     }
 
-    Ok(Event { text: b.text, spans: b.spans, amount, event_time_ms, lat, lon })
+    Ok(Event {
+        text: b.text,
+        spans: b.spans,
+        amount,
+        event_time_ms,
+        lat,
+        lon,
+    })
 }
 
 fn truncate(s: &str) -> &str {
@@ -355,22 +412,38 @@ fn truncate(s: &str) -> &str {
 }
 
 fn invalid(field: &'static str, rule: &str, value: &str) -> Rejection {
-    Rejection::field(DlqReason::InvalidValue, field, format!("{rule}; got {:?}", truncate(value)))
+    Rejection::field(
+        DlqReason::InvalidValue,
+        field,
+        format!("{rule}; got {:?}", truncate(value)),
+    )
 }
 
 fn check_id(v: &str, field: &'static str, cfg: &DecodeConfig) -> Result<(), Rejection> {
     if v.is_empty() {
-        return Err(Rejection::field(DlqReason::InvalidValue, field, "must not be empty"));
+        return Err(Rejection::field(
+            DlqReason::InvalidValue,
+            field,
+            "must not be empty",
+        ));
     }
     if v.len() > cfg.max_id_bytes {
         return Err(Rejection::field(
             DlqReason::InvalidValue,
             field,
-            format!("{} bytes exceeds the limit of {}", v.len(), cfg.max_id_bytes),
+            format!(
+                "{} bytes exceeds the limit of {}",
+                v.len(),
+                cfg.max_id_bytes
+            ),
         ));
     }
     if v.chars().any(char::is_control) {
-        return Err(Rejection::field(DlqReason::InvalidValue, field, "must not contain control characters"));
+        return Err(Rejection::field(
+            DlqReason::InvalidValue,
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -389,7 +462,11 @@ fn parse_amount(raw: &RawValue, cfg: &DecodeConfig) -> Result<Amount, Rejection>
             AmountError::Negative => (DlqReason::AmountNegative, "amount must not be negative"),
             AmountError::TooLarge => (DlqReason::AmountOutOfRange, "amount is too large"),
         };
-        Rejection::field(reason, "amount", format!("{detail}; got {:?}", truncate(&digits)))
+        Rejection::field(
+            reason,
+            "amount",
+            format!("{detail}; got {:?}", truncate(&digits)),
+        )
     })?;
     if amount > cfg.max_amount {
         return Err(Rejection::field(
@@ -407,12 +484,20 @@ fn parse_event_time(raw: &RawValue, check: TimeCheck) -> Result<i64, Rejection> 
         let s = string(raw, "event_time")?;
         DateTime::parse_from_rfc3339(&s)
             .map_err(|e| {
-                Rejection::field(DlqReason::InvalidTimestamp, "event_time", format!("not RFC 3339 ({e}); got {:?}", truncate(&s)))
+                Rejection::field(
+                    DlqReason::InvalidTimestamp,
+                    "event_time",
+                    format!("not RFC 3339 ({e}); got {:?}", truncate(&s)),
+                )
             })?
             .timestamp_millis()
     } else if text.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
         text.parse::<i64>().map_err(|_| {
-            Rejection::field(DlqReason::InvalidTimestamp, "event_time", "epoch milliseconds out of range")
+            Rejection::field(
+                DlqReason::InvalidTimestamp,
+                "event_time",
+                "epoch milliseconds out of range",
+            )
         })?
     } else if text.as_bytes()[0].is_ascii_digit() || text.starts_with('-') {
         return Err(Rejection::field(
@@ -421,11 +506,19 @@ fn parse_event_time(raw: &RawValue, check: TimeCheck) -> Result<i64, Rejection> 
             "epoch milliseconds must be an integer",
         ));
     } else {
-        return Err(wrong_type("event_time", "an RFC 3339 string or epoch milliseconds", raw));
+        return Err(wrong_type(
+            "event_time",
+            "an RFC 3339 string or epoch milliseconds",
+            raw,
+        ));
     };
     let (low, high) = match check {
         TimeCheck::RangeOnly => (MIN_EVENT_TIME_MS, MAX_EVENT_TIME_MS),
-        TimeCheck::Clock { now_ms, max_future_ms, max_past_ms } => (
+        TimeCheck::Clock {
+            now_ms,
+            max_future_ms,
+            max_past_ms,
+        } => (
             (now_ms - max_past_ms).max(MIN_EVENT_TIME_MS),
             (now_ms + max_future_ms).min(MAX_EVENT_TIME_MS),
         ),
@@ -434,28 +527,46 @@ fn parse_event_time(raw: &RawValue, check: TimeCheck) -> Result<i64, Rejection> 
         return Err(Rejection::field(
             DlqReason::TimestampInFuture,
             "event_time",
-            format!("{} is after the accepted limit {}", utc(ms).to_rfc3339(), utc(high).to_rfc3339()),
+            format!(
+                "{} is after the accepted limit {}",
+                utc(ms).to_rfc3339(),
+                utc(high).to_rfc3339()
+            ),
         ));
     }
     if ms < low {
         return Err(Rejection::field(
             DlqReason::TimestampTooOld,
             "event_time",
-            format!("{} is before the accepted limit {}", utc(ms).to_rfc3339(), utc(low).to_rfc3339()),
+            format!(
+                "{} is before the accepted limit {}",
+                utc(ms).to_rfc3339(),
+                utc(low).to_rfc3339()
+            ),
         ));
     }
     Ok(ms)
 }
 
-fn coordinate(raw: Option<&RawValue>, field: &'static str, limit: f64) -> Result<Option<f64>, Rejection> {
+fn coordinate(
+    raw: Option<&RawValue>,
+    field: &'static str,
+    limit: f64,
+) -> Result<Option<f64>, Rejection> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get();
     if !matches!(text.as_bytes()[0], b'-' | b'0'..=b'9') {
         return Err(wrong_type(field, "a number", raw));
     }
-    let v: f64 = text.parse().map_err(|_| Rejection::field(DlqReason::InvalidValue, field, "not a number"))?;
+    let v: f64 = text
+        .parse()
+        .map_err(|_| Rejection::field(DlqReason::InvalidValue, field, "not a number"))?;
     if !v.is_finite() || v.abs() > limit {
-        return Err(Rejection::field(DlqReason::InvalidValue, field, format!("must be within ±{limit}; got {v}")));
+        return Err(Rejection::field(
+            DlqReason::InvalidValue,
+            field,
+            format!("must be within ±{limit}; got {v}"),
+        ));
     }
     Ok(Some(v))
 }
@@ -517,9 +628,17 @@ mod tests {
         let hash = e.pan_hash().unwrap();
         assert_eq!(hash.len(), 32);
         assert!(!format!("{e:?}").contains("4111111111111111"));
-        let bad = decode(&with("card_number", serde_json::json!("4111111111111112")), &DecodeConfig::default()).unwrap_err();
+        let bad = decode(
+            &with("card_number", serde_json::json!("4111111111111112")),
+            &DecodeConfig::default(),
+        )
+        .unwrap_err();
         assert_eq!(bad.reason, DlqReason::InvalidValue);
-        assert!(!bad.detail.contains("4111"), "the PAN must not be echoed: {}", bad.detail);
+        assert!(
+            !bad.detail.contains("4111"),
+            "the PAN must not be echoed: {}",
+            bad.detail
+        );
     }
 
     /// Every rejection case: (input, reason, field).
@@ -530,45 +649,177 @@ mod tests {
         let cases: Vec<(Vec<u8>, DlqReason, Option<&str>)> = vec![
             (huge, DlqReason::Oversized, None),
             (b"\xff\xfe{}".to_vec(), DlqReason::NotUtf8, None),
-            (b"{\"transaction_id\":".to_vec(), DlqReason::MalformedJson, None),
+            (
+                b"{\"transaction_id\":".to_vec(),
+                DlqReason::MalformedJson,
+                None,
+            ),
             (b"[1,2,3]".to_vec(), DlqReason::MalformedJson, None),
             (b"".to_vec(), DlqReason::MalformedJson, None),
-            (b"{\"user_id\":\"a\",\"user_id\":\"b\"}".to_vec(), DlqReason::MalformedJson, None),
-            (without("transaction_id"), DlqReason::MissingField, Some("transaction_id")),
+            (
+                b"{\"user_id\":\"a\",\"user_id\":\"b\"}".to_vec(),
+                DlqReason::MalformedJson,
+                None,
+            ),
+            (
+                without("transaction_id"),
+                DlqReason::MissingField,
+                Some("transaction_id"),
+            ),
             (without("user_id"), DlqReason::MissingField, Some("user_id")),
             (without("card_id"), DlqReason::MissingField, Some("card_id")),
             (without("amount"), DlqReason::MissingField, Some("amount")),
-            (without("currency"), DlqReason::MissingField, Some("currency")),
-            (without("merchant_id"), DlqReason::MissingField, Some("merchant_id")),
-            (without("event_time"), DlqReason::MissingField, Some("event_time")),
-            (with("user_id", serde_json::Value::Null), DlqReason::MissingField, Some("user_id")),
+            (
+                without("currency"),
+                DlqReason::MissingField,
+                Some("currency"),
+            ),
+            (
+                without("merchant_id"),
+                DlqReason::MissingField,
+                Some("merchant_id"),
+            ),
+            (
+                without("event_time"),
+                DlqReason::MissingField,
+                Some("event_time"),
+            ),
+            (
+                with("user_id", serde_json::Value::Null),
+                DlqReason::MissingField,
+                Some("user_id"),
+            ),
             (without("lon"), DlqReason::MissingField, Some("lon")),
-            (with("user_id", serde_json::json!(42)), DlqReason::WrongType, Some("user_id")),
-            (with("amount", serde_json::json!(true)), DlqReason::WrongType, Some("amount")),
-            (with("event_time", serde_json::json!([1])), DlqReason::WrongType, Some("event_time")),
-            (with("lat", serde_json::json!("north")), DlqReason::WrongType, Some("lat")),
-            (with("amount", serde_json::json!("-5.00")), DlqReason::AmountNegative, Some("amount")),
-            (with("amount", serde_json::json!(-5)), DlqReason::AmountNegative, Some("amount")),
-            (with("amount", serde_json::json!("NaN")), DlqReason::InvalidValue, Some("amount")),
-            (with("amount", serde_json::json!("Infinity")), DlqReason::InvalidValue, Some("amount")),
-            (with("amount", serde_json::json!(1e300)), DlqReason::InvalidValue, Some("amount")),
-            (with("amount", serde_json::json!("12.345678")), DlqReason::AmountTooPrecise, Some("amount")),
-            (with("amount", serde_json::json!("50000000")), DlqReason::AmountOutOfRange, Some("amount")),
-            (with("amount", serde_json::json!("99999999999999999999999")), DlqReason::AmountOutOfRange, Some("amount")),
-            (with("currency", serde_json::json!("XYZ")), DlqReason::UnknownCurrency, Some("currency")),
-            (with("currency", serde_json::json!("usd")), DlqReason::UnknownCurrency, Some("currency")),
-            (with("event_time", serde_json::json!("not a time")), DlqReason::InvalidTimestamp, Some("event_time")),
-            (with("event_time", serde_json::json!(1.5)), DlqReason::InvalidTimestamp, Some("event_time")),
-            (with("event_time", serde_json::json!("2250-01-01T00:00:00Z")), DlqReason::TimestampInFuture, Some("event_time")),
-            (with("event_time", serde_json::json!("1971-01-01T00:00:00Z")), DlqReason::TimestampTooOld, Some("event_time")),
-            (with("transaction_id", serde_json::json!("")), DlqReason::InvalidValue, Some("transaction_id")),
-            (with("user_id", serde_json::json!("x".repeat(200))), DlqReason::InvalidValue, Some("user_id")),
-            (with("user_id", serde_json::json!("a\u{0}b")), DlqReason::InvalidValue, Some("user_id")),
-            (with("mcc", serde_json::json!("54x1")), DlqReason::InvalidValue, Some("mcc")),
-            (with("country", serde_json::json!("usa")), DlqReason::InvalidValue, Some("country")),
-            (with("channel", serde_json::json!("telepathy")), DlqReason::InvalidValue, Some("channel")),
-            (with("ip", serde_json::json!("999.1.1.1")), DlqReason::InvalidValue, Some("ip")),
-            (with("lat", serde_json::json!(91.0)), DlqReason::InvalidValue, Some("lat")),
+            (
+                with("user_id", serde_json::json!(42)),
+                DlqReason::WrongType,
+                Some("user_id"),
+            ),
+            (
+                with("amount", serde_json::json!(true)),
+                DlqReason::WrongType,
+                Some("amount"),
+            ),
+            (
+                with("event_time", serde_json::json!([1])),
+                DlqReason::WrongType,
+                Some("event_time"),
+            ),
+            (
+                with("lat", serde_json::json!("north")),
+                DlqReason::WrongType,
+                Some("lat"),
+            ),
+            (
+                with("amount", serde_json::json!("-5.00")),
+                DlqReason::AmountNegative,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!(-5)),
+                DlqReason::AmountNegative,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!("NaN")),
+                DlqReason::InvalidValue,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!("Infinity")),
+                DlqReason::InvalidValue,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!(1e300)),
+                DlqReason::InvalidValue,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!("12.345678")),
+                DlqReason::AmountTooPrecise,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!("50000000")),
+                DlqReason::AmountOutOfRange,
+                Some("amount"),
+            ),
+            (
+                with("amount", serde_json::json!("99999999999999999999999")),
+                DlqReason::AmountOutOfRange,
+                Some("amount"),
+            ),
+            (
+                with("currency", serde_json::json!("XYZ")),
+                DlqReason::UnknownCurrency,
+                Some("currency"),
+            ),
+            (
+                with("currency", serde_json::json!("usd")),
+                DlqReason::UnknownCurrency,
+                Some("currency"),
+            ),
+            (
+                with("event_time", serde_json::json!("not a time")),
+                DlqReason::InvalidTimestamp,
+                Some("event_time"),
+            ),
+            (
+                with("event_time", serde_json::json!(1.5)),
+                DlqReason::InvalidTimestamp,
+                Some("event_time"),
+            ),
+            (
+                with("event_time", serde_json::json!("2250-01-01T00:00:00Z")),
+                DlqReason::TimestampInFuture,
+                Some("event_time"),
+            ),
+            (
+                with("event_time", serde_json::json!("1971-01-01T00:00:00Z")),
+                DlqReason::TimestampTooOld,
+                Some("event_time"),
+            ),
+            (
+                with("transaction_id", serde_json::json!("")),
+                DlqReason::InvalidValue,
+                Some("transaction_id"),
+            ),
+            (
+                with("user_id", serde_json::json!("x".repeat(200))),
+                DlqReason::InvalidValue,
+                Some("user_id"),
+            ),
+            (
+                with("user_id", serde_json::json!("a\u{0}b")),
+                DlqReason::InvalidValue,
+                Some("user_id"),
+            ),
+            (
+                with("mcc", serde_json::json!("54x1")),
+                DlqReason::InvalidValue,
+                Some("mcc"),
+            ),
+            (
+                with("country", serde_json::json!("usa")),
+                DlqReason::InvalidValue,
+                Some("country"),
+            ),
+            (
+                with("channel", serde_json::json!("telepathy")),
+                DlqReason::InvalidValue,
+                Some("channel"),
+            ),
+            (
+                with("ip", serde_json::json!("999.1.1.1")),
+                DlqReason::InvalidValue,
+                Some("ip"),
+            ),
+            (
+                with("lat", serde_json::json!(91.0)),
+                DlqReason::InvalidValue,
+                Some("lat"),
+            ),
         ];
         for (bytes, reason, field) in cases {
             let got = decode(&bytes, &cfg).unwrap_err();
@@ -583,13 +834,23 @@ mod tests {
     fn live_clock_rejects_skewed_event_times() {
         let now = 1_767_268_800_000;
         let cfg = DecodeConfig {
-            time: TimeCheck::Clock { now_ms: now, max_future_ms: 60_000, max_past_ms: 86_400_000 },
+            time: TimeCheck::Clock {
+                now_ms: now,
+                max_future_ms: 60_000,
+                max_past_ms: 86_400_000,
+            },
             ..Default::default()
         };
         let at = |ms: i64| with("event_time", serde_json::json!(ms));
         assert!(decode(&at(now), &cfg).is_ok());
-        assert_eq!(decode(&at(now + 120_000), &cfg).unwrap_err().reason, DlqReason::TimestampInFuture);
-        assert_eq!(decode(&at(now - 2 * 86_400_000), &cfg).unwrap_err().reason, DlqReason::TimestampTooOld);
+        assert_eq!(
+            decode(&at(now + 120_000), &cfg).unwrap_err().reason,
+            DlqReason::TimestampInFuture
+        );
+        assert_eq!(
+            decode(&at(now - 2 * 86_400_000), &cfg).unwrap_err().reason,
+            DlqReason::TimestampTooOld
+        );
     }
 
     proptest::proptest! {

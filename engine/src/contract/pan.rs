@@ -18,7 +18,9 @@ pub struct PanHasher {
 impl PanHasher {
     /// Derives the 32-byte hashing key from a secret of any length.
     pub fn new(secret: &str) -> Self {
-        PanHasher { key: blake3::derive_key("verdict 2026 pan hashing key", secret.as_bytes()) }
+        PanHasher {
+            key: blake3::derive_key("verdict 2026 pan hashing key", secret.as_bytes()),
+        }
     }
 
     /// Hex digest of the keyed hash of the PAN's digits (separators ignored).
@@ -39,7 +41,9 @@ impl std::fmt::Debug for PanHasher {
 
 /// Digits only, 12–19 of them, with valid Luhn check digit.
 pub fn is_plausible_pan(digits: &str) -> bool {
-    (12..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && luhn(digits.as_bytes())
+    (12..=19).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && luhn(digits.as_bytes())
 }
 
 fn luhn(digits: &[u8]) -> bool {

@@ -16,10 +16,22 @@ pub fn corrupt(rng: &mut ChaCha8Rng, valid: &Txn) -> (Vec<u8>, DlqReason) {
             bytes.truncate(bytes.len() / 2);
             return (bytes, DlqReason::MalformedJson);
         }
-        1 => return (b"\xff\xfe{\"transaction_id\":\"x\"}".to_vec(), DlqReason::NotUtf8),
+        1 => {
+            return (
+                b"\xff\xfe{\"transaction_id\":\"x\"}".to_vec(),
+                DlqReason::NotUtf8,
+            );
+        }
         2 => {
-            let field = ["user_id", "card_id", "amount", "currency", "merchant_id", "event_time", "transaction_id"]
-                [rng.random_range(0..7)];
+            let field = [
+                "user_id",
+                "card_id",
+                "amount",
+                "currency",
+                "merchant_id",
+                "event_time",
+                "transaction_id",
+            ][rng.random_range(0..7)];
             map.remove(field);
             DlqReason::MissingField
         }
@@ -44,11 +56,17 @@ pub fn corrupt(rng: &mut ChaCha8Rng, valid: &Txn) -> (Vec<u8>, DlqReason) {
             DlqReason::UnknownCurrency
         }
         8 => {
-            map.insert("event_time".into(), serde_json::json!("2250-01-01T00:00:00Z"));
+            map.insert(
+                "event_time".into(),
+                serde_json::json!("2250-01-01T00:00:00Z"),
+            );
             DlqReason::TimestampInFuture
         }
         9 => {
-            map.insert("event_time".into(), serde_json::json!("1970-01-02T00:00:00Z"));
+            map.insert(
+                "event_time".into(),
+                serde_json::json!("1970-01-02T00:00:00Z"),
+            );
             DlqReason::TimestampTooOld
         }
         10 => {

@@ -14,11 +14,11 @@
 //! messages, each with the DLQ reason the engine must give it.
 
 mod malformed;
-pub mod sink;
 mod population;
+pub mod sink;
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -111,9 +111,19 @@ struct Pending {
 #[derive(Debug, Clone)]
 enum Step {
     /// Tiny authorization on a stolen card from a fraudster's device.
-    CardTest { card: String, device: String, ip: String, merchant: u32 },
+    CardTest {
+        card: String,
+        device: String,
+        ip: String,
+        merchant: u32,
+    },
     /// High-value purchase from a new device in a new country.
-    Takeover { device: String, ip: String, country: usize, multiple: f64 },
+    Takeover {
+        device: String,
+        ip: String,
+        country: usize,
+        multiple: f64,
+    },
     /// Rapid purchases with the user's own card and device.
     Burst,
     /// A purchase far from where the user just was.
@@ -157,7 +167,17 @@ impl Generator {
         let activity = Zipf::new(f64::from(cfg.users.max(1)), 1.05).expect("valid zipf");
         let gap = Exp::new(cfg.events_per_sec.max(1e-6) / 1000.0).expect("valid rate");
         let clock_ms = cfg.start_ms as f64;
-        Generator { cfg, rng, pop, activity, gap, clock_ms, next_id: 0, seq: 0, pending: BinaryHeap::new() }
+        Generator {
+            cfg,
+            rng,
+            pop,
+            activity,
+            gap,
+            clock_ms,
+            next_id: 0,
+            seq: 0,
+            pending: BinaryHeap::new(),
+        }
     }
 
     /// The next message.
@@ -199,7 +219,11 @@ impl Generator {
             key: txn.user_id.clone(),
             payload,
             event_time_ms,
-            label: Some(Label { transaction_id: txn.transaction_id, is_fraud, scenario }),
+            label: Some(Label {
+                transaction_id: txn.transaction_id,
+                is_fraud,
+                scenario,
+            }),
             expected_rejection: None,
         }
     }
@@ -223,7 +247,10 @@ impl Generator {
         } else {
             self.pop.local_merchant(rng, u.country)
         };
-        let amount = LogNormal::new(u.typical_amount.ln(), 0.6).expect("valid").sample(rng).clamp(0.5, 20_000.0);
+        let amount = LogNormal::new(u.typical_amount.ln(), 0.6)
+            .expect("valid")
+            .sample(rng)
+            .clamp(0.5, 20_000.0);
         let device = u.devices[rng.random_range(0..u.devices.len())].clone();
         let card = u.cards[rng.random_range(0..u.cards.len())].clone();
         let (lat, lon) = population::jitter(rng, u.home, 0.2);
@@ -231,7 +258,20 @@ impl Generator {
         let id = self.next_txn_id();
         let m = &self.pop.merchants[merchant as usize];
         let u = &self.pop.users[user as usize];
-        txn(id, now_ms, u, card, amount, m, country.code, country.currency, device, u.ip.clone(), lat, lon)
+        txn(
+            id,
+            now_ms,
+            u,
+            card,
+            amount,
+            m,
+            country.code,
+            country.currency,
+            device,
+            u.ip.clone(),
+            lat,
+            lon,
+        )
     }
 
     fn start_scenario(&mut self) {
@@ -250,7 +290,15 @@ impl Generator {
                 let steps = (0..n)
                     .map(|_| {
                         t += rng.random_range(5_000..60_000);
-                        (t, Step::CardTest { card: card.clone(), device: device.clone(), ip: ip.clone(), merchant })
+                        (
+                            t,
+                            Step::CardTest {
+                                card: card.clone(),
+                                device: device.clone(),
+                                ip: ip.clone(),
+                                merchant,
+                            },
+                        )
                     })
                     .collect();
                 ("card_testing", steps)
@@ -266,7 +314,15 @@ impl Generator {
                     .map(|_| {
                         t += rng.random_range(60_000..1_200_000);
                         let multiple = rng.random_range(6.0..25.0);
-                        (t, Step::Takeover { device: device.clone(), ip: ip.clone(), country, multiple })
+                        (
+                            t,
+                            Step::Takeover {
+                                device: device.clone(),
+                                ip: ip.clone(),
+                                country,
+                                multiple,
+                            },
+                        )
                     })
                     .collect();
                 ("account_takeover", steps)
@@ -286,14 +342,23 @@ impl Generator {
                 let home = self.pop.users[user as usize].country;
                 let country = population::far_country(rng, home);
                 // One legitimate purchase at home, then one far away minutes later.
-                let steps = vec![(now + rng.random_range(60_000..900_000), Step::Travel { country })];
+                let steps = vec![(
+                    now + rng.random_range(60_000..900_000),
+                    Step::Travel { country },
+                )];
                 self.schedule_home_purchase(user, now);
                 ("impossible_travel", steps)
             }
         };
         for (due_ms, step) in steps {
             self.seq += 1;
-            self.pending.push(Reverse(Pending { due_ms, seq: self.seq, user, step, scenario }));
+            self.pending.push(Reverse(Pending {
+                due_ms,
+                seq: self.seq,
+                user,
+                step,
+                scenario,
+            }));
         }
     }
 
@@ -316,22 +381,58 @@ impl Generator {
         let rng = &mut self.rng;
         let u: &User = &self.pop.users[p.user as usize];
         match &p.step {
-            Step::CardTest { card, device, ip, merchant } => {
+            Step::CardTest {
+                card,
+                device,
+                ip,
+                merchant,
+            } => {
                 let m = &self.pop.merchants[*merchant as usize];
                 let amount = f64::from(rng.random_range(50..400)) / 100.0;
                 let c = population::COUNTRIES[m.country];
                 let (lat, lon) = population::jitter(rng, c.center, 2.0);
-                let mut t = txn(id, p.due_ms, u, card.clone(), amount, m, c.code, c.currency, device.clone(), ip.clone(), lat, lon);
+                let mut t = txn(
+                    id,
+                    p.due_ms,
+                    u,
+                    card.clone(),
+                    amount,
+                    m,
+                    c.code,
+                    c.currency,
+                    device.clone(),
+                    ip.clone(),
+                    lat,
+                    lon,
+                );
                 t.channel = "ecommerce";
                 t
             }
-            Step::Takeover { device, ip, country, multiple } => {
+            Step::Takeover {
+                device,
+                ip,
+                country,
+                multiple,
+            } => {
                 let c = population::COUNTRIES[*country];
                 let m_id = self.pop.local_merchant(rng, *country);
                 let m = &self.pop.merchants[m_id as usize];
                 let (lat, lon) = population::jitter(rng, c.center, 2.0);
                 let amount = (u.typical_amount * multiple).min(20_000.0);
-                let mut t = txn(id, p.due_ms, u, u.cards[0].clone(), amount, m, c.code, c.currency, device.clone(), ip.clone(), lat, lon);
+                let mut t = txn(
+                    id,
+                    p.due_ms,
+                    u,
+                    u.cards[0].clone(),
+                    amount,
+                    m,
+                    c.code,
+                    c.currency,
+                    device.clone(),
+                    ip.clone(),
+                    lat,
+                    lon,
+                );
                 t.channel = "ecommerce";
                 t
             }
@@ -341,16 +442,46 @@ impl Generator {
                 let c = population::COUNTRIES[u.country];
                 let (lat, lon) = population::jitter(rng, u.home, 0.2);
                 let amount = u.typical_amount * rng.random_range(1.0..3.0);
-                txn(id, p.due_ms, u, u.cards[0].clone(), amount, m, c.code, c.currency, u.devices[0].clone(), u.ip.clone(), lat, lon)
+                txn(
+                    id,
+                    p.due_ms,
+                    u,
+                    u.cards[0].clone(),
+                    amount,
+                    m,
+                    c.code,
+                    c.currency,
+                    u.devices[0].clone(),
+                    u.ip.clone(),
+                    lat,
+                    lon,
+                )
             }
             Step::Travel { country } => {
                 let c = population::COUNTRIES[*country];
                 let m_id = self.pop.local_merchant(rng, *country);
                 let m = &self.pop.merchants[m_id as usize];
-                let center = if *country == u.country { u.home } else { c.center };
+                let center = if *country == u.country {
+                    u.home
+                } else {
+                    c.center
+                };
                 let (lat, lon) = population::jitter(rng, center, 0.2);
                 let amount = u.typical_amount * rng.random_range(0.8..4.0);
-                let mut t = txn(id, p.due_ms, u, u.cards[0].clone(), amount, m, c.code, c.currency, u.devices[0].clone(), u.ip.clone(), lat, lon);
+                let mut t = txn(
+                    id,
+                    p.due_ms,
+                    u,
+                    u.cards[0].clone(),
+                    amount,
+                    m,
+                    c.code,
+                    c.currency,
+                    u.devices[0].clone(),
+                    u.ip.clone(),
+                    lat,
+                    lon,
+                );
                 t.channel = "pos";
                 t
             }
@@ -406,15 +537,26 @@ mod tests {
 
     #[test]
     fn same_seed_same_bytes() {
-        let cfg = GeneratorConfig { malformed_rate: 0.05, fraud_rate: 0.02, ..Default::default() };
-        let a: Vec<_> = Generator::new(cfg.clone()).take(2_000).map(|g| g.payload).collect();
+        let cfg = GeneratorConfig {
+            malformed_rate: 0.05,
+            fraud_rate: 0.02,
+            ..Default::default()
+        };
+        let a: Vec<_> = Generator::new(cfg.clone())
+            .take(2_000)
+            .map(|g| g.payload)
+            .collect();
         let b: Vec<_> = Generator::new(cfg).take(2_000).map(|g| g.payload).collect();
         assert_eq!(a, b);
     }
 
     #[test]
     fn valid_events_decode_and_malformed_ones_are_rejected_for_the_stated_reason() {
-        let cfg = GeneratorConfig { malformed_rate: 0.1, fraud_rate: 0.02, ..Default::default() };
+        let cfg = GeneratorConfig {
+            malformed_rate: 0.1,
+            fraud_rate: 0.02,
+            ..Default::default()
+        };
         let dc = DecodeConfig::default();
         let mut scenarios = std::collections::BTreeSet::new();
         let mut reasons = std::collections::BTreeSet::new();
@@ -427,10 +569,18 @@ mod tests {
                     }
                 }
                 (Err(r), Some(expected)) => {
-                    assert_eq!(r.reason, expected, "{:?}", String::from_utf8_lossy(&g.payload));
+                    assert_eq!(
+                        r.reason,
+                        expected,
+                        "{:?}",
+                        String::from_utf8_lossy(&g.payload)
+                    );
                     reasons.insert(expected.code());
                 }
-                (got, expected) => panic!("{got:?} vs expected {expected:?}: {:?}", String::from_utf8_lossy(&g.payload)),
+                (got, expected) => panic!(
+                    "{got:?} vs expected {expected:?}: {:?}",
+                    String::from_utf8_lossy(&g.payload)
+                ),
             }
         }
         assert_eq!(scenarios.len(), 4, "{scenarios:?}");

@@ -13,20 +13,90 @@ pub struct Country {
 }
 
 pub const COUNTRIES: [Country; 14] = [
-    Country { code: "US", currency: "USD", center: (39.8, -98.6), weight: 40 },
-    Country { code: "GB", currency: "GBP", center: (52.5, -1.5), weight: 12 },
-    Country { code: "DE", currency: "EUR", center: (51.0, 10.0), weight: 10 },
-    Country { code: "FR", currency: "EUR", center: (46.5, 2.5), weight: 8 },
-    Country { code: "CA", currency: "CAD", center: (45.5, -75.0), weight: 6 },
-    Country { code: "ES", currency: "EUR", center: (40.2, -3.7), weight: 5 },
-    Country { code: "AU", currency: "AUD", center: (-33.8, 151.0), weight: 4 },
-    Country { code: "BR", currency: "BRL", center: (-23.5, -46.6), weight: 4 },
-    Country { code: "IN", currency: "INR", center: (19.0, 72.8), weight: 4 },
-    Country { code: "JP", currency: "JPY", center: (35.7, 139.7), weight: 3 },
-    Country { code: "MX", currency: "MXN", center: (19.4, -99.1), weight: 2 },
-    Country { code: "NG", currency: "NGN", center: (6.5, 3.4), weight: 1 },
-    Country { code: "SG", currency: "SGD", center: (1.35, 103.8), weight: 1 },
-    Country { code: "ZA", currency: "ZAR", center: (-26.2, 28.0), weight: 1 },
+    Country {
+        code: "US",
+        currency: "USD",
+        center: (39.8, -98.6),
+        weight: 40,
+    },
+    Country {
+        code: "GB",
+        currency: "GBP",
+        center: (52.5, -1.5),
+        weight: 12,
+    },
+    Country {
+        code: "DE",
+        currency: "EUR",
+        center: (51.0, 10.0),
+        weight: 10,
+    },
+    Country {
+        code: "FR",
+        currency: "EUR",
+        center: (46.5, 2.5),
+        weight: 8,
+    },
+    Country {
+        code: "CA",
+        currency: "CAD",
+        center: (45.5, -75.0),
+        weight: 6,
+    },
+    Country {
+        code: "ES",
+        currency: "EUR",
+        center: (40.2, -3.7),
+        weight: 5,
+    },
+    Country {
+        code: "AU",
+        currency: "AUD",
+        center: (-33.8, 151.0),
+        weight: 4,
+    },
+    Country {
+        code: "BR",
+        currency: "BRL",
+        center: (-23.5, -46.6),
+        weight: 4,
+    },
+    Country {
+        code: "IN",
+        currency: "INR",
+        center: (19.0, 72.8),
+        weight: 4,
+    },
+    Country {
+        code: "JP",
+        currency: "JPY",
+        center: (35.7, 139.7),
+        weight: 3,
+    },
+    Country {
+        code: "MX",
+        currency: "MXN",
+        center: (19.4, -99.1),
+        weight: 2,
+    },
+    Country {
+        code: "NG",
+        currency: "NGN",
+        center: (6.5, 3.4),
+        weight: 1,
+    },
+    Country {
+        code: "SG",
+        currency: "SGD",
+        center: (1.35, 103.8),
+        weight: 1,
+    },
+    Country {
+        code: "ZA",
+        currency: "ZAR",
+        center: (-26.2, 28.0),
+        weight: 1,
+    },
 ];
 
 /// (MCC, channel, median amount) of merchant categories.
@@ -88,7 +158,13 @@ pub fn jitter(rng: &mut ChaCha8Rng, (lat, lon): (f64, f64), degrees: f64) -> (f6
 }
 
 pub fn random_ip(rng: &mut ChaCha8Rng) -> String {
-    format!("{}.{}.{}.{}", rng.random_range(11..223), rng.random_range(0..256), rng.random_range(0..256), rng.random_range(1..255))
+    format!(
+        "{}.{}.{}.{}",
+        rng.random_range(11..223),
+        rng.random_range(0..256),
+        rng.random_range(0..256),
+        rng.random_range(1..255)
+    )
 }
 
 pub fn other_country(rng: &mut ChaCha8Rng, home: usize) -> usize {
@@ -116,21 +192,36 @@ impl Population {
         let merchants: Vec<Merchant> = (0..merchants)
             .map(|i| {
                 let (mcc, channel, _) = CATEGORIES[rng.random_range(0..CATEGORIES.len())];
-                Merchant { id: format!("m{i}"), mcc, channel, country: weighted_country(rng) }
+                Merchant {
+                    id: format!("m{i}"),
+                    mcc,
+                    channel,
+                    country: weighted_country(rng),
+                }
             })
             .collect();
         let mut by_country = vec![Vec::new(); COUNTRIES.len()];
         for (i, m) in merchants.iter().enumerate() {
             by_country[m.country].push(i as u32);
         }
-        let mut pop = Population { users: Vec::with_capacity(users as usize), merchants, by_country };
+        let mut pop = Population {
+            users: Vec::with_capacity(users as usize),
+            merchants,
+            by_country,
+        };
         let typical = LogNormal::new(40f64.ln(), 0.7).expect("valid");
         for i in 0..users {
             let country = weighted_country(rng);
             let home = jitter(rng, COUNTRIES[country].center, 3.0);
-            let cards = (0..rng.random_range(1..=3)).map(|c| format!("c{i}-{c}")).collect();
-            let devices = (0..rng.random_range(1..=2)).map(|d| format!("d{i}-{d}")).collect();
-            let favourites = (0..rng.random_range(4..12)).map(|_| pop.local_merchant(rng, country)).collect();
+            let cards = (0..rng.random_range(1..=3))
+                .map(|c| format!("c{i}-{c}"))
+                .collect();
+            let devices = (0..rng.random_range(1..=2))
+                .map(|d| format!("d{i}-{d}"))
+                .collect();
+            let favourites = (0..rng.random_range(4..12))
+                .map(|_| pop.local_merchant(rng, country))
+                .collect();
             pop.users.push(User {
                 id: format!("u{i}"),
                 country,

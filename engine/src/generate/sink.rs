@@ -54,7 +54,13 @@ impl Labels {
             Some(l) => {
                 summary.fraud += u64::from(l.is_fraud);
                 if let Some(w) = self.0.as_mut() {
-                    writeln!(w, "{},{},{}", l.transaction_id, u8::from(l.is_fraud), l.scenario)?;
+                    writeln!(
+                        w,
+                        "{},{},{}",
+                        l.transaction_id,
+                        u8::from(l.is_fraud),
+                        l.scenario
+                    )?;
                 }
             }
             None => summary.malformed += 1,
@@ -73,13 +79,19 @@ impl Labels {
 fn progress(count: u64) -> ProgressBar {
     let bar = ProgressBar::new(count);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, eta {eta}").expect("valid template"),
+        ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, eta {eta}")
+            .expect("valid template"),
     );
     bar
 }
 
 /// Writes `count` messages to `output`, one per line.
-pub fn to_file(cfg: GeneratorConfig, count: u64, output: &Path, labels: Option<&Path>) -> anyhow::Result<GenerateSummary> {
+pub fn to_file(
+    cfg: GeneratorConfig,
+    count: u64,
+    output: &Path,
+    labels: Option<&Path>,
+) -> anyhow::Result<GenerateSummary> {
     let started = Instant::now();
     let mut out = BufWriter::with_capacity(1 << 20, File::create(output)?);
     let mut labels = Labels::create(labels)?;

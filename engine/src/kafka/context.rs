@@ -30,7 +30,10 @@ impl ClientContext for EngineContext {
         if let Some(topic) = statistics.topics.get(&self.input_topic) {
             for (id, p) in &topic.partitions {
                 if *id >= 0 && p.consumer_lag >= 0 {
-                    self.metrics.consumer_lag.with_label_values(&[&id.to_string()]).set(p.consumer_lag);
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&id.to_string()])
+                        .set(p.consumer_lag);
                 }
             }
         }
@@ -39,7 +42,9 @@ impl ClientContext for EngineContext {
 
 impl ConsumerContext for EngineContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else { return };
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
         let revoked: Vec<i32> = list
             .elements()
             .iter()
@@ -48,7 +53,10 @@ impl ConsumerContext for EngineContext {
             .collect();
         let handles: Vec<(i32, WorkerHandle)> = {
             let mut workers = self.workers.lock().expect("workers lock");
-            revoked.iter().filter_map(|p| workers.remove(p).map(|h| (*p, h))).collect()
+            revoked
+                .iter()
+                .filter_map(|p| workers.remove(p).map(|h| (*p, h)))
+                .collect()
         };
         if handles.is_empty() {
             return;
@@ -57,12 +65,17 @@ impl ConsumerContext for EngineContext {
         let wait = || {
             for (p, handle) in handles {
                 if !handle.stop_and_wait(Duration::from_secs(30)) {
-                    tracing::error!(partition = p, "worker did not checkpoint within 30 s of revocation");
+                    tracing::error!(
+                        partition = p,
+                        "worker did not checkpoint within 30 s of revocation"
+                    );
                 }
             }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
             _ => wait(),
         }
     }

@@ -89,7 +89,12 @@ pub fn run_engine(config: Arc<Config>, shared: Shared) -> anyhow::Result<EngineR
                 },
             }
         }
-        let handles: Vec<_> = workers.lock().expect("workers lock").drain().map(|(_, h)| h).collect();
+        let handles: Vec<_> = workers
+            .lock()
+            .expect("workers lock")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
         for h in handles {
             h.stopped().await;
         }

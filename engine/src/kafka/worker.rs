@@ -85,7 +85,10 @@ pub struct WorkerDeps {
 /// Starts the worker of `partition`.
 pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
     let (tx, rx) = mpsc::channel(deps.config.engine.partition_buffer);
-    let stop = Arc::new(StopSignal { flag: AtomicBool::new(false), notify: Notify::new() });
+    let stop = Arc::new(StopSignal {
+        flag: AtomicBool::new(false),
+        notify: Notify::new(),
+    });
     let (done_tx, done) = std::sync::mpsc::channel();
     let stop_w = Arc::clone(&stop);
     tokio::spawn(async move {
@@ -126,7 +129,12 @@ struct Worker {
 }
 
 impl Worker {
-    fn open(partition: i32, deps: WorkerDeps, rx: mpsc::Receiver<Routed>, stop: Arc<StopSignal>) -> anyhow::Result<Self> {
+    fn open(
+        partition: i32,
+        deps: WorkerDeps,
+        rx: mpsc::Receiver<Routed>,
+        stop: Arc<StopSignal>,
+    ) -> anyhow::Result<Self> {
         let pipeline = deps.shared.pipeline(partition)?;
         let resume_from = pipeline.features.checkpointed_offset();
         tracing::info!(partition, checkpoint = ?resume_from, "partition worker started");
@@ -185,7 +193,9 @@ impl Worker {
                 }
                 _ = tick.tick() => self.on_tick(),
             }
-            if self.last_checkpoint.elapsed() >= Duration::from_millis(engine.checkpoint_interval_ms) {
+            if self.last_checkpoint.elapsed()
+                >= Duration::from_millis(engine.checkpoint_interval_ms)
+            {
                 self.checkpoint().await?;
             }
         }
@@ -197,7 +207,9 @@ impl Worker {
     fn on_tick(&mut self) {
         let engine = &self.deps.config.engine;
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let mut watermark = self.max_event_time.saturating_sub(engine.allowed_lateness_ms);
+        let mut watermark = self
+            .max_event_time
+            .saturating_sub(engine.allowed_lateness_ms);
         if self.last_event_at.elapsed() >= Duration::from_millis(engine.idle_partition_ms) {
             // Idle: let the watermark follow the wall clock.
             watermark = watermark.max(now_ms - engine.allowed_lateness_ms);
@@ -205,13 +217,28 @@ impl Worker {
         if watermark > i64::MIN / 2 {
             self.pipeline.on_watermark(watermark);
             let lag = (now_ms - watermark).max(0) / 1000;
-            self.deps.shared.metrics.watermark_lag.with_label_values(&[&self.partition.to_string()]).set(lag);
+            self.deps
+                .shared
+                .metrics
+                .watermark_lag
+                .with_label_values(&[&self.partition.to_string()])
+                .set(lag);
         }
         self.pipeline.on_timer();
         let stats = self.pipeline.features.state().stats();
         let p = self.partition.to_string();
-        self.deps.shared.metrics.state_keys.with_label_values(&[&p]).set(stats.hot_entries as i64);
-        self.deps.shared.metrics.state_size.with_label_values(&[&p]).set(stats.hot_bytes as i64);
+        self.deps
+            .shared
+            .metrics
+            .state_keys
+            .with_label_values(&[&p])
+            .set(stats.hot_entries as i64);
+        self.deps
+            .shared
+            .metrics
+            .state_size
+            .with_label_values(&[&p])
+            .set(stats.hot_bytes as i64);
     }
 
     async fn process(&mut self, pending: &mut Vec<Routed>) -> anyhow::Result<()> {
@@ -232,23 +259,47 @@ impl Worker {
             match decode(payload, &self.decode) {
                 Ok(event) => {
                     self.max_event_time = self.max_event_time.max(event.event_time_ms);
-                    self.batch.push(event, m.offset, m.arrival + self.batch.budget);
+                    self.batch
+                        .push(event, m.offset, m.arrival + self.batch.budget);
                 }
                 Err(rejection) => {
-                    metrics.dlq.with_label_values(&[rejection.reason.code()]).inc();
+                    metrics
+                        .dlq
+                        .with_label_values(&[rejection.reason.code()])
+                        .inc();
                     let redacted = pan::redact(payload).into_owned();
                     let partition = self.partition.to_string();
                     let offset = m.offset.to_string();
                     let mut headers = OwnedHeaders::new()
-                        .insert(Header { key: "verdict.dlq.reason", value: Some(rejection.reason.code()) })
-                        .insert(Header { key: "verdict.dlq.detail", value: Some(rejection.detail.as_str()) })
-                        .insert(Header { key: "verdict.dlq.topic", value: Some(cfg.kafka.input_topic.as_str()) })
-                        .insert(Header { key: "verdict.dlq.partition", value: Some(partition.as_str()) })
-                        .insert(Header { key: "verdict.dlq.offset", value: Some(offset.as_str()) });
+                        .insert(Header {
+                            key: "verdict.dlq.reason",
+                            value: Some(rejection.reason.code()),
+                        })
+                        .insert(Header {
+                            key: "verdict.dlq.detail",
+                            value: Some(rejection.detail.as_str()),
+                        })
+                        .insert(Header {
+                            key: "verdict.dlq.topic",
+                            value: Some(cfg.kafka.input_topic.as_str()),
+                        })
+                        .insert(Header {
+                            key: "verdict.dlq.partition",
+                            value: Some(partition.as_str()),
+                        })
+                        .insert(Header {
+                            key: "verdict.dlq.offset",
+                            value: Some(offset.as_str()),
+                        });
                     if let Some(field) = rejection.field {
-                        headers = headers.insert(Header { key: "verdict.dlq.field", value: Some(field) });
+                        headers = headers.insert(Header {
+                            key: "verdict.dlq.field",
+                            value: Some(field),
+                        });
                     }
-                    let mut record = FutureRecord::<[u8], [u8]>::to(&cfg.kafka.dlq_topic).payload(&redacted).headers(headers);
+                    let mut record = FutureRecord::<[u8], [u8]>::to(&cfg.kafka.dlq_topic)
+                        .payload(&redacted)
+                        .headers(headers);
                     if let Some(k) = m.key.as_deref() {
                         record = record.key(k);
                     }
@@ -265,12 +316,20 @@ impl Worker {
         let model = self.pipeline.score.model_label.clone();
         let outbox = &mut self.outbox;
         outbox.clear();
-        self.emitter.emit(&self.batch, DecisionClock::Wall, model.as_deref(), &metrics, |event, _, json| {
-            outbox.push((event.transaction_id().to_owned(), json.to_vec()));
-        });
+        self.emitter.emit(
+            &self.batch,
+            DecisionClock::Wall,
+            model.as_deref(),
+            &metrics,
+            |event, _, json| {
+                outbox.push((event.transaction_id().to_owned(), json.to_vec()));
+            },
+        );
         let mut outbox = std::mem::take(&mut self.outbox);
         for (id, json) in &outbox {
-            let record = FutureRecord::<str, [u8]>::to(&cfg.kafka.output_topic).key(id.as_str()).payload(json);
+            let record = FutureRecord::<str, [u8]>::to(&cfg.kafka.output_topic)
+                .key(id.as_str())
+                .payload(json);
             self.send(record).await?;
         }
         outbox.clear();
@@ -280,14 +339,22 @@ impl Worker {
 
     /// Enqueues a record; when the producer queue is full, waits for the
     /// oldest delivery (backpressure) and tries again.
-    async fn send<K: rdkafka::message::ToBytes + ?Sized>(&mut self, mut record: FutureRecord<'_, K, [u8]>) -> anyhow::Result<()> {
+    async fn send<K: rdkafka::message::ToBytes + ?Sized>(
+        &mut self,
+        mut record: FutureRecord<'_, K, [u8]>,
+    ) -> anyhow::Result<()> {
         loop {
             match self.deps.producer.send_result(record) {
                 Ok(fut) => {
                     self.inflight.push_back(fut);
                     return Ok(());
                 }
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
                     record = r;
                     match self.inflight.pop_front() {
                         Some(fut) => self.settle(fut).await?,
@@ -295,7 +362,12 @@ impl Worker {
                     }
                 }
                 Err((e, _)) => {
-                    self.deps.shared.metrics.kafka_errors.with_label_values(&["produce"]).inc();
+                    self.deps
+                        .shared
+                        .metrics
+                        .kafka_errors
+                        .with_label_values(&["produce"])
+                        .inc();
                     anyhow::bail!("producing to Kafka: {e}");
                 }
             }
@@ -306,7 +378,12 @@ impl Worker {
         match fut.await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((e, _))) => {
-                self.deps.shared.metrics.kafka_errors.with_label_values(&["delivery"]).inc();
+                self.deps
+                    .shared
+                    .metrics
+                    .kafka_errors
+                    .with_label_values(&["delivery"])
+                    .inc();
                 anyhow::bail!("delivery failed after retries: {e}")
             }
             Err(_) => anyhow::bail!("producer dropped a delivery"),
@@ -320,18 +397,28 @@ impl Worker {
         while let Some(fut) = self.inflight.pop_front() {
             self.settle(fut).await?;
         }
-        let Some(next) = self.next_offset else { return Ok(()) };
+        let Some(next) = self.next_offset else {
+            return Ok(());
+        };
         if self.checkpointed == Some(next) {
             return Ok(());
         }
         let started = Instant::now();
-        self.pipeline.on_checkpoint(next).map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
+        self.pipeline
+            .on_checkpoint(next)
+            .map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
         self.checkpointed = Some(next);
         let metrics = &self.deps.shared.metrics;
         metrics.checkpoints.inc();
-        metrics.checkpoint_duration.observe(started.elapsed().as_secs_f64());
+        metrics
+            .checkpoint_duration
+            .observe(started.elapsed().as_secs_f64());
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.deps.config.kafka.input_topic, self.partition, Offset::Offset(next))?;
+        tpl.add_partition_offset(
+            &self.deps.config.kafka.input_topic,
+            self.partition,
+            Offset::Offset(next),
+        )?;
         if let Err(e) = self.deps.consumer.commit(&tpl, CommitMode::Async) {
             // The checkpoint is the source of truth; a failed commit only means
             // a later owner re-reads (and skips) a little more.

@@ -57,7 +57,9 @@ impl DecisionEmitter {
             }
             let (latency_ms, decided_at_ms) = match clock {
                 DecisionClock::Wall => {
-                    let arrival = batch.deadlines[i].checked_sub(batch.budget).unwrap_or(batch.deadlines[i]);
+                    let arrival = batch.deadlines[i]
+                        .checked_sub(batch.budget)
+                        .unwrap_or(batch.deadlines[i]);
                     let latency = now.saturating_duration_since(arrival);
                     metrics.decision_latency.observe(latency.as_secs_f64());
                     if now > batch.deadlines[i] {
@@ -74,13 +76,20 @@ impl DecisionEmitter {
                 score: batch.scores[i],
                 reasons: &self.reasons,
                 rules: &names,
-                model: if batch.scores[i].is_some() { model } else { None },
+                model: if batch.scores[i].is_some() {
+                    model
+                } else {
+                    None
+                },
                 rules_version: rules.version(),
                 degraded,
                 latency_ms,
                 decided_at_ms,
             };
-            metrics.decisions.with_label_values(&[eval.action.as_str()]).inc();
+            metrics
+                .decisions
+                .with_label_values(&[eval.action.as_str()])
+                .inc();
             if degraded {
                 metrics.degraded.inc();
             }

@@ -16,7 +16,10 @@ pub struct FeatureStage {
 
 impl FeatureStage {
     pub fn new(state: PartitionState, rules: &RuleSet) -> Self {
-        FeatureStage { state, rules_version: rules.version().to_string() }
+        FeatureStage {
+            state,
+            rules_version: rules.version().to_string(),
+        }
     }
 
     /// Follows a rule-set reload: state of unchanged features is kept.
@@ -52,6 +55,8 @@ impl Stage for FeatureStage {
     }
 
     fn on_checkpoint(&mut self, next_offset: i64) -> Result<(), StageError> {
-        self.state.checkpoint(next_offset).map_err(|e| StageError::External(e.to_string()))
+        self.state
+            .checkpoint(next_offset)
+            .map_err(|e| StageError::External(e.to_string()))
     }
 }

@@ -70,8 +70,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(features: FeatureStage, score: ScoreStage, rules: RuleStage, metrics: Arc<Metrics>) -> Self {
-        Pipeline { features, score, rules, metrics }
+    pub fn new(
+        features: FeatureStage,
+        score: ScoreStage,
+        rules: RuleStage,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Pipeline {
+            features,
+            score,
+            rules,
+            metrics,
+        }
     }
 
     /// Runs every stage over the batch; afterwards `batch.evaluations[i]` and
@@ -81,10 +91,17 @@ impl Pipeline {
         let rules = self.rules.current();
         batch.begin(&rules);
         self.features.sync_rules(&rules);
-        for stage in [&mut self.features as &mut dyn Stage, &mut self.score, &mut self.rules] {
+        for stage in [
+            &mut self.features as &mut dyn Stage,
+            &mut self.score,
+            &mut self.rules,
+        ] {
             let started = std::time::Instant::now();
             stage.process(batch);
-            self.metrics.stage_duration.with_label_values(&[stage.name()]).observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .stage_duration
+                .with_label_values(&[stage.name()])
+                .observe(started.elapsed().as_secs_f64());
         }
     }
 

@@ -40,7 +40,10 @@ impl Stage for RuleStage {
             for hit in &out.hits {
                 let info = &infos[hit.rule as usize];
                 let mode = if hit.shadow { "shadow" } else { "live" };
-                self.metrics.rule_hits.with_label_values(&[&*info.name, mode]).inc();
+                self.metrics
+                    .rule_hits
+                    .with_label_values(&[&*info.name, mode])
+                    .inc();
             }
         }
     }

@@ -50,15 +50,21 @@ impl ModelHandle {
     /// otherwise the running model stays and the reason is returned.
     pub fn swap(&self, scorer: Arc<dyn Scorer>, rules: &RuleSet) -> Result<(), String> {
         Columns::resolve(scorer.as_ref(), rules)?;
-        self.champion.store(Some(Arc::new(LoadedModel::from(scorer))));
+        self.champion
+            .store(Some(Arc::new(LoadedModel::from(scorer))));
         Ok(())
     }
 
-    pub fn set_challenger(&self, scorer: Option<Arc<dyn Scorer>>, rules: &RuleSet) -> Result<(), String> {
+    pub fn set_challenger(
+        &self,
+        scorer: Option<Arc<dyn Scorer>>,
+        rules: &RuleSet,
+    ) -> Result<(), String> {
         if let Some(s) = &scorer {
             Columns::resolve(s.as_ref(), rules)?;
         }
-        self.challenger.store(scorer.map(|s| Arc::new(LoadedModel::from(s))));
+        self.challenger
+            .store(scorer.map(|s| Arc::new(LoadedModel::from(s))));
         Ok(())
     }
 }
@@ -66,7 +72,10 @@ impl ModelHandle {
 impl From<Arc<dyn Scorer>> for LoadedModel {
     fn from(scorer: Arc<dyn Scorer>) -> Self {
         let m = scorer.manifest();
-        LoadedModel { label: format!("{}@{}", m.name, m.version), scorer }
+        LoadedModel {
+            label: format!("{}@{}", m.name, m.version),
+            scorer,
+        }
     }
 }
 
@@ -91,7 +100,9 @@ impl Columns {
         for name in &schema.numeric {
             if let Some(i) = rules.features().iter().position(|f| &f.name == name) {
                 sources.push(Source::Feature(i));
-            } else if let Some(f) = Field::from_name(name).filter(|f| f.field_type() == FieldType::Number) {
+            } else if let Some(f) =
+                Field::from_name(name).filter(|f| f.field_type() == FieldType::Number)
+            {
                 sources.push(Source::Number(f));
             } else {
                 missing.push(name.clone());
@@ -149,7 +160,9 @@ impl ScoreStage {
     }
 
     fn score_with(&mut self, model: &LoadedModel, batch: &Batch, selected: &[usize]) -> bool {
-        let Ok(columns) = &self.columns else { return false };
+        let Ok(columns) = &self.columns else {
+            return false;
+        };
         let schema = &model.scorer.manifest().schema;
         let width = schema.width();
         self.rows.clear();
@@ -202,8 +215,11 @@ impl Stage for ScoreStage {
 
         // Events that can still be scored before their deadline.
         let now = Instant::now();
-        let expected = Duration::from_nanos((self.ns_per_call + self.ns_per_row * batch.len() as f64) as u64);
-        let selected: Vec<usize> = (0..batch.len()).filter(|&i| batch.deadlines[i] > now + expected).collect();
+        let expected =
+            Duration::from_nanos((self.ns_per_call + self.ns_per_row * batch.len() as f64) as u64);
+        let selected: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch.deadlines[i] > now + expected)
+            .collect();
         let started = Instant::now();
         let scored = !selected.is_empty() && self.score_with(&model, batch, &selected);
         if scored {

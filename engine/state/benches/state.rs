@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use verdict_rules::input::{Field, Transaction};
-use verdict_rules::spec::{Aggregate, FeatureKind, FeatureSpec, HistoryFeature, Predicate, WindowFeature};
+use verdict_rules::spec::{
+    Aggregate, FeatureKind, FeatureSpec, HistoryFeature, Predicate, WindowFeature,
+};
 use verdict_state::{PartitionState, RocksOptions, RocksStore, StateConfig, StateStore};
 
 const MIN: i64 = 60_000;
@@ -57,35 +59,123 @@ impl Transaction for At<'_> {
     }
 }
 
-fn w(name: &str, aggregate: Aggregate, key: Field, window_ms: i64, filter: Option<Predicate>) -> FeatureSpec {
-    FeatureSpec { name: name.into(), kind: FeatureKind::Window(WindowFeature { aggregate, key, window_ms, filter }) }
+fn w(
+    name: &str,
+    aggregate: Aggregate,
+    key: Field,
+    window_ms: i64,
+    filter: Option<Predicate>,
+) -> FeatureSpec {
+    FeatureSpec {
+        name: name.into(),
+        kind: FeatureKind::Window(WindowFeature {
+            aggregate,
+            key,
+            window_ms,
+            filter,
+        }),
+    }
 }
 
 fn h(name: &str, f: HistoryFeature) -> FeatureSpec {
-    FeatureSpec { name: name.into(), kind: FeatureKind::History(f) }
+    FeatureSpec {
+        name: name.into(),
+        kind: FeatureKind::History(f),
+    }
 }
 
 fn features() -> Vec<FeatureSpec> {
-    let small = Predicate::new("amount < 5", |t: &dyn Transaction| t.number(Field::Amount).is_some_and(|a| a < 5.0));
+    let small = Predicate::new("amount < 5", |t: &dyn Transaction| {
+        t.number(Field::Amount).is_some_and(|a| a < 5.0)
+    });
     vec![
         w("card_count_1m", Aggregate::Count, Field::CardId, MIN, None),
-        w("card_count_10m", Aggregate::Count, Field::CardId, 10 * MIN, None),
-        w("card_sum_1h", Aggregate::Sum(Field::Amount), Field::CardId, HOUR, None),
-        w("card_small_1h", Aggregate::Count, Field::CardId, HOUR, Some(small)),
+        w(
+            "card_count_10m",
+            Aggregate::Count,
+            Field::CardId,
+            10 * MIN,
+            None,
+        ),
+        w(
+            "card_sum_1h",
+            Aggregate::Sum(Field::Amount),
+            Field::CardId,
+            HOUR,
+            None,
+        ),
+        w(
+            "card_small_1h",
+            Aggregate::Count,
+            Field::CardId,
+            HOUR,
+            Some(small),
+        ),
         w("card_count_24h", Aggregate::Count, Field::CardId, DAY, None),
-        w("user_sum_24h", Aggregate::Sum(Field::Amount), Field::UserId, DAY, None),
-        w("user_max_24h", Aggregate::Max(Field::Amount), Field::UserId, DAY, None),
-        w("user_avg_1h", Aggregate::Avg(Field::Amount), Field::UserId, HOUR, None),
-        w("user_merchants_1h", Aggregate::DistinctCount(Field::MerchantId), Field::UserId, HOUR, None),
-        w("user_countries_24h", Aggregate::DistinctCount(Field::Country), Field::UserId, DAY, None),
-        w("device_users_24h", Aggregate::DistinctCount(Field::UserId), Field::DeviceId, DAY, None),
+        w(
+            "user_sum_24h",
+            Aggregate::Sum(Field::Amount),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        w(
+            "user_max_24h",
+            Aggregate::Max(Field::Amount),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        w(
+            "user_avg_1h",
+            Aggregate::Avg(Field::Amount),
+            Field::UserId,
+            HOUR,
+            None,
+        ),
+        w(
+            "user_merchants_1h",
+            Aggregate::DistinctCount(Field::MerchantId),
+            Field::UserId,
+            HOUR,
+            None,
+        ),
+        w(
+            "user_countries_24h",
+            Aggregate::DistinctCount(Field::Country),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        w(
+            "device_users_24h",
+            Aggregate::DistinctCount(Field::UserId),
+            Field::DeviceId,
+            DAY,
+            None,
+        ),
         w("ip_count_10m", Aggregate::Count, Field::Ip, 10 * MIN, None),
-        w("merchant_count_1m", Aggregate::Count, Field::MerchantId, MIN, None),
-        FeatureSpec { name: "prev_amount".into(), kind: FeatureKind::Previous { key: Field::CardId, field: Field::Amount } },
+        w(
+            "merchant_count_1m",
+            Aggregate::Count,
+            Field::MerchantId,
+            MIN,
+            None,
+        ),
+        FeatureSpec {
+            name: "prev_amount".into(),
+            kind: FeatureKind::Previous {
+                key: Field::CardId,
+                field: Field::Amount,
+            },
+        },
         h("hist_avg_90", HistoryFeature::AvgAmount { days: 90 }),
         h("hist_max_365", HistoryFeature::MaxAmount { days: 365 }),
         h("hist_count_30", HistoryFeature::TxnCount { days: 30 }),
-        h("first_merchant", HistoryFeature::FirstTime(Field::MerchantId)),
+        h(
+            "first_merchant",
+            HistoryFeature::FirstTime(Field::MerchantId),
+        ),
         h("first_device", HistoryFeature::FirstTime(Field::DeviceId)),
         h("days_since_first", HistoryFeature::DaysSinceFirst),
     ]
@@ -103,7 +193,11 @@ fn stream(n: usize, users: u32, span_ms: i64) -> Vec<Ev> {
             now += rng.random_range(0..=2 * step);
             let r: f64 = rng.random();
             let u = ((r * r * r) * f64::from(users)) as u32;
-            let m = if rng.random_bool(0.5) { rng.random_range(0..200) } else { rng.random_range(0..20_000) };
+            let m = if rng.random_bool(0.5) {
+                rng.random_range(0..200)
+            } else {
+                rng.random_range(0..20_000)
+            };
             let cents = (rng.random::<f64>().powi(3) * 200_000.0) as u32 + 50;
             Ev {
                 user: format!("user-{u:07}"),
@@ -111,7 +205,12 @@ fn stream(n: usize, users: u32, span_ms: i64) -> Vec<Ev> {
                 merchant: format!("merchant-{m:05}"),
                 country: ["FR", "FR", "FR", "DE", "US", "GB"][rng.random_range(0..6)],
                 device: format!("dev-{u}-{}", rng.random_range(0..(1 + u % 3))),
-                ip: format!("10.{}.{}.{}", u % 256, (u / 256) % 256, rng.random_range(0..4)),
+                ip: format!(
+                    "10.{}.{}.{}",
+                    u % 256,
+                    (u / 256) % 256,
+                    rng.random_range(0..4)
+                ),
                 amount: f64::from(cents) / 100.0,
                 time: now - rng.random_range(0..5_000),
             }
@@ -123,7 +222,8 @@ fn bench(c: &mut Criterion) {
     let features = features();
     let cfg = StateConfig::default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn StateStore> = Arc::new(RocksStore::open(dir.path(), &RocksOptions::default()).expect("open"));
+    let store: Arc<dyn StateStore> =
+        Arc::new(RocksStore::open(dir.path(), &RocksOptions::default()).expect("open"));
     // 30 days of traffic for 20k users (~25 events each) builds the state.
     let span = 30 * DAY;
     let events = stream(500_000, 20_000, span);
@@ -173,7 +273,10 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Cold path: a cache far smaller than the key count, misses read RocksDB.
-    let small = StateConfig { cache_capacity: 20_000, ..StateConfig::default() };
+    let small = StateConfig {
+        cache_capacity: 20_000,
+        ..StateConfig::default()
+    };
     let mut cold = PartitionState::open(store, 0, &features, &small).expect("open partition");
     let mut j = 0usize;
     let mut group = c.benchmark_group("partition_state_small_cache");
@@ -183,7 +286,7 @@ fn bench(c: &mut Criterion) {
             let shift = span * (8 + (j / events.len()) as i64);
             cold.process(&At { ev, shift }, &mut out);
             j += 1;
-            if j % 10_000 == 0 {
+            if j.is_multiple_of(10_000) {
                 offset += 10_000;
                 cold.checkpoint(offset).expect("checkpoint");
             }

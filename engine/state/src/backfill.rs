@@ -79,7 +79,12 @@ pub struct BackfillOptions {
 
 impl BackfillOptions {
     pub fn new(partitions: i32, cfg: &StateConfig) -> Self {
-        BackfillOptions { partitions, chunk_users: 200_000, tracked_fields: cfg.tracked_fields(), progress_every: 100_000 }
+        BackfillOptions {
+            partitions,
+            chunk_users: 200_000,
+            tracked_fields: cfg.tracked_fields(),
+            progress_every: 100_000,
+        }
     }
 }
 
@@ -106,12 +111,14 @@ where
     I: IntoIterator<Item = T>,
     T: Transaction,
 {
-    let mut chunk: FxHashMap<(i32, Box<[u8]>), HistoryState> = FxHashMap::default();
+    let mut chunk: Chunk = FxHashMap::default();
     let mut p = BackfillProgress::default();
     for ev in events {
         p.events += 1;
-        let (Some(user), Some(t)) = (ev.text(Field::UserId), ev.number(Field::EventTime).filter(|v| v.is_finite()))
-        else {
+        let (Some(user), Some(t)) = (
+            ev.text(Field::UserId),
+            ev.number(Field::EventTime).filter(|v| v.is_finite()),
+        ) else {
             p.skipped += 1;
             continue;
         };
@@ -123,7 +130,7 @@ where
         if chunk.len() >= opts.chunk_users.max(1) {
             write_chunk(store, &mut chunk, &mut p)?;
             progress(&p);
-        } else if opts.progress_every > 0 && p.events % opts.progress_every == 0 {
+        } else if opts.progress_every > 0 && p.events.is_multiple_of(opts.progress_every) {
             progress(&p);
         }
     }
@@ -134,12 +141,15 @@ where
     Ok(p)
 }
 
+/// Users being folded, by (partition, user id).
+type Chunk = FxHashMap<(i32, Box<[u8]>), HistoryState>;
+
 fn write_chunk(
     store: &dyn StateStore,
-    chunk: &mut FxHashMap<(i32, Box<[u8]>), HistoryState>,
+    chunk: &mut Chunk,
     p: &mut BackfillProgress,
 ) -> Result<(), StateError> {
-    let mut users: Vec<((i32, Box<[u8]>), HistoryState)> = chunk.drain().collect();
+    let mut users: Vec<_> = chunk.drain().collect();
     users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let rec_keys: Vec<Vec<u8>> = users
         .iter()
@@ -154,13 +164,17 @@ fn write_chunk(
     let mut batch = WriteBatch::new();
     for ((((part, _), mut state), rec_key), old) in users.into_iter().zip(rec_keys).zip(existing) {
         if let Some(old) = old {
-            let old_day = u32::from_le_bytes(
-                old.get(..4)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| StateError::Corrupt { key: rec_key.clone(), reason: "short history record" })?,
-            );
-            let prior = HistoryState::decode(&old[4..])
-                .ok_or_else(|| StateError::Corrupt { key: rec_key.clone(), reason: "undecodable history record" })?;
+            let old_day =
+                u32::from_le_bytes(old.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(
+                    || StateError::Corrupt {
+                        key: rec_key.clone(),
+                        reason: "short history record",
+                    },
+                )?);
+            let prior = HistoryState::decode(&old[4..]).ok_or_else(|| StateError::Corrupt {
+                key: rec_key.clone(),
+                reason: "undecodable history record",
+            })?;
             state.merge(&prior);
             batch.delete(keys::expiry_key(part, old_day, &rec_key));
         }
@@ -193,7 +207,10 @@ mod tests {
             (b"foobar", -790_332_482),
             (b"a-little-bit-long-string", -985_981_536),
             (b"a-little-bit-longer-string", -1_486_304_829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
             (b"abc", 479_470_107),
         ];
         for (key, want) in cases {

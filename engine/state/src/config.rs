@@ -44,7 +44,11 @@ impl Default for StateConfig {
             allowed_lateness_ms: 600_000,
             distinct_exact_limit: 256,
             history: true,
-            history_tracked_fields: vec!["merchant_id".into(), "country".into(), "device_id".into()],
+            history_tracked_fields: vec![
+                "merchant_id".into(),
+                "country".into(),
+                "device_id".into(),
+            ],
             rocksdb: RocksOptions::default(),
         }
     }
@@ -71,10 +75,16 @@ impl StateConfig {
         }
         for name in &self.history_tracked_fields {
             if Field::from_name(name).is_none() {
-                errors.push(format!("state.history-tracked-fields: unknown field `{name}`"));
+                errors.push(format!(
+                    "state.history-tracked-fields: unknown field `{name}`"
+                ));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Bucket width used for a window of this length, `None` when the
@@ -84,7 +94,10 @@ impl StateConfig {
     }
 
     pub(crate) fn tracked_fields(&self) -> Vec<Field> {
-        self.history_tracked_fields.iter().filter_map(|n| Field::from_name(n)).collect()
+        self.history_tracked_fields
+            .iter()
+            .filter_map(|n| Field::from_name(n))
+            .collect()
     }
 
     pub(crate) fn window_tuning(&self) -> crate::window::WindowTuning {

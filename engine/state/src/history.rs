@@ -62,7 +62,11 @@ pub(crate) struct HistoryState {
 
 impl Default for HistoryState {
     fn default() -> Self {
-        HistoryState { max_day: i64::MIN, days: Vec::new(), seen: Vec::new() }
+        HistoryState {
+            max_day: i64::MIN,
+            days: Vec::new(),
+            seen: Vec::new(),
+        }
     }
 }
 
@@ -81,11 +85,17 @@ impl HistoryState {
 
     pub(crate) fn approx_bytes(&self) -> usize {
         64 + self.days.len() * std::mem::size_of::<DayRollup>()
-            + self.seen.iter().map(|s| 32 + s.values.len() * std::mem::size_of::<SeenValue>()).sum::<usize>()
+            + self
+                .seen
+                .iter()
+                .map(|s| 32 + s.values.len() * std::mem::size_of::<SeenValue>())
+                .sum::<usize>()
     }
 
     fn days_in(&self, day: i64, days: u16) -> &[DayRollup] {
-        let lo = self.days.partition_point(|r| r.day <= day - i64::from(days));
+        let lo = self
+            .days
+            .partition_point(|r| r.day <= day - i64::from(days));
         let hi = self.days.partition_point(|r| r.day <= day);
         &self.days[lo..hi.max(lo)]
     }
@@ -94,11 +104,17 @@ impl HistoryState {
     pub(crate) fn read(&self, feature: HistoryFeature, txn: &dyn Transaction, t: i64) -> f64 {
         let day = t.div_euclid(DAY_MS);
         match feature {
-            HistoryFeature::TxnCount { days } => {
-                self.days_in(day, days).iter().map(|r| u64::from(r.count)).sum::<u64>() as f64
-            }
+            HistoryFeature::TxnCount { days } => self
+                .days_in(day, days)
+                .iter()
+                .map(|r| u64::from(r.count))
+                .sum::<u64>() as f64,
             HistoryFeature::SumAmount { days } => {
-                self.days_in(day, days).iter().map(|r| i128::from(r.sum)).sum::<i128>() as f64 / 10_000.0
+                self.days_in(day, days)
+                    .iter()
+                    .map(|r| i128::from(r.sum))
+                    .sum::<i128>() as f64
+                    / 10_000.0
             }
             HistoryFeature::AvgAmount { days } => {
                 let (mut n, mut s) = (0u64, 0i128);
@@ -106,7 +122,11 @@ impl HistoryState {
                     n += u64::from(r.count);
                     s += i128::from(r.sum);
                 }
-                if n == 0 { f64::NAN } else { s as f64 / 10_000.0 / n as f64 }
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    s as f64 / 10_000.0 / n as f64
+                }
             }
             HistoryFeature::MaxAmount { days } => self
                 .days_in(day, days)
@@ -115,20 +135,33 @@ impl HistoryState {
                 .map(|r| r.max as f64 / 10_000.0)
                 .fold(f64::NAN, f64::max),
             HistoryFeature::ActiveDays { days } => self.days_in(day, days).len() as f64,
-            HistoryFeature::DaysSinceFirst => match self.days_in(day, HISTORY_DAYS as u16).first() {
-                Some(r) => (day - r.day) as f64,
-                None => f64::NAN,
-            },
+            HistoryFeature::DaysSinceFirst => {
+                match self.days_in(day, HISTORY_DAYS as u16).first() {
+                    Some(r) => (day - r.day) as f64,
+                    None => f64::NAN,
+                }
+            }
             HistoryFeature::FirstTime(f) => {
-                let Some(h) = hash32(txn, f) else { return f64::NAN };
+                let Some(h) = hash32(txn, f) else {
+                    return f64::NAN;
+                };
                 let lo = day - HISTORY_DAYS;
                 let in_range = |d: i64| lo < d && d <= day;
                 let seen = self
                     .seen
                     .iter()
                     .find(|s| s.field == f)
-                    .and_then(|s| s.values.binary_search_by_key(&h, |v| v.hash).ok().map(|i| s.values[i]))
-                    .is_some_and(|v| in_range(v.first_day) || in_range(v.last_day) || (v.first_day <= lo && v.last_day > day));
+                    .and_then(|s| {
+                        s.values
+                            .binary_search_by_key(&h, |v| v.hash)
+                            .ok()
+                            .map(|i| s.values[i])
+                    })
+                    .is_some_and(|v| {
+                        in_range(v.first_day)
+                            || in_range(v.last_day)
+                            || (v.first_day <= lo && v.last_day > day)
+                    });
                 if seen { 0.0 } else { 1.0 }
             }
         }
@@ -141,11 +174,23 @@ impl HistoryState {
         if self.max_day != i64::MIN && day <= self.max_day - HISTORY_DAYS {
             return;
         }
-        let amount = txn.number(Field::Amount).filter(|v| !v.is_nan()).map(to_fixed);
+        let amount = txn
+            .number(Field::Amount)
+            .filter(|v| !v.is_nan())
+            .map(to_fixed);
         let hour = t.rem_euclid(DAY_MS) / 3_600_000;
         let at = self.days.partition_point(|r| r.day < day);
         if self.days.get(at).is_none_or(|r| r.day != day) {
-            self.days.insert(at, DayRollup { day, count: 0, sum: 0, max: i64::MIN, hours: 0 });
+            self.days.insert(
+                at,
+                DayRollup {
+                    day,
+                    count: 0,
+                    sum: 0,
+                    max: i64::MIN,
+                    hours: 0,
+                },
+            );
         }
         let r = &mut self.days[at];
         r.count = r.count.saturating_add(1);
@@ -159,7 +204,10 @@ impl HistoryState {
             let set = match self.seen.iter().position(|s| s.field == f) {
                 Some(i) => &mut self.seen[i],
                 None => {
-                    self.seen.push(SeenSet { field: f, values: Vec::new() });
+                    self.seen.push(SeenSet {
+                        field: f,
+                        values: Vec::new(),
+                    });
                     self.seen.last_mut().expect("just pushed")
                 }
             };
@@ -169,7 +217,14 @@ impl HistoryState {
                     v.first_day = v.first_day.min(day);
                     v.last_day = v.last_day.max(day);
                 }
-                Err(i) => set.values.insert(i, SeenValue { hash: h, first_day: day, last_day: day }),
+                Err(i) => set.values.insert(
+                    i,
+                    SeenValue {
+                        hash: h,
+                        first_day: day,
+                        last_day: day,
+                    },
+                ),
             }
         }
         if day > self.max_day {
@@ -205,7 +260,10 @@ impl HistoryState {
             let set = match self.seen.iter().position(|s| s.field == os.field) {
                 Some(i) => &mut self.seen[i],
                 None => {
-                    self.seen.push(SeenSet { field: os.field, values: Vec::new() });
+                    self.seen.push(SeenSet {
+                        field: os.field,
+                        values: Vec::new(),
+                    });
                     self.seen.last_mut().expect("just pushed")
                 }
             };
@@ -262,7 +320,13 @@ impl HistoryState {
             let count = u32::try_from(r.uvar()?).ok()?;
             let (sum, max) = (r.ivar()?, r.ivar()?);
             let hours = u32::try_from(r.uvar()?).ok()?;
-            days.push(DayRollup { day, count, sum, max, hours });
+            days.push(DayRollup {
+                day,
+                count,
+                sum,
+                max,
+                hours,
+            });
         }
         let m = r.len()?;
         let mut seen = Vec::with_capacity(m);
@@ -274,10 +338,18 @@ impl HistoryState {
                 let hash = r.u32_raw()?;
                 let last_day = max_day - r.uvar()? as i64;
                 let first_day = last_day - r.uvar()? as i64;
-                values.push(SeenValue { hash, first_day, last_day });
+                values.push(SeenValue {
+                    hash,
+                    first_day,
+                    last_day,
+                });
             }
             seen.push(SeenSet { field, values });
         }
-        r.is_empty().then_some(HistoryState { max_day, days, seen })
+        r.is_empty().then_some(HistoryState {
+            max_day,
+            days,
+            seen,
+        })
     }
 }

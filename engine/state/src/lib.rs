@@ -22,6 +22,7 @@ pub mod error;
 mod history;
 pub mod keys;
 pub mod partition;
+mod record;
 pub mod rocks;
 mod sketch;
 pub mod store;

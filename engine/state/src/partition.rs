@@ -47,6 +47,9 @@ use crate::config::StateConfig;
 use crate::error::StateError;
 use crate::history::HistoryState;
 use crate::keys;
+use crate::record::{
+    PreviousState, decode_previous, encode_previous, load, previous_expiry_day, stage_record,
+};
 use crate::store::{StateStore, WriteBatch};
 use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
 
@@ -74,14 +77,13 @@ struct Entry<S> {
 }
 
 enum SlotKind {
-    Window { plan: WindowPlan, filter: Option<Predicate> },
-    Previous { field: Field },
-}
-
-#[derive(Clone, Copy)]
-struct PreviousState {
-    value: f64,
-    time: i64,
+    Window {
+        plan: WindowPlan,
+        filter: Option<Predicate>,
+    },
+    Previous {
+        field: Field,
+    },
 }
 
 enum SlotState {
@@ -131,7 +133,9 @@ pub struct PartitionState {
 
 impl std::fmt::Debug for PartitionState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartitionState").field("stats", &self.stats()).finish()
+        f.debug_struct("PartitionState")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -146,11 +150,6 @@ fn key_bytes<'a>(txn: &'a dyn Transaction, field: Field, buf: &'a mut String) ->
     Some(buf.as_bytes())
 }
 
-fn split_value(data: &[u8]) -> Option<(u32, &[u8])> {
-    let day = u32::from_le_bytes(data.get(..4)?.try_into().ok()?);
-    Some((day, &data[4..]))
-}
-
 impl PartitionState {
     /// Opens partition `partition` over `store`, resuming from its last
     /// checkpoint (hot state is loaded lazily, on first use of each key).
@@ -160,7 +159,8 @@ impl PartitionState {
         features: &[FeatureSpec],
         cfg: &StateConfig,
     ) -> Result<Self, StateError> {
-        cfg.validate().map_err(|errs| StateError::Config(errs.join("; ")))?;
+        cfg.validate()
+            .map_err(|errs| StateError::Config(errs.join("; ")))?;
         let (offset, watermark) = match store.get(&keys::meta_key(partition))? {
             Some(v) if v.len() == 16 => {
                 let o = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
@@ -168,7 +168,10 @@ impl PartitionState {
                 (Some(o), w)
             }
             Some(_) => {
-                return Err(StateError::Corrupt { key: keys::meta_key(partition), reason: "bad checkpoint record" });
+                return Err(StateError::Corrupt {
+                    key: keys::meta_key(partition),
+                    reason: "bad checkpoint record",
+                });
             }
             None => (None, i64::MIN),
         };
@@ -220,10 +223,16 @@ impl PartitionState {
         self.history.outputs.clear();
         for (i, spec) in features.iter().enumerate() {
             let (key, kind) = match &spec.kind {
-                FeatureKind::Window(w) => {
-                    (w.key, SlotKind::Window { plan: WindowPlan::new(w, self.tuning), filter: w.filter.clone() })
+                FeatureKind::Window(w) => (
+                    w.key,
+                    SlotKind::Window {
+                        plan: WindowPlan::new(w, self.tuning),
+                        filter: w.filter.clone(),
+                    },
+                ),
+                FeatureKind::Previous { key, field } => {
+                    (*key, SlotKind::Previous { field: *field })
                 }
-                FeatureKind::Previous { key, field } => (*key, SlotKind::Previous { field: *field }),
                 FeatureKind::History(h) => {
                     if let HistoryFeature::FirstTime(f) = h
                         && !tracked.contains(f)
@@ -250,7 +259,8 @@ impl PartitionState {
                 None => {
                     let sid_hash = keys::state_id_hash(&state_id);
                     if reload {
-                        self.pending_deletes.push(keys::state_id_range(self.partition, sid_hash));
+                        self.pending_deletes
+                            .push(keys::state_id_range(self.partition, sid_hash));
                     }
                     KeyedSlot {
                         state_id,
@@ -267,7 +277,8 @@ impl PartitionState {
         }
         for gone in old {
             self.hot -= gone.entries.len();
-            self.pending_deletes.push(keys::state_id_range(self.partition, gone.sid_hash));
+            self.pending_deletes
+                .push(keys::state_id_range(self.partition, gone.sid_hash));
         }
         self.history.tracked = tracked;
     }
@@ -277,11 +288,18 @@ impl PartitionState {
     pub fn process(&mut self, txn: &dyn Transaction, out: &mut [f64]) {
         self.clock += 1;
         let clock = self.clock;
-        let Some(t) = txn.number(Field::EventTime).filter(|v| v.is_finite()).map(|v| v as i64) else {
+        let Some(t) = txn
+            .number(Field::EventTime)
+            .filter(|v| v.is_finite())
+            .map(|v| v as i64)
+        else {
             for slot in &self.slots {
                 slot.outputs.iter().for_each(|&o| out[o] = f64::NAN);
             }
-            self.history.outputs.iter().for_each(|&(o, _)| out[o] = f64::NAN);
+            self.history
+                .outputs
+                .iter()
+                .for_each(|&(o, _)| out[o] = f64::NAN);
             return;
         };
         self.watermark = self.watermark.max(t);
@@ -296,21 +314,39 @@ impl PartitionState {
                     None
                 } else {
                     keys::keyed_key(&mut self.keybuf, self.partition, slot.sid_hash, key);
-                    load(&*self.store, &self.keybuf, &mut self.failed, |data| match &slot.kind {
-                        SlotKind::Window { plan, .. } => plan.decode(data).map(SlotState::Window),
-                        SlotKind::Previous { .. } => decode_previous(data).map(SlotState::Previous),
-                    })
+                    load(
+                        &*self.store,
+                        &self.keybuf,
+                        &mut self.failed,
+                        |data| match &slot.kind {
+                            SlotKind::Window { plan, .. } => {
+                                plan.decode(data).map(SlotState::Window)
+                            }
+                            SlotKind::Previous { .. } => {
+                                decode_previous(data).map(SlotState::Previous)
+                            }
+                        },
+                    )
                 };
                 let (state, indexed_day) = loaded.unwrap_or_else(|| {
                     let s = match &slot.kind {
                         SlotKind::Window { plan, .. } => SlotState::Window(plan.empty()),
-                        SlotKind::Previous { .. } => {
-                            SlotState::Previous(PreviousState { value: f64::NAN, time: i64::MIN })
-                        }
+                        SlotKind::Previous { .. } => SlotState::Previous(PreviousState {
+                            value: f64::NAN,
+                            time: i64::MIN,
+                        }),
                     };
                     (s, None)
                 });
-                slot.entries.insert(key.into(), Entry { state, dirty: false, touched: clock, indexed_day });
+                slot.entries.insert(
+                    key.into(),
+                    Entry {
+                        state,
+                        dirty: false,
+                        touched: clock,
+                        indexed_day,
+                    },
+                );
                 self.hot += 1;
             }
             let entry = slot.entries.get_mut(key).expect("inserted above");
@@ -355,9 +391,22 @@ impl PartitionState {
         let key = user.as_bytes();
         if !h.entries.contains_key(key) {
             keys::history_key(&mut self.keybuf, self.partition, key);
-            let (state, indexed_day) = load(&*self.store, &self.keybuf, &mut self.failed, HistoryState::decode)
-                .unwrap_or_else(|| (HistoryState::default(), None));
-            h.entries.insert(key.into(), Entry { state, dirty: false, touched: clock, indexed_day });
+            let (state, indexed_day) = load(
+                &*self.store,
+                &self.keybuf,
+                &mut self.failed,
+                HistoryState::decode,
+            )
+            .unwrap_or_else(|| (HistoryState::default(), None));
+            h.entries.insert(
+                key.into(),
+                Entry {
+                    state,
+                    dirty: false,
+                    touched: clock,
+                    indexed_day,
+                },
+            );
             self.hot += 1;
         }
         let entry = h.entries.get_mut(key).expect("inserted above");
@@ -381,9 +430,18 @@ impl PartitionState {
         for s in &self.slots {
             ages.extend(s.entries.values().filter(|e| !e.dirty).map(|e| e.touched));
         }
-        ages.extend(self.history.entries.values().filter(|e| !e.dirty).map(|e| e.touched));
+        ages.extend(
+            self.history
+                .entries
+                .values()
+                .filter(|e| !e.dirty)
+                .map(|e| e.touched),
+        );
         if ages.is_empty() {
-            self.evict_at = self.cfg.cache_capacity.max(self.hot + self.cfg.cache_capacity / 10 + 1);
+            self.evict_at = self
+                .cfg
+                .cache_capacity
+                .max(self.hot + self.cfg.cache_capacity / 10 + 1);
             return;
         }
         let n = excess.min(ages.len());
@@ -393,8 +451,12 @@ impl PartitionState {
             s.entries.retain(|_, e| keep(e.dirty, e.touched));
         }
         self.history.entries.retain(|_, e| keep(e.dirty, e.touched));
-        self.hot = self.slots.iter().map(|s| s.entries.len()).sum::<usize>() + self.history.entries.len();
-        self.evict_at = self.cfg.cache_capacity.max(self.hot + self.cfg.cache_capacity / 10 + 1);
+        self.hot =
+            self.slots.iter().map(|s| s.entries.len()).sum::<usize>() + self.history.entries.len();
+        self.evict_at = self
+            .cfg
+            .cache_capacity
+            .max(self.hot + self.cfg.cache_capacity / 10 + 1);
     }
 
     /// Persists dirty state and `next_offset` in one atomic write batch.
@@ -410,7 +472,8 @@ impl PartitionState {
         for (s, e) in &self.pending_deletes {
             batch.delete_range(s.clone(), e.clone());
         }
-        let today = (self.watermark != i64::MIN).then(|| self.watermark.div_euclid(DAY_MS).clamp(0, u32::MAX as i64) as u32);
+        let today = (self.watermark != i64::MIN)
+            .then(|| self.watermark.div_euclid(DAY_MS).clamp(0, u32::MAX as i64) as u32);
         if let Some(today) = today {
             let (s, e) = keys::expiry_range_through(p, today);
             self.store.scan(&s, &e, &mut |k, _| {
@@ -439,7 +502,16 @@ impl PartitionState {
                     }
                     _ => unreachable!("a slot's entries always match its kind"),
                 };
-                stage_record(&mut batch, p, today, &rec_key, &mut value, empty, exp, entry.indexed_day);
+                stage_record(
+                    &mut batch,
+                    p,
+                    today,
+                    &rec_key,
+                    &mut value,
+                    empty,
+                    exp,
+                    entry.indexed_day,
+                );
             }
         }
         for (user, entry) in self.history.entries.iter().filter(|(_, e)| e.dirty) {
@@ -448,7 +520,16 @@ impl PartitionState {
             value.extend_from_slice(&[0; 4]);
             entry.state.encode(&mut value);
             let (empty, exp) = (entry.state.is_empty(), entry.state.expiry_day());
-            stage_record(&mut batch, p, today, &rec_key, &mut value, empty, exp, entry.indexed_day);
+            stage_record(
+                &mut batch,
+                p,
+                today,
+                &rec_key,
+                &mut value,
+                empty,
+                exp,
+                entry.indexed_day,
+            );
         }
         let mut meta = next_offset.to_be_bytes().to_vec();
         meta.extend_from_slice(&self.watermark.to_be_bytes());
@@ -462,7 +543,9 @@ impl PartitionState {
             for e in slot.entries.values_mut().filter(|e| e.dirty) {
                 e.dirty = false;
                 e.indexed_day = match (&slot.kind, &e.state) {
-                    (SlotKind::Window { plan, .. }, SlotState::Window(st)) => live(st.is_empty(), plan.expiry_day(st)),
+                    (SlotKind::Window { plan, .. }, SlotState::Window(st)) => {
+                        live(st.is_empty(), plan.expiry_day(st))
+                    }
                     (_, SlotState::Previous(pv)) => live(false, previous_expiry_day(pv)),
                     _ => None,
                 };
@@ -512,76 +595,4 @@ impl PartitionState {
         let (s, e) = keys::partition_range(self.partition);
         self.store.approximate_size(&s, &e)
     }
-}
-
-/// Reads and decodes a record; a failure is remembered in `failed`.
-fn load<S>(
-    store: &dyn StateStore,
-    key: &[u8],
-    failed: &mut Option<String>,
-    decode: impl FnOnce(&[u8]) -> Option<S>,
-) -> Option<(S, Option<u32>)> {
-    match store.get(key) {
-        Ok(Some(data)) => match split_value(&data).and_then(|(day, rec)| decode(rec).map(|s| (s, Some(day)))) {
-            Some(v) => Some(v),
-            None => {
-                failed.get_or_insert_with(|| format!("corrupt record under key {key:02x?}"));
-                None
-            }
-        },
-        Ok(None) => None,
-        Err(e) => {
-            failed.get_or_insert_with(|| e.to_string());
-            None
-        }
-    }
-}
-
-/// Adds a dirty record (or its deletion) and its expiry index entry to `batch`.
-#[allow(clippy::too_many_arguments)]
-fn stage_record(
-    batch: &mut WriteBatch,
-    partition: i32,
-    today: Option<u32>,
-    rec_key: &[u8],
-    value: &mut Vec<u8>,
-    empty: bool,
-    exp: u32,
-    indexed_day: Option<u32>,
-) {
-    let expired = today.is_some_and(|d| exp <= d);
-    // An old index entry at or before today was already removed by the sweep.
-    let old_live = indexed_day.filter(|&old| today.is_none_or(|d| old > d));
-    if empty || expired {
-        batch.delete(rec_key.to_vec());
-        if let Some(old) = old_live {
-            batch.delete(keys::expiry_key(partition, old, rec_key));
-        }
-        return;
-    }
-    value[..4].copy_from_slice(&exp.to_le_bytes());
-    batch.put(rec_key.to_vec(), std::mem::take(value));
-    if old_live != Some(exp) {
-        if let Some(old) = old_live {
-            batch.delete(keys::expiry_key(partition, old, rec_key));
-        }
-        batch.put(keys::expiry_key(partition, exp, rec_key), Vec::new());
-    }
-}
-
-fn encode_previous(p: &PreviousState, out: &mut Vec<u8>) {
-    let mut w = crate::codec::Writer::new(out);
-    w.f64(p.value);
-    w.ivar(p.time);
-}
-
-fn decode_previous(data: &[u8]) -> Option<PreviousState> {
-    let mut r = crate::codec::Reader::new(data);
-    let p = PreviousState { value: r.f64()?, time: r.ivar()? };
-    r.is_empty().then_some(p)
-}
-
-/// A previous value is remembered for a year after its key's latest event.
-fn previous_expiry_day(p: &PreviousState) -> u32 {
-    (p.time.div_euclid(DAY_MS).saturating_add(crate::history::HISTORY_DAYS + 1)).clamp(0, i64::from(u32::MAX)) as u32
 }

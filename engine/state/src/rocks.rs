@@ -11,7 +11,9 @@
 
 use std::path::Path;
 
-use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, ReadOptions, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, DB, DBCompressionType, Options, ReadOptions, WriteOptions,
+};
 use serde::Deserialize;
 
 use crate::error::StateError;
@@ -53,7 +55,9 @@ pub struct RocksStore {
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksStore").field("path", &self.db.path()).finish()
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -81,12 +85,18 @@ impl RocksStore {
         o.set_level_compaction_dynamic_level_bytes(true);
         o.set_bytes_per_sync(1 << 20);
         let db = DB::open(&o, path)?;
-        Ok(RocksStore { db, sync_writes: opts.sync_writes })
+        Ok(RocksStore {
+            db,
+            sync_writes: opts.sync_writes,
+        })
     }
 
     /// Total live data estimate for the whole database (RocksDB property).
     pub fn estimate_live_data_bytes(&self) -> Result<u64, StateError> {
-        Ok(self.db.property_int_value("rocksdb.estimate-live-data-size")?.unwrap_or(0))
+        Ok(self
+            .db
+            .property_int_value("rocksdb.estimate-live-data-size")?
+            .unwrap_or(0))
     }
 
     /// Compacts the whole key space (after a backfill, to measure on-disk size).
@@ -127,7 +137,12 @@ impl StateStore for RocksStore {
         Ok(())
     }
 
-    fn scan(&self, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), StateError> {
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<(), StateError> {
         if start >= end {
             return Ok(());
         }
@@ -136,7 +151,9 @@ impl StateStore for RocksStore {
         let mut it = self.db.raw_iterator_opt(ro);
         it.seek(start);
         while it.valid() {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
             if !visit(k, v) {
                 return Ok(());
             }
@@ -147,7 +164,9 @@ impl StateStore for RocksStore {
     }
 
     fn approximate_size(&self, start: &[u8], end: &[u8]) -> Result<u64, StateError> {
-        let on_disk = self.db.get_approximate_sizes(&[rocksdb::Range::new(start, end)]);
+        let on_disk = self
+            .db
+            .get_approximate_sizes(&[rocksdb::Range::new(start, end)]);
         Ok(on_disk.first().copied().unwrap_or(0))
     }
 

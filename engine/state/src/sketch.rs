@@ -25,12 +25,16 @@ impl std::fmt::Debug for HyperLogLog {
 
 impl HyperLogLog {
     pub(crate) fn new() -> Self {
-        HyperLogLog { registers: Box::new([0; REGISTERS]) }
+        HyperLogLog {
+            registers: Box::new([0; REGISTERS]),
+        }
     }
 
     pub(crate) fn from_registers(bytes: &[u8]) -> Option<Self> {
         let regs: [u8; REGISTERS] = bytes.try_into().ok()?;
-        Some(HyperLogLog { registers: Box::new(regs) })
+        Some(HyperLogLog {
+            registers: Box::new(regs),
+        })
     }
 
     pub(crate) fn registers(&self) -> &[u8] {
@@ -92,7 +96,11 @@ mod tests {
         let (mut a, mut b, mut u) = (HyperLogLog::new(), HyperLogLog::new(), HyperLogLog::new());
         for i in 0..5_000u64 {
             let h = xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes());
-            if i % 2 == 0 { a.insert(h) } else { b.insert(h) }
+            if i % 2 == 0 {
+                a.insert(h)
+            } else {
+                b.insert(h)
+            }
             u.insert(h);
         }
         a.merge(&b);

@@ -90,7 +90,8 @@ pub trait StateStore: Send + Sync {
     fn write(&self, batch: WriteBatch) -> Result<(), StateError>;
 
     /// Visits keys in `[start, end)` in ascending order.
-    fn scan(&self, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), StateError>;
+    fn scan(&self, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>)
+    -> Result<(), StateError>;
 
     /// Visits every key starting with `prefix`, in ascending order.
     fn scan_prefix(&self, prefix: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), StateError> {
@@ -185,7 +186,12 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    fn scan(&self, start: &[u8], end: &[u8], visit: &mut ScanVisitor<'_>) -> Result<(), StateError> {
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<(), StateError> {
         if start >= end {
             return Ok(());
         }

@@ -28,8 +28,8 @@
 //! order.
 //!
 //! Out of order: a state remembers the largest event time it has seen
-//! (`max_time`) and keeps everything newer than `max_time - allowed_lateness
-//! - window`. An event at `t >= max_time - allowed_lateness` therefore gets
+//! (`max_time`) and keeps everything newer than
+//! `max_time - allowed_lateness - window`. An event at `t >= max_time - allowed_lateness` therefore gets
 //! the exact (or bucket-exact) answer; later ones still enter their bucket
 //! while it is retained, and events at or before that horizon are ignored
 //! for windows (answered from what is retained).
@@ -44,8 +44,8 @@ use crate::sketch::{HyperLogLog, REGISTERS};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 const BUCKET_LADDER_MS: [i64; 13] = [
-    1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000,
-    21_600_000, DAY_MS,
+    1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000,
+    7_200_000, 21_600_000, DAY_MS,
 ];
 
 /// Amount in 1/10000 units, saturating.
@@ -61,7 +61,10 @@ pub(crate) fn text_hash(s: &str) -> u64 {
 pub(crate) fn field_hash(txn: &dyn Transaction, field: Field) -> Option<u64> {
     match txn.text(field) {
         Some(s) => Some(text_hash(s)),
-        None => txn.number(field).filter(|v| !v.is_nan()).map(|v| text_hash(&v.to_string())),
+        None => txn
+            .number(field)
+            .filter(|v| !v.is_nan())
+            .map(|v| text_hash(&v.to_string())),
     }
 }
 
@@ -98,7 +101,12 @@ pub(crate) fn bucket_width(window_ms: i64, tuning: WindowTuning) -> Option<i64> 
         return None;
     }
     let max_b = tuning.max_buckets_per_window.max(1);
-    Some(BUCKET_LADDER_MS.into_iter().find(|b| (window_ms + b - 1) / b <= max_b).unwrap_or(DAY_MS))
+    Some(
+        BUCKET_LADDER_MS
+            .into_iter()
+            .find(|b| (window_ms + b - 1) / b <= max_b)
+            .unwrap_or(DAY_MS),
+    )
 }
 
 /// Window knobs from [`crate::StateConfig`].
@@ -157,10 +165,14 @@ impl WindowPlan {
 
     pub(crate) fn empty(&self) -> WindowState {
         match self.layout {
-            Layout::Exact => WindowState::Exact(ExactWindow { max_time: i64::MIN, events: VecDeque::new() }),
-            Layout::Bucketed { .. } => {
-                WindowState::Bucketed(BucketedWindow { max_time: i64::MIN, buckets: VecDeque::new() })
-            }
+            Layout::Exact => WindowState::Exact(ExactWindow {
+                max_time: i64::MIN,
+                events: VecDeque::new(),
+            }),
+            Layout::Bucketed { .. } => WindowState::Bucketed(BucketedWindow {
+                max_time: i64::MIN,
+                buckets: VecDeque::new(),
+            }),
         }
     }
 
@@ -174,7 +186,13 @@ impl WindowPlan {
 
     /// Adds an event, returns the aggregate at `t` (including it), then drops
     /// what no allowed query can read any more.
-    pub(crate) fn update(&self, st: &mut WindowState, t: i64, value: u64, scratch: &mut Vec<u64>) -> f64 {
+    pub(crate) fn update(
+        &self,
+        st: &mut WindowState,
+        t: i64,
+        value: u64,
+        scratch: &mut Vec<u64>,
+    ) -> f64 {
         match st {
             WindowState::Exact(s) => {
                 let at = s.events.partition_point(|e| e.0 <= t);
@@ -215,7 +233,9 @@ impl WindowPlan {
     }
 
     fn horizon(&self, max_time: i64) -> i64 {
-        max_time.saturating_sub(self.lateness_ms).saturating_sub(self.window_ms)
+        max_time
+            .saturating_sub(self.lateness_ms)
+            .saturating_sub(self.window_ms)
     }
 
     /// First UTC day on which no allowed query can read this state.
@@ -224,12 +244,16 @@ impl WindowPlan {
             WindowState::Exact(s) => s.max_time,
             WindowState::Bucketed(s) => s.max_time,
         };
-        let end = max_time.saturating_add(self.lateness_ms).saturating_add(self.window_ms);
+        let end = max_time
+            .saturating_add(self.lateness_ms)
+            .saturating_add(self.window_ms);
         (end.div_euclid(DAY_MS) + 1).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     fn query_exact(&self, s: &ExactWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
-        let lo = s.events.partition_point(|e| e.0 <= t.saturating_sub(self.window_ms));
+        let lo = s
+            .events
+            .partition_point(|e| e.0 <= t.saturating_sub(self.window_ms));
         let hi = s.events.partition_point(|e| e.0 <= t);
         let vals = s.events.range(lo..hi.max(lo)).map(|e| e.1);
         match self.agg {
@@ -270,13 +294,24 @@ impl WindowPlan {
                     n += k.count;
                     sum += i128::from(k.acc as i64);
                 }
-                if n == 0 { f64::NAN } else { sum as f64 / 10_000.0 / n as f64 }
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    sum as f64 / 10_000.0 / n as f64
+                }
             }
-            Agg::Min => in_range.map(|k| f64::from_bits(k.acc)).fold(f64::NAN, f64::min),
-            Agg::Max => in_range.map(|k| f64::from_bits(k.acc)).fold(f64::NAN, f64::max),
+            Agg::Min => in_range
+                .map(|k| f64::from_bits(k.acc))
+                .fold(f64::NAN, f64::min),
+            Agg::Max => in_range
+                .map(|k| f64::from_bits(k.acc))
+                .fold(f64::NAN, f64::max),
             Agg::Distinct => {
                 let buckets: Vec<&Bucket> = in_range.collect();
-                if buckets.iter().any(|k| matches!(k.distinct, Distinct::Sketch(_))) {
+                if buckets
+                    .iter()
+                    .any(|k| matches!(k.distinct, Distinct::Sketch(_)))
+                {
                     let mut hll = HyperLogLog::new();
                     for k in buckets {
                         match &k.distinct {
@@ -324,7 +359,9 @@ impl WindowPlan {
                     prev = k.index;
                     w.uvar(k.count);
                     match self.agg {
-                        Agg::Sum | Agg::Avg | Agg::Min | Agg::Max => self.encode_value(&mut w, k.acc),
+                        Agg::Sum | Agg::Avg | Agg::Min | Agg::Max => {
+                            self.encode_value(&mut w, k.acc)
+                        }
                         Agg::Count => {}
                         Agg::Distinct => match &k.distinct {
                             Distinct::Exact(v) => {
@@ -398,9 +435,13 @@ impl WindowPlan {
                             k.distinct = match r.u8()? {
                                 0 => {
                                     let m = r.len()?;
-                                    Distinct::Exact((0..m).map(|_| r.u64_raw()).collect::<Option<_>>()?)
+                                    Distinct::Exact(
+                                        (0..m).map(|_| r.u64_raw()).collect::<Option<_>>()?,
+                                    )
                                 }
-                                _ => Distinct::Sketch(HyperLogLog::from_registers(r.take(REGISTERS)?)?),
+                                _ => Distinct::Sketch(HyperLogLog::from_registers(
+                                    r.take(REGISTERS)?,
+                                )?),
                             }
                         }
                         _ => k.acc = self.decode_value(&mut r)?,
@@ -485,7 +526,12 @@ impl Bucket {
             Agg::Max => f64::NEG_INFINITY.to_bits(),
             _ => 0,
         };
-        Bucket { index, count: 0, acc, distinct: Distinct::Exact(Vec::new()) }
+        Bucket {
+            index,
+            count: 0,
+            acc,
+            distinct: Distinct::Exact(Vec::new()),
+        }
     }
 
     fn add(&mut self, agg: Agg, v: u64, distinct_limit: usize) {

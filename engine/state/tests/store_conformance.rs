@@ -28,10 +28,16 @@ fn conformance(store: &dyn StateStore) {
     store.write(b).unwrap();
     assert_eq!(store.get(b"ab").unwrap(), Some(b"v-ab".to_vec()));
     let got = store.multi_get(&[b"c", b"zz", b"a"]).unwrap();
-    assert_eq!(got, vec![Some(b"v-c".to_vec()), None, Some(b"v-a".to_vec())]);
+    assert_eq!(
+        got,
+        vec![Some(b"v-c".to_vec()), None, Some(b"v-a".to_vec())]
+    );
 
     // Range scan is half-open and ordered; prefix scan; early stop.
-    let keys: Vec<Vec<u8>> = scan_all(store, b"ab", b"ba").into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<Vec<u8>> = scan_all(store, b"ab", b"ba")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, vec![b"ab".to_vec(), b"abc".to_vec(), b"b".to_vec()]);
     let mut pref = Vec::new();
     store
@@ -49,7 +55,10 @@ fn conformance(store: &dyn StateStore) {
         })
         .unwrap();
     assert_eq!(first, vec![b"a".to_vec()]);
-    assert!(scan_all(store, b"b", b"a").is_empty(), "inverted range is empty");
+    assert!(
+        scan_all(store, b"b", b"a").is_empty(),
+        "inverted range is empty"
+    );
 
     // Overwrite and delete.
     let mut b = WriteBatch::new();
@@ -78,7 +87,10 @@ fn conformance(store: &dyn StateStore) {
     b.put(vec![0x02], vec![2]);
     store.write(b).unwrap();
     let end = prefix_end(&[0x01]).unwrap();
-    let vals: Vec<Vec<u8>> = scan_all(store, &[0x01], &end).into_iter().map(|(_, v)| v).collect();
+    let vals: Vec<Vec<u8>> = scan_all(store, &[0x01], &end)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!(vals, vec![vec![0], vec![1]]);
 
     // An empty batch is fine; size estimate is callable.

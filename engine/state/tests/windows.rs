@@ -12,7 +12,17 @@ use verdict_rules::input::Field;
 use verdict_rules::spec::{Aggregate, FeatureKind, FeatureSpec};
 use verdict_state::{MemoryStore, PartitionState, StateConfig};
 
-const WINDOWS: [i64; 9] = [1_000, 30_000, MIN, 10 * MIN, HOUR, 2 * HOUR, DAY, 7 * DAY, 30 * DAY];
+const WINDOWS: [i64; 9] = [
+    1_000,
+    30_000,
+    MIN,
+    10 * MIN,
+    HOUR,
+    2 * HOUR,
+    DAY,
+    7 * DAY,
+    30 * DAY,
+];
 
 fn aggregate(i: usize) -> Aggregate {
     match i % 6 {
@@ -26,12 +36,21 @@ fn aggregate(i: usize) -> Aggregate {
 }
 
 fn key(i: usize) -> Field {
-    [Field::CardId, Field::UserId, Field::DeviceId, Field::MerchantId][i % 4]
+    [
+        Field::CardId,
+        Field::UserId,
+        Field::DeviceId,
+        Field::MerchantId,
+    ][i % 4]
 }
 
 /// Runs `events` through a partition and checks every window slot of every
 /// event that is within the allowed lateness of its key against the reference.
-fn check(features: &[FeatureSpec], events: &[Txn], cfg: &StateConfig) -> Result<usize, TestCaseError> {
+fn check(
+    features: &[FeatureSpec],
+    events: &[Txn],
+    cfg: &StateConfig,
+) -> Result<usize, TestCaseError> {
     let mut st = PartitionState::open(Arc::new(MemoryStore::new()), 0, features, cfg).unwrap();
     let mut out = vec![0.0; features.len()];
     let mut max_seen: HashMap<(usize, String), i64> = HashMap::new();
@@ -39,10 +58,14 @@ fn check(features: &[FeatureSpec], events: &[Txn], cfg: &StateConfig) -> Result<
     for (i, ev) in events.iter().enumerate() {
         st.process(ev, &mut out);
         for (j, spec) in features.iter().enumerate() {
-            let FeatureKind::Window(w) = &spec.kind else { continue };
+            let FeatureKind::Window(w) = &spec.kind else {
+                continue;
+            };
             let k = verdict_rules::input::Transaction::text(ev, w.key).map(str::to_string);
             let on_time = match &k {
-                Some(k) => max_seen.get(&(j, k.clone())).is_none_or(|&m| ev.time >= m - cfg.allowed_lateness_ms),
+                Some(k) => max_seen
+                    .get(&(j, k.clone()))
+                    .is_none_or(|&m| ev.time >= m - cfg.allowed_lateness_ms),
                 None => true,
             };
             if on_time {
@@ -97,7 +120,13 @@ fn long_stream_with_every_aggregate_is_exact_where_promised() {
     let mut features = Vec::new();
     for (i, w) in WINDOWS.iter().enumerate() {
         for a in 0..6 {
-            features.push(window(&format!("w{i}a{a}"), aggregate(a), key(a + i), *w, (a % 2 == 0).then(small_amounts)));
+            features.push(window(
+                &format!("w{i}a{a}"),
+                aggregate(a),
+                key(a + i),
+                *w,
+                (a % 2 == 0).then(small_amounts),
+            ));
         }
     }
     let events = stream(7, 3_000, 4, 120_000, 300_000);
@@ -122,16 +151,35 @@ fn bucketed_windows_stay_within_one_bucket_of_exact() {
         let same = events[..=i].iter().filter(|e| e.user == ev.user);
         let hi = same.clone().filter(|e| e.time > ev.time - w).count() as f64;
         let lo = same.filter(|e| e.time > ev.time - w + b).count() as f64;
-        assert!(lo <= out[0] && out[0] <= hi, "event {i}: {lo} <= {} <= {hi}", out[0]);
+        assert!(
+            lo <= out[0] && out[0] <= hi,
+            "event {i}: {lo} <= {} <= {hi}",
+            out[0]
+        );
     }
 }
 
 #[test]
 fn distinct_count_switches_to_a_sketch_within_five_percent() {
-    let cfg = StateConfig { distinct_exact_limit: 64, ..StateConfig::default() };
+    let cfg = StateConfig {
+        distinct_exact_limit: 64,
+        ..StateConfig::default()
+    };
     let features = vec![
-        window("d24h", Aggregate::DistinctCount(Field::MerchantId), Field::UserId, DAY, None),
-        window("d1h", Aggregate::DistinctCount(Field::MerchantId), Field::UserId, HOUR, None),
+        window(
+            "d24h",
+            Aggregate::DistinctCount(Field::MerchantId),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        window(
+            "d1h",
+            Aggregate::DistinctCount(Field::MerchantId),
+            Field::UserId,
+            HOUR,
+            None,
+        ),
     ];
     let mut st = PartitionState::open(Arc::new(MemoryStore::new()), 0, &features, &cfg).unwrap();
     let mut out = [0.0; 2];
@@ -147,7 +195,10 @@ fn distinct_count_switches_to_a_sketch_within_five_percent() {
 
 #[test]
 fn events_beyond_lateness_are_ignored_for_windows() {
-    let cfg = StateConfig { allowed_lateness_ms: MIN, ..StateConfig::default() };
+    let cfg = StateConfig {
+        allowed_lateness_ms: MIN,
+        ..StateConfig::default()
+    };
     let features = vec![window("c", Aggregate::Count, Field::UserId, 10 * MIN, None)];
     let mut st = PartitionState::open(Arc::new(MemoryStore::new()), 0, &features, &cfg).unwrap();
     let mut out = [0.0];
@@ -160,7 +211,10 @@ fn events_beyond_lateness_are_ignored_for_windows() {
     assert_eq!(out[0], 2.0);
     // 30 s late: within lateness, enters the window.
     st.process(&Txn::new("u", T0 + HOUR + 30_000, 1.0), &mut out);
-    assert_eq!(out[0], 2.0, "counts itself and the event at +1h, not the later one");
+    assert_eq!(
+        out[0], 2.0,
+        "counts itself and the event at +1h, not the later one"
+    );
     st.process(&Txn::new("u", T0 + HOUR + 2 * MIN, 1.0), &mut out);
     assert_eq!(out[0], 4.0);
 }

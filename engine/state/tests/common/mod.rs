@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use verdict_rules::input::{Field, Transaction};
-use verdict_rules::spec::{Aggregate, FeatureKind, FeatureSpec, HistoryFeature, Predicate, WindowFeature};
+use verdict_rules::spec::{
+    Aggregate, FeatureKind, FeatureSpec, HistoryFeature, Predicate, WindowFeature,
+};
 use verdict_state::StateConfig;
 
 pub const MIN: i64 = 60_000;
@@ -77,16 +79,35 @@ impl Transaction for Txn {
     }
 }
 
-pub fn window(name: &str, aggregate: Aggregate, key: Field, window_ms: i64, filter: Option<Predicate>) -> FeatureSpec {
-    FeatureSpec { name: name.into(), kind: FeatureKind::Window(WindowFeature { aggregate, key, window_ms, filter }) }
+pub fn window(
+    name: &str,
+    aggregate: Aggregate,
+    key: Field,
+    window_ms: i64,
+    filter: Option<Predicate>,
+) -> FeatureSpec {
+    FeatureSpec {
+        name: name.into(),
+        kind: FeatureKind::Window(WindowFeature {
+            aggregate,
+            key,
+            window_ms,
+            filter,
+        }),
+    }
 }
 
 pub fn history(name: &str, h: HistoryFeature) -> FeatureSpec {
-    FeatureSpec { name: name.into(), kind: FeatureKind::History(h) }
+    FeatureSpec {
+        name: name.into(),
+        kind: FeatureKind::History(h),
+    }
 }
 
 pub fn small_amounts() -> Predicate {
-    Predicate::new("amount < 50", |t: &dyn Transaction| t.number(Field::Amount).is_some_and(|a| a < 50.0))
+    Predicate::new("amount < 50", |t: &dyn Transaction| {
+        t.number(Field::Amount).is_some_and(|a| a < 50.0)
+    })
 }
 
 /// A representative feature set: every aggregate, exact and bucketed
@@ -94,22 +115,88 @@ pub fn small_amounts() -> Predicate {
 pub fn feature_set() -> Vec<FeatureSpec> {
     vec![
         window("card_count_1m", Aggregate::Count, Field::CardId, MIN, None),
-        window("card_sum_10m", Aggregate::Sum(Field::Amount), Field::CardId, 10 * MIN, None),
-        window("card_small_count_1h", Aggregate::Count, Field::CardId, HOUR, Some(small_amounts())),
-        window("card_max_1h", Aggregate::Max(Field::Amount), Field::CardId, HOUR, None),
-        window("user_avg_24h", Aggregate::Avg(Field::Amount), Field::UserId, DAY, None),
-        window("user_min_24h", Aggregate::Min(Field::Amount), Field::UserId, DAY, None),
-        window("user_merchants_1h", Aggregate::DistinctCount(Field::MerchantId), Field::UserId, HOUR, None),
-        window("user_merchants_24h", Aggregate::DistinctCount(Field::MerchantId), Field::UserId, DAY, None),
-        window("device_users_24h", Aggregate::DistinctCount(Field::UserId), Field::DeviceId, DAY, None),
-        window("device_count_10m", Aggregate::Count, Field::DeviceId, 10 * MIN, None),
-        FeatureSpec { name: "derived".into(), kind: FeatureKind::Derived },
-        FeatureSpec { name: "prev_amount".into(), kind: FeatureKind::Previous { key: Field::CardId, field: Field::Amount } },
+        window(
+            "card_sum_10m",
+            Aggregate::Sum(Field::Amount),
+            Field::CardId,
+            10 * MIN,
+            None,
+        ),
+        window(
+            "card_small_count_1h",
+            Aggregate::Count,
+            Field::CardId,
+            HOUR,
+            Some(small_amounts()),
+        ),
+        window(
+            "card_max_1h",
+            Aggregate::Max(Field::Amount),
+            Field::CardId,
+            HOUR,
+            None,
+        ),
+        window(
+            "user_avg_24h",
+            Aggregate::Avg(Field::Amount),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        window(
+            "user_min_24h",
+            Aggregate::Min(Field::Amount),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        window(
+            "user_merchants_1h",
+            Aggregate::DistinctCount(Field::MerchantId),
+            Field::UserId,
+            HOUR,
+            None,
+        ),
+        window(
+            "user_merchants_24h",
+            Aggregate::DistinctCount(Field::MerchantId),
+            Field::UserId,
+            DAY,
+            None,
+        ),
+        window(
+            "device_users_24h",
+            Aggregate::DistinctCount(Field::UserId),
+            Field::DeviceId,
+            DAY,
+            None,
+        ),
+        window(
+            "device_count_10m",
+            Aggregate::Count,
+            Field::DeviceId,
+            10 * MIN,
+            None,
+        ),
+        FeatureSpec {
+            name: "derived".into(),
+            kind: FeatureKind::Derived,
+        },
+        FeatureSpec {
+            name: "prev_amount".into(),
+            kind: FeatureKind::Previous {
+                key: Field::CardId,
+                field: Field::Amount,
+            },
+        },
         history("hist_avg_30", HistoryFeature::AvgAmount { days: 30 }),
         history("hist_max_365", HistoryFeature::MaxAmount { days: 365 }),
         history("hist_count_7", HistoryFeature::TxnCount { days: 7 }),
         history("hist_sum_90", HistoryFeature::SumAmount { days: 90 }),
-        history("first_merchant", HistoryFeature::FirstTime(Field::MerchantId)),
+        history(
+            "first_merchant",
+            HistoryFeature::FirstTime(Field::MerchantId),
+        ),
         history("first_country", HistoryFeature::FirstTime(Field::Country)),
         history("days_since_first", HistoryFeature::DaysSinceFirst),
         history("active_days_30", HistoryFeature::ActiveDays { days: 30 }),
@@ -125,11 +212,16 @@ fn key_of(t: &Txn, f: Field) -> Option<String> {
 pub fn reference(spec: &FeatureSpec, prior: &[Txn], cur: &Txn, cfg: &StateConfig) -> f64 {
     match &spec.kind {
         FeatureKind::Window(w) => {
-            let Some(key) = key_of(cur, w.key) else { return f64::NAN };
+            let Some(key) = key_of(cur, w.key) else {
+                return f64::NAN;
+            };
             let t = cur.time;
             let in_window = |e: i64| match cfg.bucket_ms_for(w.window_ms) {
                 None => t - w.window_ms < e && e <= t,
-                Some(b) => (t - w.window_ms).div_euclid(b) < e.div_euclid(b) && e.div_euclid(b) <= t.div_euclid(b),
+                Some(b) => {
+                    (t - w.window_ms).div_euclid(b) < e.div_euclid(b)
+                        && e.div_euclid(b) <= t.div_euclid(b)
+                }
             };
             let events: Vec<&Txn> = prior
                 .iter()
@@ -138,23 +230,36 @@ pub fn reference(spec: &FeatureSpec, prior: &[Txn], cur: &Txn, cfg: &StateConfig
                 .filter(|e| in_window(e.time))
                 .filter(|e| w.filter.as_ref().is_none_or(|p| p.matches(*e)))
                 .collect();
-            let nums = |f: Field| events.iter().filter_map(|e| e.number(f)).collect::<Vec<f64>>();
+            let nums = |f: Field| {
+                events
+                    .iter()
+                    .filter_map(|e| e.number(f))
+                    .collect::<Vec<f64>>()
+            };
             match w.aggregate {
                 Aggregate::Count => events.len() as f64,
                 Aggregate::Sum(f) => nums(f).iter().sum(),
                 Aggregate::Avg(f) => {
                     let v = nums(f);
-                    if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    }
                 }
                 Aggregate::Min(f) => nums(f).into_iter().fold(f64::NAN, f64::min),
                 Aggregate::Max(f) => nums(f).into_iter().fold(f64::NAN, f64::max),
-                Aggregate::DistinctCount(f) => {
-                    events.iter().filter_map(|e| e.text(f)).collect::<HashSet<_>>().len() as f64
-                }
+                Aggregate::DistinctCount(f) => events
+                    .iter()
+                    .filter_map(|e| e.text(f))
+                    .collect::<HashSet<_>>()
+                    .len() as f64,
             }
         }
         FeatureKind::Previous { key, field } => {
-            let Some(k) = key_of(cur, *key) else { return f64::NAN };
+            let Some(k) = key_of(cur, *key) else {
+                return f64::NAN;
+            };
             prior
                 .iter()
                 .rev()
@@ -162,7 +267,9 @@ pub fn reference(spec: &FeatureSpec, prior: &[Txn], cur: &Txn, cfg: &StateConfig
                 .map_or(f64::NAN, |e| e.number(*field).unwrap_or(f64::NAN))
         }
         FeatureKind::History(h) => {
-            let Some(user) = cur.user.as_deref() else { return f64::NAN };
+            let Some(user) = cur.user.as_deref() else {
+                return f64::NAN;
+            };
             let d = cur.time.div_euclid(DAY);
             let mine = prior.iter().filter(|e| e.user.as_deref() == Some(user));
             let within = |days: u16| {
@@ -177,18 +284,32 @@ pub fn reference(spec: &FeatureSpec, prior: &[Txn], cur: &Txn, cfg: &StateConfig
                 HistoryFeature::SumAmount { days } => within(days).map(|e| e.amount).sum(),
                 HistoryFeature::AvgAmount { days } => {
                     let v: Vec<f64> = within(days).map(|e| e.amount).collect();
-                    if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    }
                 }
-                HistoryFeature::MaxAmount { days } => within(days).map(|e| e.amount).fold(f64::NAN, f64::max),
-                HistoryFeature::ActiveDays { days } => {
-                    within(days).map(|e| e.time.div_euclid(DAY)).collect::<HashSet<_>>().len() as f64
+                HistoryFeature::MaxAmount { days } => {
+                    within(days).map(|e| e.amount).fold(f64::NAN, f64::max)
                 }
-                HistoryFeature::DaysSinceFirst => {
-                    within(365).map(|e| e.time.div_euclid(DAY)).min().map_or(f64::NAN, |f| (d - f) as f64)
-                }
+                HistoryFeature::ActiveDays { days } => within(days)
+                    .map(|e| e.time.div_euclid(DAY))
+                    .collect::<HashSet<_>>()
+                    .len() as f64,
+                HistoryFeature::DaysSinceFirst => within(365)
+                    .map(|e| e.time.div_euclid(DAY))
+                    .min()
+                    .map_or(f64::NAN, |f| (d - f) as f64),
                 HistoryFeature::FirstTime(f) => {
-                    let Some(v) = cur.text(f) else { return f64::NAN };
-                    if within(365).any(|e| e.text(f) == Some(v)) { 0.0 } else { 1.0 }
+                    let Some(v) = cur.text(f) else {
+                        return f64::NAN;
+                    };
+                    if within(365).any(|e| e.text(f) == Some(v)) {
+                        0.0
+                    } else {
+                        1.0
+                    }
                 }
             }
         }
@@ -211,13 +332,21 @@ pub fn stream(seed: u64, n: usize, users: u32, step_ms: i64, jitter_ms: i64) -> 
         .map(|_| {
             now += rng.random_range(0..=step_ms);
             let u = rng.random_range(0..users);
-            let jitter = if jitter_ms > 0 { rng.random_range(0..=jitter_ms) } else { 0 };
+            let jitter = if jitter_ms > 0 {
+                rng.random_range(0..=jitter_ms)
+            } else {
+                0
+            };
             let amount = f64::from(rng.random_range(1..50_000u32)) / 100.0;
             let t = Txn::new(&format!("u{u}"), now - jitter, amount)
                 .card(&format!("c{u}-{}", rng.random_range(0..2)))
                 .merchant(&format!("m{}", rng.random_range(0..8)))
                 .country(["FR", "DE", "US"][rng.random_range(0..3)]);
-            if rng.random_range(0..10) == 0 { t.device(None) } else { t.device(Some(&format!("d{}", u % 7))) }
+            if rng.random_range(0..10) == 0 {
+                t.device(None)
+            } else {
+                t.device(Some(&format!("d{}", u % 7)))
+            }
         })
         .collect()
 }
