@@ -550,7 +550,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
             RulesCommand::Test { dir } => {
                 let report = verdict_rules::run_golden_dir(&dir);
-                print!("{report}");
+                print!("{}", report.render());
                 Ok(if report.all_passed() {
                     ExitCode::SUCCESS
                 } else {

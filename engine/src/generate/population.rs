@@ -4,6 +4,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal};
 
+#[derive(Debug, Clone, Copy)]
 pub struct Country {
     pub code: &'static str,
     pub currency: &'static str,
