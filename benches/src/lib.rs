@@ -54,8 +54,10 @@ impl Fixture {
             Default::default(),
         )?;
         let pipeline = shared.pipeline(0)?;
-        let mut batch = Batch::default();
-        batch.budget = Duration::from_secs(3600);
+        let batch = Batch {
+            budget: Duration::from_secs(3600),
+            ..Batch::default()
+        };
         Ok(Fixture {
             shared,
             pipeline,

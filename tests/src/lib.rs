@@ -61,3 +61,10 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// Wall-clock time in epoch milliseconds, for generated live traffic.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

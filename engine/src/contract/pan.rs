@@ -58,7 +58,7 @@ fn luhn(digits: &[u8]) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Masks every Luhn-valid run of 13–19 ASCII digits, keeping the BIN and the

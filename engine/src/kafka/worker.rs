@@ -138,8 +138,10 @@ impl Worker {
         let pipeline = deps.shared.pipeline(partition)?;
         let resume_from = pipeline.features.checkpointed_offset();
         tracing::info!(partition, checkpoint = ?resume_from, "partition worker started");
-        let mut batch = Batch::default();
-        batch.budget = Duration::from_millis(deps.config.engine.sla_ms);
+        let batch = Batch {
+            budget: Duration::from_millis(deps.config.engine.sla_ms),
+            ..Batch::default()
+        };
         let decode = deps.config.decode_config(true);
         Ok(Worker {
             partition,
