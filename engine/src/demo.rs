@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::generate::{Generator, GeneratorConfig};
@@ -61,6 +61,9 @@ struct Tally {
     dlq: AtomicU64,
 }
 
+const FETCH_WAIT: &str = "fetch.wait.max.ms";
+const FETCH_WAIT_MS: &str = "5";
+
 /// Runs the demo; `shared` holds the rule set and model to use.
 pub async fn run(
     opts: DemoOptions,
@@ -83,8 +86,16 @@ pub async fn run(
         }
     };
     config.kafka.brokers = brokers.clone();
+    // librdkafka's mock cluster answers a fetch only when fetch.wait.max.ms
+    // expires (a real broker answers as soon as data arrives), so keep the
+    // wait short or every hop would add up to the 500 ms default.
+    config
+        .kafka
+        .consumer_properties
+        .entry(FETCH_WAIT.into())
+        .or_insert_with(|| FETCH_WAIT_MS.into());
+    config.kafka.topic_partitions = opts.partitions;
     if cluster.is_none() {
-        config.kafka.topic_partitions = opts.partitions;
         crate::kafka::ensure_topics(&config.kafka).await?;
     }
     let config = Arc::new(config);
@@ -93,6 +104,17 @@ pub async fn run(
         println!("metrics: http://{addr}/metrics");
     }
     let engine = run_engine(Arc::clone(&config), shared.clone())?;
+    // Feed only once the engine owns its partitions, so the figures measure
+    // deciding, not the consumer group's first join.
+    let joined = Instant::now();
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    while shared.metrics.partitions_assigned.get() == 0 {
+        anyhow::ensure!(
+            joined.elapsed() < Duration::from_secs(30),
+            "the engine was not assigned any partition within 30 s"
+        );
+        poll.tick().await;
+    }
 
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
@@ -132,6 +154,17 @@ pub async fn run(
             config.kafka.input_topic.clone(),
         );
         let (seconds, rate) = (opts.seconds, opts.rate);
+        // Deliveries are awaited by a second task, in order, so the feeder
+        // never waits on a broker round trip (awaiting each send would cap
+        // the feed at one message per linger interval).
+        let (deliveries, mut delivered) = tokio::sync::mpsc::channel::<DeliveryFuture>(65_536);
+        let confirmer = tokio::spawn(async move {
+            while let Some(fut) = delivered.recv().await {
+                if matches!(fut.await, Ok(Ok(_))) {
+                    produced.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut generator = Generator::new(gen_cfg);
             let start = Instant::now();
@@ -148,14 +181,28 @@ pub async fn run(
                             .expect("lock")
                             .insert(label.transaction_id.clone(), Instant::now());
                     }
-                    let record = FutureRecord::to(&topic).key(&g.key).payload(&g.payload);
-                    if producer.send(record, Duration::from_secs(5)).await.is_ok() {
-                        produced.fetch_add(1, Ordering::Relaxed);
+                    let mut record = FutureRecord::to(&topic).key(&g.key).payload(&g.payload);
+                    loop {
+                        match producer.send_result(record) {
+                            Ok(fut) => {
+                                if deliveries.send(fut).await.is_err() {
+                                    return;
+                                }
+                                break;
+                            }
+                            // Queue full: let deliveries drain, then retry.
+                            Err((_, r)) => {
+                                record = r;
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                        }
                     }
                     n += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+            drop(deliveries);
+            let _ = confirmer.await;
         })
     };
 
@@ -196,8 +243,10 @@ pub async fn run(
         }
     }
     engine.shutdown().await?;
+    // Readers close their clients before the in-process cluster goes away.
     for r in readers {
         r.abort();
+        let _ = r.await;
     }
     let l = latency.lock().expect("lock");
     let summary = DemoSummary {
@@ -230,12 +279,22 @@ fn spawn_readers(
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")
+            .set(FETCH_WAIT, FETCH_WAIT_MS)
             .create()?)
     };
     let decisions = reader("verdict-demo-decisions")?;
-    decisions.subscribe(&[config.kafka.output_topic.as_str()])?;
+    // Readers take every partition directly (no group join to wait for), so
+    // a decision is counted the moment it lands.
+    let assign = |c: &StreamConsumer, topic: &str| -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..config.kafka.topic_partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+        Ok(c.assign(&tpl)?)
+    };
+    assign(&decisions, &config.kafka.output_topic)?;
     let dlq = reader("verdict-demo-dlq")?;
-    dlq.subscribe(&[config.kafka.dlq_topic.as_str()])?;
+    assign(&dlq, &config.kafka.dlq_topic)?;
     let t = Arc::clone(&tally);
     let decisions_task = tokio::spawn(async move {
         while let Ok(m) = decisions.recv().await {

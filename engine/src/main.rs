@@ -36,7 +36,8 @@ enum Command {
         /// Transactions per second fed to the engine.
         #[arg(long, default_value_t = 2_000)]
         rate: u32,
-        #[arg(long, default_value_t = 5_000)]
+        /// Simulated card holders (the busiest transacts ~25× the median).
+        #[arg(long, default_value_t = 100_000)]
         users: u32,
         #[arg(long, default_value_t = 4)]
         partitions: i32,
