@@ -39,7 +39,46 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use hashbrown::hash_map::Entry as MapEntry;
+
+/// Hot map from the 128-bit hash of an entity key to its entry.
+///
+/// Keying by a hash keeps the probe inside the table: comparing boxed byte
+/// keys costs a cache miss per probe, which dominated the per-event path. Two
+/// keys of one feature collide with probability about n²/2¹²⁹ (n keys); the
+/// key bytes live in the entry for loads and checkpoints.
+type HotMap<V> = hashbrown::HashMap<u128, V, BuildKeyHasher>;
+
+/// The table's hasher: the key already is a uniform hash, so fold it.
+#[derive(Default, Clone, Copy)]
+struct BuildKeyHasher;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u128` keys are hashed; stay correct for anything else.
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn key_hash(key: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(key)
+}
 use verdict_rules::input::{Field, Transaction};
 use verdict_rules::spec::{FeatureKind, FeatureSpec, HistoryFeature, Predicate};
 
@@ -69,6 +108,8 @@ pub struct StateStats {
 }
 
 struct Entry<S> {
+    /// The entity key (for store reads and checkpoints, not for lookups).
+    key: Box<[u8]>,
     state: S,
     dirty: bool,
     touched: u64,
@@ -97,7 +138,7 @@ struct KeyedSlot {
     key: Field,
     kind: SlotKind,
     outputs: Vec<usize>,
-    entries: FxHashMap<Box<[u8]>, Entry<SlotState>>,
+    entries: HotMap<Entry<SlotState>>,
     /// Started empty by a reload: the store may hold stale records of this
     /// state id, deleted at the next checkpoint and never read meanwhile.
     reset_pending: bool,
@@ -107,7 +148,7 @@ struct HistorySlot {
     enabled: bool,
     tracked: Vec<Field>,
     outputs: Vec<(usize, HistoryFeature)>,
-    entries: FxHashMap<Box<[u8]>, Entry<HistoryState>>,
+    entries: HotMap<Entry<HistoryState>>,
 }
 
 /// One partition's windows, previous values and user history.
@@ -185,7 +226,7 @@ impl PartitionState {
                 enabled: cfg.history,
                 tracked: Vec::new(),
                 outputs: Vec::new(),
-                entries: FxHashMap::default(),
+                entries: HotMap::default(),
             },
             clock: 0,
             hot: 0,
@@ -268,7 +309,7 @@ impl PartitionState {
                         key,
                         kind,
                         outputs: vec![i],
-                        entries: FxHashMap::default(),
+                        entries: HotMap::default(),
                         reset_pending: reload,
                     }
                 }
@@ -309,47 +350,47 @@ impl PartitionState {
                 slot.outputs.iter().for_each(|&o| out[o] = f64::NAN);
                 continue;
             };
-            if !slot.entries.contains_key(key) {
-                let loaded = if slot.reset_pending {
-                    None
-                } else {
-                    keys::keyed_key(&mut self.keybuf, self.partition, slot.sid_hash, key);
-                    load(
-                        &*self.store,
-                        &self.keybuf,
-                        &mut self.failed,
-                        |data| match &slot.kind {
-                            SlotKind::Window { plan, .. } => {
-                                plan.decode(data).map(SlotState::Window)
-                            }
-                            SlotKind::Previous { .. } => {
-                                decode_previous(data).map(SlotState::Previous)
-                            }
-                        },
-                    )
-                };
-                let (state, indexed_day) = loaded.unwrap_or_else(|| {
-                    let s = match &slot.kind {
-                        SlotKind::Window { plan, .. } => SlotState::Window(plan.empty()),
-                        SlotKind::Previous { .. } => SlotState::Previous(PreviousState {
-                            value: f64::NAN,
-                            time: i64::MIN,
-                        }),
+            let entry = match slot.entries.entry(key_hash(key)) {
+                MapEntry::Occupied(o) => o.into_mut(),
+                MapEntry::Vacant(v) => {
+                    let loaded = if slot.reset_pending {
+                        None
+                    } else {
+                        keys::keyed_key(&mut self.keybuf, self.partition, slot.sid_hash, key);
+                        load(
+                            &*self.store,
+                            &self.keybuf,
+                            &mut self.failed,
+                            |data| match &slot.kind {
+                                SlotKind::Window { plan, .. } => {
+                                    plan.decode(data).map(SlotState::Window)
+                                }
+                                SlotKind::Previous { .. } => {
+                                    decode_previous(data).map(SlotState::Previous)
+                                }
+                            },
+                        )
                     };
-                    (s, None)
-                });
-                slot.entries.insert(
-                    key.into(),
-                    Entry {
+                    let (state, indexed_day) = loaded.unwrap_or_else(|| {
+                        let s = match &slot.kind {
+                            SlotKind::Window { plan, .. } => SlotState::Window(plan.empty()),
+                            SlotKind::Previous { .. } => SlotState::Previous(PreviousState {
+                                value: f64::NAN,
+                                time: i64::MIN,
+                            }),
+                        };
+                        (s, None)
+                    });
+                    self.hot += 1;
+                    v.insert(Entry {
+                        key: key.into(),
                         state,
                         dirty: false,
                         touched: clock,
                         indexed_day,
-                    },
-                );
-                self.hot += 1;
-            }
-            let entry = slot.entries.get_mut(key).expect("inserted above");
+                    })
+                }
+            };
             entry.touched = clock;
             let v = match (&slot.kind, &mut entry.state) {
                 (SlotKind::Window { plan, filter }, SlotState::Window(st)) => {
@@ -389,27 +430,27 @@ impl PartitionState {
             return;
         };
         let key = user.as_bytes();
-        if !h.entries.contains_key(key) {
-            keys::history_key(&mut self.keybuf, self.partition, key);
-            let (state, indexed_day) = load(
-                &*self.store,
-                &self.keybuf,
-                &mut self.failed,
-                HistoryState::decode,
-            )
-            .unwrap_or_else(|| (HistoryState::default(), None));
-            h.entries.insert(
-                key.into(),
-                Entry {
+        let entry = match h.entries.entry(key_hash(key)) {
+            MapEntry::Occupied(o) => o.into_mut(),
+            MapEntry::Vacant(v) => {
+                keys::history_key(&mut self.keybuf, self.partition, key);
+                let (state, indexed_day) = load(
+                    &*self.store,
+                    &self.keybuf,
+                    &mut self.failed,
+                    HistoryState::decode,
+                )
+                .unwrap_or_else(|| (HistoryState::default(), None));
+                self.hot += 1;
+                v.insert(Entry {
+                    key: key.into(),
                     state,
                     dirty: false,
                     touched: clock,
                     indexed_day,
-                },
-            );
-            self.hot += 1;
-        }
-        let entry = h.entries.get_mut(key).expect("inserted above");
+                })
+            }
+        };
         entry.touched = clock;
         for &(o, f) in &h.outputs {
             out[o] = entry.state.read(f, txn, t);
@@ -487,8 +528,8 @@ impl PartitionState {
         let mut value = Vec::new();
         let mut rec_key = Vec::new();
         for slot in &self.slots {
-            for (key, entry) in slot.entries.iter().filter(|(_, e)| e.dirty) {
-                keys::keyed_key(&mut rec_key, p, slot.sid_hash, key);
+            for entry in slot.entries.values().filter(|e| e.dirty) {
+                keys::keyed_key(&mut rec_key, p, slot.sid_hash, &entry.key);
                 value.clear();
                 value.extend_from_slice(&[0; 4]);
                 let (empty, exp) = match (&slot.kind, &entry.state) {
@@ -514,8 +555,8 @@ impl PartitionState {
                 );
             }
         }
-        for (user, entry) in self.history.entries.iter().filter(|(_, e)| e.dirty) {
-            keys::history_key(&mut rec_key, p, user);
+        for entry in self.history.entries.values().filter(|e| e.dirty) {
+            keys::history_key(&mut rec_key, p, &entry.key);
             value.clear();
             value.extend_from_slice(&[0; 4]);
             entry.state.encode(&mut value);
