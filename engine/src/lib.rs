@@ -5,6 +5,7 @@
 //! the Kafka runtime around it is in [`kafka`], the file runtime in [`replay`].
 
 pub mod admin;
+pub mod backfill;
 pub mod backtest;
 pub mod config;
 pub mod contract;

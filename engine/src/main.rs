@@ -131,6 +131,20 @@ enum Command {
         #[arg(long, default_value = "2026-01-01T00:00:00Z")]
         start: String,
     },
+    /// Load a year of per-user history from past transactions (JSON lines) into the state store.
+    Backfill {
+        #[arg(long)]
+        input: PathBuf,
+        /// State directory (RocksDB) the engine will run on.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Partitions of the input topic (users go where Kafka's partitioner puts their key).
+        #[arg(long)]
+        partitions: i32,
+        /// Rule directory whose first_time(...) features need tracking (default: the embedded set).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
     /// Train a model from a feature log (Parquet/Arrow) and labels (CSV/JSONL).
     Train {
         #[arg(long)]
@@ -478,6 +492,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             eprintln!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backfill {
+            input,
+            state_dir,
+            partitions,
+            rules,
+        } => {
+            let rules = Shared::fixed_rules(&rules_dir(rules.as_deref(), &scratch)?)?;
+            let bar = indicatif::ProgressBar::new_spinner();
+            let run = verdict_engine::backfill::BackfillRun {
+                input,
+                state_dir,
+                partitions,
+            };
+            let s = verdict_engine::backfill::run(
+                &run,
+                &rules.load(),
+                &Config::default().state.tuning,
+                &mut |p| {
+                    bar.set_message(format!(
+                        "{} events, {} users written",
+                        p.events, p.users_written
+                    ))
+                },
+            )?;
+            bar.finish_and_clear();
+            for (line, reason, detail) in &s.first_rejections {
+                eprintln!("line {line}: {reason}: {detail}");
+            }
+            eprintln!(
+                "backfilled {} events ({} rejected, {} skipped) into {} user histories in {:.2}s; {} bytes written, {:.1} MiB on disk",
+                s.progress.events,
+                s.rejected,
+                s.progress.skipped,
+                s.progress.users_written,
+                s.elapsed_ms as f64 / 1e3,
+                s.progress.bytes_written,
+                s.disk_bytes as f64 / (1 << 20) as f64
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Train {
