@@ -218,6 +218,9 @@ enum ConfigCommand {
     },
 }
 
+/// Lines between the checkpoints of a replay over a durable store.
+const REPLAY_CHECKPOINT_EVERY: u64 = 100_000;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -396,6 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 feature_log,
                 batch_size,
                 decode: cfg.decode_config(false),
+                checkpoint_every: state_dir.is_some().then_some(REPLAY_CHECKPOINT_EVERY),
             };
             let s = replay::replay(&opts, &shared)?;
             eprintln!(
@@ -437,6 +441,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 feature_log: None,
                 batch_size: 1024,
                 decode: Config::default().decode_config(false),
+                checkpoint_every: None,
             };
             let (summary, report) = verdict_engine::backtest::backtest(&opts, &shared, &labels)?;
             eprintln!(

@@ -28,6 +28,10 @@ pub struct ReplayOptions {
     pub feature_log: Option<PathBuf>,
     pub batch_size: usize,
     pub decode: DecodeConfig,
+    /// Checkpoint the state (and the next line to read) after about this
+    /// many lines, and at the end: a replay over a durable store leaves it
+    /// ready for the engine to run on. `None`: never (in-memory state).
+    pub checkpoint_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,21 +78,35 @@ pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySum
     let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Decoded>();
     let mut summary = ReplaySummary::default();
+    let mut checkpointed = 0u64;
     let decoded = std::thread::scope(|scope| -> anyhow::Result<(u64, u64)> {
         let decoder = scope
             .spawn(move || decode_lines(input, dlq_out, opts, shared, batch_size, tx, recycle_rx));
         for mut events in rx {
             for (event, line) in events.drain(..) {
+                runner.next_line = line as u64 + 1;
                 runner.batch.push(event, line, runner.far_deadline);
             }
             let _ = recycle_tx.send(events);
             runner.run(&mut out, features.as_mut(), &mut summary)?;
+            if let Some(every) = opts.checkpoint_every
+                && runner.next_line - checkpointed >= every.max(1)
+            {
+                runner.checkpoint()?;
+                checkpointed = runner.next_line;
+            }
         }
+
         decoder
             .join()
             .map_err(|_| anyhow::anyhow!("decoder thread panicked"))?
     })?;
     (summary.lines, summary.dlq) = decoded;
+    if opts.checkpoint_every.is_some() {
+        // Trailing rejected lines are consumed too.
+        runner.next_line = runner.next_line.max(summary.lines);
+        runner.checkpoint()?;
+    }
     out.flush()?;
     if let Some(f) = features {
         f.finish()?;
@@ -162,6 +180,8 @@ struct Runner<'a> {
     emitter: DecisionEmitter,
     /// Replays are not bound by the live SLA: the model always gets to answer.
     far_deadline: Instant,
+    /// Line number after the last event handed to the pipeline.
+    next_line: u64,
 }
 
 impl<'a> Runner<'a> {
@@ -176,7 +196,15 @@ impl<'a> Runner<'a> {
             batch,
             emitter: DecisionEmitter::new(),
             far_deadline,
+            next_line: 0,
         }
+    }
+
+    /// Persists the state with the next line to read, in one atomic batch.
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        self.pipeline
+            .on_checkpoint(self.next_line as i64)
+            .map_err(|e| anyhow::anyhow!("checkpoint at line {}: {e}", self.next_line))
     }
 
     fn run(

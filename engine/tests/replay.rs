@@ -65,9 +65,22 @@ fn run(input: &Input, tag: &str, rocksdb: bool) -> (Vec<u8>, Vec<u8>) {
         feature_log: Some(base.join(format!("features-{tag}.parquet"))),
         batch_size: 256,
         decode: Default::default(),
+        checkpoint_every: rocksdb.then_some(1_000),
     };
     let summary = replay(&opts, &shared).unwrap();
     assert_eq!(summary.decisions as usize, input.valid_ids.len());
+    if rocksdb {
+        // Checkpointed along the way and at the end: the store resumes after the last line.
+        let features = shared.rules.load().features().to_vec();
+        let st = verdict_state::PartitionState::open(
+            Arc::clone(&shared.store),
+            0,
+            &features,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(st.checkpointed_offset(), Some(summary.lines as i64));
+    }
     assert_eq!(summary.dlq as usize, input.reasons.len());
     assert!(
         summary.allow > 0 && summary.review + summary.decline > 0,

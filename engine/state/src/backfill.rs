@@ -1,9 +1,13 @@
 //! Bulk-loading a year of user history (`verdict backfill`).
 //!
 //! Events (any [`Transaction`]) are folded into per-user [`HistoryState`]s in
-//! memory, `chunk-users` users at a time; each full chunk is merged with what
-//! the store already holds for those users (one multi-get) and written in one
-//! large batch with the users' expiry index entries. Users go to the
+//! memory until the folded histories reach `chunk_bytes` (default 3 GiB,
+//! about 600k users with a year of history each); the chunk is then merged
+//! with what the store already holds for those users (multi-gets) and
+//! written in sorted batches of [`WRITE_BATCH_USERS`] users with their expiry
+//! index entries. A year of history for most deployments fits in one chunk,
+//! so each user record is written once; a larger load writes each user once
+//! per chunk, not once per event. Users go to the
 //! partition Kafka's default partitioner would give their `user_id` key
 //! ([`kafka_partition`]), so the engine finds each history in the partition
 //! that owns the user. Window state is not backfilled: it fills from live
@@ -64,13 +68,17 @@ pub fn kafka_partition(key: &[u8], partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % partitions
 }
 
+/// Users per write batch when a chunk is flushed (bounds the batch's memory).
+pub const WRITE_BATCH_USERS: usize = 50_000;
+
 /// Backfill settings.
 #[derive(Debug, Clone)]
 pub struct BackfillOptions {
     /// Partitions of the input topic.
     pub partitions: i32,
-    /// Users folded in memory before a chunk is merged and written.
-    pub chunk_users: usize,
+    /// Approximate heap bytes of folded histories at which the chunk is
+    /// merged and written.
+    pub chunk_bytes: usize,
     /// Fields whose seen values are recorded (for `FirstTime` features).
     pub tracked_fields: Vec<Field>,
     /// Report progress every this many events.
@@ -81,7 +89,7 @@ impl BackfillOptions {
     pub fn new(partitions: i32, cfg: &StateConfig) -> Self {
         BackfillOptions {
             partitions,
-            chunk_users: 200_000,
+            chunk_bytes: 3 << 30,
             tracked_fields: cfg.tracked_fields(),
             progress_every: 100_000,
         }
@@ -112,6 +120,7 @@ where
     T: Transaction,
 {
     let mut chunk: Chunk = FxHashMap::default();
+    let mut chunk_bytes = 0usize;
     let mut p = BackfillProgress::default();
     for ev in events {
         p.events += 1;
@@ -123,12 +132,20 @@ where
             continue;
         };
         let part = kafka_partition(user.as_bytes(), opts.partitions);
-        chunk
-            .entry((part, user.as_bytes().into()))
-            .or_default()
-            .record(&ev, t as i64, &opts.tracked_fields);
-        if chunk.len() >= opts.chunk_users.max(1) {
+        let key = (part, Box::<[u8]>::from(user.as_bytes()));
+        let history = match chunk.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                chunk_bytes += USER_OVERHEAD_BYTES + v.key().1.len();
+                v.insert(HistoryState::default())
+            }
+        };
+        let before = history.approx_bytes();
+        history.record(&ev, t as i64, &opts.tracked_fields);
+        chunk_bytes = (chunk_bytes + history.approx_bytes()).saturating_sub(before);
+        if chunk_bytes >= opts.chunk_bytes.max(1) {
             write_chunk(store, &mut chunk, &mut p)?;
+            chunk_bytes = 0;
             progress(&p);
         } else if opts.progress_every > 0 && p.events.is_multiple_of(opts.progress_every) {
             progress(&p);
@@ -141,8 +158,14 @@ where
     Ok(p)
 }
 
-/// Users being folded, by (partition, user id).
-type Chunk = FxHashMap<(i32, Box<[u8]>), HistoryState>;
+/// A user: (partition, user id).
+type UserKey = (i32, Box<[u8]>);
+
+/// Users being folded.
+type Chunk = FxHashMap<UserKey, HistoryState>;
+
+/// Heap bytes of a chunk entry besides its history's own (map slot, key box).
+const USER_OVERHEAD_BYTES: usize = 96;
 
 fn write_chunk(
     store: &dyn StateStore,
@@ -151,6 +174,21 @@ fn write_chunk(
 ) -> Result<(), StateError> {
     let mut users: Vec<_> = chunk.drain().collect();
     users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let part: Vec<_> = users.by_ref().take(WRITE_BATCH_USERS).collect();
+        write_users(store, part, p)?;
+    }
+    p.chunks += 1;
+    Ok(())
+}
+
+/// Merges sorted users with their stored histories and writes them in one batch.
+fn write_users(
+    store: &dyn StateStore,
+    users: Vec<(UserKey, HistoryState)>,
+    p: &mut BackfillProgress,
+) -> Result<(), StateError> {
     let rec_keys: Vec<Vec<u8>> = users
         .iter()
         .map(|((part, user), _)| {
@@ -186,7 +224,6 @@ fn write_chunk(
         p.users_written += 1;
     }
     p.bytes_written += batch.size_bytes() as u64;
-    p.chunks += 1;
     store.write(batch)
 }
 

@@ -9,10 +9,11 @@ use crate::rocks::RocksOptions;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct StateConfig {
-    /// Maximum hot entries (one per feature state × entity, or per user
-    /// history) kept in memory per partition. Clean entries beyond it are
-    /// evicted least-recently-used first and reloaded from the store on a
-    /// miss; entries dirtied since the last checkpoint are never evicted, so
+    /// Maximum hot entities (one per key of each key field, holding all of
+    /// that key's feature states, and the history for a user) kept in memory
+    /// per partition. Clean entities beyond it are evicted
+    /// least-recently-used first and reloaded from the store on a miss;
+    /// entities dirtied since the last checkpoint are never evicted, so
     /// memory is bounded by this plus the keys touched in one checkpoint
     /// interval.
     pub cache_capacity: usize,

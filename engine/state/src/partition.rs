@@ -4,20 +4,24 @@
 //! # Ownership and the per-event path
 //!
 //! The partition's worker owns its [`PartitionState`] (`&mut self`): no lock
-//! and no shared map on the per-event path. Each maintained feature state
-//! (one per distinct `state_id()`) has its own hash map from entity key to an
-//! in-memory entry; user history has one more. A hit touches memory only; a
-//! miss reads the store once (RocksDB point read, bloom-filtered) and caches
-//! the result, an empty entry included, so absent keys are not read twice.
+//! and no shared map on the per-event path. Feature states are grouped by the
+//! field they are keyed by (card, user, device, IP, merchant, …): each group
+//! has one hash map from entity key to an [`Entity`] holding *all* of that
+//! key's states side by side (the user group also holds the user's history).
+//! An event therefore costs one probe per key field, not one per feature, and
+//! an entity's states share cache lines. A hit touches memory only; a miss
+//! reads all of the entity's records from the store in one multi-get
+//! (RocksDB, bloom-filtered) and caches the result, empty states included, so
+//! absent keys are not read twice.
 //!
 //! # Memory bound
 //!
-//! At most `cache-capacity` entries stay hot. When a new entry pushes the
-//! count over, the least recently used *clean* entries are dropped down to
-//! 90% of capacity; they are reloaded from the store on their next use.
-//! Dirty entries (changed since the last checkpoint) are never evicted, so
-//! memory is bounded by the capacity plus the keys touched within one
-//! checkpoint interval, never by the total number of keys.
+//! At most `cache-capacity` entities (keys of any group) stay hot. When a new
+//! entity pushes the count over, the least recently used *clean* entities are
+//! dropped down to 90% of capacity; they are reloaded from the store on their
+//! next use. Dirty entities (changed since the last checkpoint) are never
+//! evicted, so memory is bounded by the capacity plus the keys touched within
+//! one checkpoint interval, never by the total number of keys.
 //!
 //! # Checkpoint protocol
 //!
@@ -25,13 +29,16 @@
 //! range deletes for feature states removed or reset by a rules reload; the
 //! expiry sweep (records whose expiry day is at or before the partition's
 //! event-time day, found by a bounded scan of the expiry index); every dirty
-//! entry (a put, or a delete when it became empty) with its expiry index
+//! state (a put, or a delete when it became empty) with its expiry index
 //! entry; and the next input offset with the partition watermark. Until that
 //! batch lands nothing of the events since the previous checkpoint is in the
 //! store, so after a crash the engine reopens, reads
 //! [`PartitionState::checkpointed_offset`], and replays from there: every
-//! aggregate then equals that of an uninterrupted run. Values are stored as
-//! `[expiry day u32 LE][record]`.
+//! aggregate then equals that of an uninterrupted run. Each feature state of
+//! each key is its own record (see [`crate::keys`]), so a rules reload that
+//! drops a feature deletes its records with one range delete, and a backfill
+//! writes history records without touching window state. Values are stored
+//! as `[expiry day u32 LE][record]`.
 //!
 //! A store read failure on the per-event path cannot be returned from
 //! `process`; the partition records it, answers from empty state, and
@@ -40,13 +47,26 @@
 use std::sync::Arc;
 
 use hashbrown::hash_map::Entry as MapEntry;
+use verdict_rules::input::{Field, Transaction};
+use verdict_rules::spec::{FeatureKind, FeatureSpec, HistoryFeature, Predicate};
 
-/// Hot map from the 128-bit hash of an entity key to its entry.
+use crate::config::StateConfig;
+use crate::error::StateError;
+use crate::history::HistoryState;
+use crate::keys;
+use crate::record::{
+    PreviousState, decode_previous, decode_stored, encode_previous, previous_expiry_day,
+    stage_record,
+};
+use crate::store::{StateStore, WriteBatch};
+use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
+
+/// Hot map from the 128-bit hash of an entity key to its entity.
 ///
 /// Keying by a hash keeps the probe inside the table: comparing boxed byte
-/// keys costs a cache miss per probe, which dominated the per-event path. Two
-/// keys of one feature collide with probability about n²/2¹²⁹ (n keys); the
-/// key bytes live in the entry for loads and checkpoints.
+/// keys costs a cache miss per probe. Two keys of one group collide with
+/// probability about n²/2¹²⁹ (n keys); the key bytes live in the entity for
+/// loads and checkpoints.
 type HotMap<V> = hashbrown::HashMap<u128, V, BuildKeyHasher>;
 
 /// The table's hasher: the key already is a uniform hash, so fold it.
@@ -79,42 +99,20 @@ impl std::hash::Hasher for KeyHasher {
 fn key_hash(key: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(key)
 }
-use verdict_rules::input::{Field, Transaction};
-use verdict_rules::spec::{FeatureKind, FeatureSpec, HistoryFeature, Predicate};
-
-use crate::config::StateConfig;
-use crate::error::StateError;
-use crate::history::HistoryState;
-use crate::keys;
-use crate::record::{
-    PreviousState, decode_previous, encode_previous, load, previous_expiry_day, stage_record,
-};
-use crate::store::{StateStore, WriteBatch};
-use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
 
 /// Gauges for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StateStats {
     pub partition: i32,
-    /// Entries in the hot layer (all feature states and user histories).
+    /// Entities in the hot layer (keys of every key field).
     pub hot_entries: usize,
-    /// Hot entries changed since the last checkpoint.
+    /// Hot entities changed since the last checkpoint.
     pub dirty_entries: usize,
     /// Approximate heap bytes of the hot layer.
     pub hot_bytes: usize,
     /// Maintained feature states (distinct `state_id()`s).
     pub feature_states: usize,
     pub checkpointed_offset: Option<i64>,
-}
-
-struct Entry<S> {
-    /// The entity key (for store reads and checkpoints, not for lookups).
-    key: Box<[u8]>,
-    state: S,
-    dirty: bool,
-    touched: u64,
-    /// Expiry day of the index entry in the store, if any.
-    indexed_day: Option<u32>,
 }
 
 enum SlotKind {
@@ -127,28 +125,59 @@ enum SlotKind {
     },
 }
 
-enum SlotState {
-    Window(WindowState),
-    Previous(PreviousState),
-}
-
+/// One maintained feature state (a distinct `state_id()`).
 struct KeyedSlot {
     state_id: String,
     sid_hash: u64,
     key: Field,
     kind: SlotKind,
     outputs: Vec<usize>,
-    entries: HotMap<Entry<SlotState>>,
     /// Started empty by a reload: the store may hold stale records of this
     /// state id, deleted at the next checkpoint and never read meanwhile.
     reset_pending: bool,
 }
 
-struct HistorySlot {
+enum CellState {
+    Window(WindowState),
+    Previous(PreviousState),
+    History(HistoryState),
+}
+
+/// One state of one entity.
+struct Cell {
+    state: CellState,
+    /// Changed since the last checkpoint.
+    dirty: bool,
+    /// Expiry day of the record's index entry in the store, if any.
+    indexed_day: Option<u32>,
+}
+
+/// Every state of one key of one group.
+struct Entity {
+    /// The entity key (for store reads and checkpoints, not for lookups).
+    key: Box<[u8]>,
+    /// One per slot of the group, in the group's order, then the user
+    /// history when the group carries it.
+    cells: Vec<Cell>,
+    /// Some cell is dirty.
+    dirty: bool,
+    touched: u64,
+}
+
+/// The slots keyed by one field, and their entities.
+struct Group {
+    key: Field,
+    /// Indices into `PartitionState::slots`, the order of an entity's cells.
+    slots: Vec<usize>,
+    /// Entities of this group also carry the user history (the user group).
+    history: bool,
+    entries: HotMap<Entity>,
+}
+
+struct HistoryDef {
     enabled: bool,
     tracked: Vec<Field>,
     outputs: Vec<(usize, HistoryFeature)>,
-    entries: HotMap<Entry<HistoryState>>,
 }
 
 /// One partition's windows, previous values and user history.
@@ -158,18 +187,19 @@ pub struct PartitionState {
     cfg: StateConfig,
     tuning: WindowTuning,
     slots: Vec<KeyedSlot>,
-    history: HistorySlot,
+    groups: Vec<Group>,
+    history: HistoryDef,
     clock: u64,
     hot: usize,
     /// Hot count at which the next eviction runs: above capacity while dirty
-    /// entries alone exceed it, so eviction stays amortized.
+    /// entities alone exceed it, so eviction stays amortized.
     evict_at: usize,
     watermark: i64,
     offset: Option<i64>,
     pending_deletes: Vec<(Vec<u8>, Vec<u8>)>,
     failed: Option<String>,
     scratch: Vec<u64>,
-    keybuf: Vec<u8>,
+    numkey: String,
 }
 
 impl std::fmt::Debug for PartitionState {
@@ -189,6 +219,160 @@ fn key_bytes<'a>(txn: &'a dyn Transaction, field: Field, buf: &'a mut String) ->
     use std::fmt::Write;
     let _ = write!(buf, "{v}");
     Some(buf.as_bytes())
+}
+
+impl KeyedSlot {
+    fn empty_state(&self) -> CellState {
+        match &self.kind {
+            SlotKind::Window { plan, .. } => CellState::Window(plan.empty()),
+            SlotKind::Previous { .. } => CellState::Previous(PreviousState {
+                value: f64::NAN,
+                time: i64::MIN,
+            }),
+        }
+    }
+
+    fn decode(&self, data: &[u8]) -> Option<CellState> {
+        match &self.kind {
+            SlotKind::Window { plan, .. } => plan.decode(data).map(CellState::Window),
+            SlotKind::Previous { .. } => decode_previous(data).map(CellState::Previous),
+        }
+    }
+
+    /// Applies the event to this slot's state of one key; returns the value.
+    fn apply(&self, cell: &mut Cell, txn: &dyn Transaction, t: i64, scratch: &mut Vec<u64>) -> f64 {
+        match (&self.kind, &mut cell.state) {
+            (SlotKind::Window { plan, filter }, CellState::Window(st)) => {
+                let contributes = filter.as_ref().is_none_or(|p| p.matches(txn));
+                match contributes.then(|| plan.value(txn)).flatten() {
+                    Some(value) => {
+                        cell.dirty = true;
+                        plan.update(st, t, value, scratch)
+                    }
+                    None if st.is_empty() => plan.empty_result(),
+                    None => plan.query(st, t, scratch),
+                }
+            }
+            (SlotKind::Previous { field }, CellState::Previous(p)) => {
+                let prev = p.value;
+                p.value = txn.number(*field).unwrap_or(f64::NAN);
+                p.time = p.time.max(t);
+                cell.dirty = true;
+                prev
+            }
+            _ => unreachable!("a slot's cells always match its kind"),
+        }
+    }
+}
+
+impl Cell {
+    fn fresh(state: CellState) -> Self {
+        Cell {
+            state,
+            dirty: false,
+            indexed_day: None,
+        }
+    }
+
+    /// `(empty, expiry day)` of the record this cell persists to.
+    fn persisted(&self, slot: Option<&KeyedSlot>) -> (bool, u32) {
+        match (&self.state, slot.map(|s| &s.kind)) {
+            (CellState::Window(st), Some(SlotKind::Window { plan, .. })) => {
+                (st.is_empty(), plan.expiry_day(st))
+            }
+            (CellState::Previous(pv), _) => (false, previous_expiry_day(pv)),
+            (CellState::History(h), _) => (h.is_empty(), h.expiry_day()),
+            _ => unreachable!("a slot's cells always match its kind"),
+        }
+    }
+
+    fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Cell>()
+            + match &self.state {
+                CellState::Window(w) => w.approx_bytes(),
+                CellState::Previous(_) => 0,
+                CellState::History(h) => h.approx_bytes(),
+            }
+    }
+}
+
+/// The slot of each cell of a group's entities (`None` for the history cell).
+fn cell_slots<'s>(
+    slots: &'s [KeyedSlot],
+    group_slots: &'s [usize],
+    history: bool,
+) -> impl Iterator<Item = Option<&'s KeyedSlot>> + 's {
+    group_slots
+        .iter()
+        .map(|&i| Some(&slots[i]))
+        .chain(history.then_some(None))
+}
+
+/// Store key of a cell's record.
+fn record_key(buf: &mut Vec<u8>, partition: i32, slot: Option<&KeyedSlot>, key: &[u8]) {
+    match slot {
+        Some(s) => keys::keyed_key(buf, partition, s.sid_hash, key),
+        None => keys::history_key(buf, partition, key),
+    }
+}
+
+/// Reads every state of a new hot entity in one multi-get; a failure is
+/// remembered in `failed` and answered with empty state.
+fn fetch_entity(
+    store: &dyn StateStore,
+    partition: i32,
+    slots: &[KeyedSlot],
+    group_slots: &[usize],
+    history: bool,
+    key: &[u8],
+    failed: &mut Option<String>,
+) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = cell_slots(slots, group_slots, history)
+        .map(|s| match s {
+            Some(s) => Cell::fresh(s.empty_state()),
+            None => Cell::fresh(CellState::History(HistoryState::default())),
+        })
+        .collect();
+    let wanted: Vec<(usize, Option<&KeyedSlot>)> = cell_slots(slots, group_slots, history)
+        .enumerate()
+        .filter(|(_, s)| s.is_none_or(|s| !s.reset_pending))
+        .collect();
+    if wanted.is_empty() {
+        return cells;
+    }
+    let record_keys: Vec<Vec<u8>> = wanted
+        .iter()
+        .map(|&(_, s)| {
+            let mut k = Vec::new();
+            record_key(&mut k, partition, s, key);
+            k
+        })
+        .collect();
+    let refs: Vec<&[u8]> = record_keys.iter().map(Vec::as_slice).collect();
+    let values = match store.multi_get(&refs) {
+        Ok(v) => v,
+        Err(e) => {
+            failed.get_or_insert_with(|| e.to_string());
+            return cells;
+        }
+    };
+    for ((ci, slot), (value, rk)) in wanted.into_iter().zip(values.into_iter().zip(&record_keys)) {
+        let Some(data) = value else { continue };
+        let decoded = decode_stored(&data, |rec| match slot {
+            Some(s) => s.decode(rec),
+            None => HistoryState::decode(rec).map(CellState::History),
+        });
+        match decoded {
+            Some((state, day)) => {
+                cells[ci].state = state;
+                cells[ci].indexed_day = Some(day);
+            }
+            None => {
+                failed.get_or_insert_with(|| format!("corrupt record under key {rk:02x?}"));
+            }
+        }
+    }
+    cells
 }
 
 impl PartitionState {
@@ -222,11 +406,11 @@ impl PartitionState {
             cfg: cfg.clone(),
             tuning: cfg.window_tuning(),
             slots: Vec::new(),
-            history: HistorySlot {
+            groups: Vec::new(),
+            history: HistoryDef {
                 enabled: cfg.history,
                 tracked: Vec::new(),
                 outputs: Vec::new(),
-                entries: HotMap::default(),
             },
             clock: 0,
             hot: 0,
@@ -236,7 +420,7 @@ impl PartitionState {
             pending_deletes: Vec::new(),
             failed: None,
             scratch: Vec::new(),
-            keybuf: Vec::new(),
+            numkey: String::new(),
         };
         st.install_features(features, false);
         Ok(st)
@@ -259,7 +443,12 @@ impl PartitionState {
     }
 
     fn install_features(&mut self, features: &[FeatureSpec], reload: bool) {
-        let mut old: Vec<KeyedSlot> = std::mem::take(&mut self.slots);
+        let mut old: Vec<Option<KeyedSlot>> = std::mem::take(&mut self.slots)
+            .into_iter()
+            .map(Some)
+            .collect();
+        // For each new slot, the index it had before the reload.
+        let mut origin: Vec<Option<usize>> = Vec::new();
         let mut tracked = self.cfg.tracked_fields();
         self.history.outputs.clear();
         for (i, spec) in features.iter().enumerate() {
@@ -290,9 +479,12 @@ impl PartitionState {
                 s.outputs.push(i);
                 continue;
             }
-            let slot = match old.iter().position(|s| s.state_id == state_id) {
+            let kept = old
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| s.state_id == state_id));
+            let slot = match kept {
                 Some(p) => {
-                    let mut s = old.swap_remove(p);
+                    let mut s = old[p].take().expect("just found");
                     s.outputs.clear();
                     s.outputs.push(i);
                     s
@@ -309,19 +501,85 @@ impl PartitionState {
                         key,
                         kind,
                         outputs: vec![i],
-                        entries: HotMap::default(),
                         reset_pending: reload,
                     }
                 }
             };
+            origin.push(kept);
             self.slots.push(slot);
         }
-        for gone in old {
-            self.hot -= gone.entries.len();
+        for gone in old.into_iter().flatten() {
             self.pending_deletes
                 .push(keys::state_id_range(self.partition, gone.sid_hash));
         }
         self.history.tracked = tracked;
+        self.regroup(&origin);
+    }
+
+    /// Rebuilds the groups from `self.slots` and moves every hot entity's
+    /// kept states into its new layout (`origin[i]`: slot `i`'s index before).
+    fn regroup(&mut self, origin: &[Option<usize>]) {
+        let old_groups = std::mem::take(&mut self.groups);
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            match groups.iter_mut().find(|g| g.key == slot.key) {
+                Some(g) => g.slots.push(i),
+                None => groups.push(Group {
+                    key: slot.key,
+                    slots: vec![i],
+                    history: false,
+                    entries: HotMap::default(),
+                }),
+            }
+        }
+        if self.history.enabled {
+            match groups.iter_mut().find(|g| g.key == Field::UserId) {
+                Some(g) => g.history = true,
+                None => groups.push(Group {
+                    key: Field::UserId,
+                    slots: Vec::new(),
+                    history: true,
+                    entries: HotMap::default(),
+                }),
+            }
+        }
+        self.hot = 0;
+        for mut old in old_groups {
+            let Some(g) = groups.iter_mut().find(|g| g.key == old.key) else {
+                continue;
+            };
+            // Each new cell's position among the old cells, if it was kept.
+            let mut from: Vec<Option<usize>> = g
+                .slots
+                .iter()
+                .map(|&i| origin[i].and_then(|o| old.slots.iter().position(|&s| s == o)))
+                .collect();
+            if g.history {
+                from.push(old.history.then_some(old.slots.len()));
+            }
+            let slots = &self.slots;
+            let group_slots = &g.slots;
+            for e in old.entries.values_mut() {
+                let mut prev: Vec<Option<Cell>> =
+                    std::mem::take(&mut e.cells).into_iter().map(Some).collect();
+                e.cells = from
+                    .iter()
+                    .enumerate()
+                    .map(|(ci, src)| {
+                        src.and_then(|p| prev[p].take()).unwrap_or_else(|| {
+                            Cell::fresh(match group_slots.get(ci) {
+                                Some(&si) => slots[si].empty_state(),
+                                None => CellState::History(HistoryState::default()),
+                            })
+                        })
+                    })
+                    .collect();
+                e.dirty = e.cells.iter().any(|c| c.dirty);
+            }
+            g.entries = old.entries;
+        }
+        self.hot = groups.iter().map(|g| g.entries.len()).sum();
+        self.groups = groups;
     }
 
     /// Writes every Window/History/Previous slot of the feature list into
@@ -344,122 +602,77 @@ impl PartitionState {
             return;
         };
         self.watermark = self.watermark.max(t);
-        let mut numkey = String::new();
-        for slot in &mut self.slots {
-            let Some(key) = key_bytes(txn, slot.key, &mut numkey) else {
-                slot.outputs.iter().for_each(|&o| out[o] = f64::NAN);
+        let PartitionState {
+            store,
+            partition,
+            slots,
+            groups,
+            history,
+            hot,
+            failed,
+            scratch,
+            numkey,
+            ..
+        } = self;
+        for group in groups.iter_mut() {
+            let Some(key) = key_bytes(txn, group.key, numkey) else {
+                for &si in &group.slots {
+                    slots[si].outputs.iter().for_each(|&o| out[o] = f64::NAN);
+                }
+                if group.history {
+                    history.outputs.iter().for_each(|&(o, _)| out[o] = f64::NAN);
+                }
                 continue;
             };
-            let entry = match slot.entries.entry(key_hash(key)) {
+            let entity = match group.entries.entry(key_hash(key)) {
                 MapEntry::Occupied(o) => o.into_mut(),
                 MapEntry::Vacant(v) => {
-                    let loaded = if slot.reset_pending {
-                        None
-                    } else {
-                        keys::keyed_key(&mut self.keybuf, self.partition, slot.sid_hash, key);
-                        load(
-                            &*self.store,
-                            &self.keybuf,
-                            &mut self.failed,
-                            |data| match &slot.kind {
-                                SlotKind::Window { plan, .. } => {
-                                    plan.decode(data).map(SlotState::Window)
-                                }
-                                SlotKind::Previous { .. } => {
-                                    decode_previous(data).map(SlotState::Previous)
-                                }
-                            },
-                        )
-                    };
-                    let (state, indexed_day) = loaded.unwrap_or_else(|| {
-                        let s = match &slot.kind {
-                            SlotKind::Window { plan, .. } => SlotState::Window(plan.empty()),
-                            SlotKind::Previous { .. } => SlotState::Previous(PreviousState {
-                                value: f64::NAN,
-                                time: i64::MIN,
-                            }),
-                        };
-                        (s, None)
-                    });
-                    self.hot += 1;
-                    v.insert(Entry {
+                    let cells = fetch_entity(
+                        &**store,
+                        *partition,
+                        slots,
+                        &group.slots,
+                        group.history,
+                        key,
+                        failed,
+                    );
+                    *hot += 1;
+                    v.insert(Entity {
                         key: key.into(),
-                        state,
+                        cells,
                         dirty: false,
                         touched: clock,
-                        indexed_day,
                     })
                 }
             };
-            entry.touched = clock;
-            let v = match (&slot.kind, &mut entry.state) {
-                (SlotKind::Window { plan, filter }, SlotState::Window(st)) => {
-                    let contributes = filter.as_ref().is_none_or(|p| p.matches(txn));
-                    match contributes.then(|| plan.value(txn)).flatten() {
-                        Some(value) => {
-                            entry.dirty = true;
-                            plan.update(st, t, value, &mut self.scratch)
-                        }
-                        None if st.is_empty() => plan.empty_result(),
-                        None => plan.query(st, t, &mut self.scratch),
-                    }
+            entity.touched = clock;
+            for (cell, &si) in entity.cells.iter_mut().zip(&group.slots) {
+                let slot = &slots[si];
+                let v = slot.apply(cell, txn, t, scratch);
+                entity.dirty |= cell.dirty;
+                slot.outputs.iter().for_each(|&o| out[o] = v);
+            }
+            if group.history
+                && let Some(Cell {
+                    state: CellState::History(h),
+                    dirty,
+                    ..
+                }) = entity.cells.last_mut()
+            {
+                for &(o, f) in &history.outputs {
+                    out[o] = h.read(f, txn, t);
                 }
-                (SlotKind::Previous { field }, SlotState::Previous(p)) => {
-                    let prev = p.value;
-                    p.value = txn.number(*field).unwrap_or(f64::NAN);
-                    p.time = p.time.max(t);
-                    entry.dirty = true;
-                    prev
-                }
-                _ => unreachable!("a slot's entries always match its kind"),
-            };
-            slot.outputs.iter().for_each(|&o| out[o] = v);
-        }
-        if self.history.enabled {
-            self.process_history(txn, t, clock, out);
+                h.record(txn, t, &history.tracked);
+                *dirty = true;
+                entity.dirty = true;
+            }
         }
         if self.hot > self.evict_at {
             self.evict();
         }
     }
 
-    fn process_history(&mut self, txn: &dyn Transaction, t: i64, clock: u64, out: &mut [f64]) {
-        let h = &mut self.history;
-        let Some(user) = txn.text(Field::UserId) else {
-            h.outputs.iter().for_each(|&(o, _)| out[o] = f64::NAN);
-            return;
-        };
-        let key = user.as_bytes();
-        let entry = match h.entries.entry(key_hash(key)) {
-            MapEntry::Occupied(o) => o.into_mut(),
-            MapEntry::Vacant(v) => {
-                keys::history_key(&mut self.keybuf, self.partition, key);
-                let (state, indexed_day) = load(
-                    &*self.store,
-                    &self.keybuf,
-                    &mut self.failed,
-                    HistoryState::decode,
-                )
-                .unwrap_or_else(|| (HistoryState::default(), None));
-                self.hot += 1;
-                v.insert(Entry {
-                    key: key.into(),
-                    state,
-                    dirty: false,
-                    touched: clock,
-                    indexed_day,
-                })
-            }
-        };
-        entry.touched = clock;
-        for &(o, f) in &h.outputs {
-            out[o] = entry.state.read(f, txn, t);
-        }
-        entry.state.record(txn, t, &h.tracked);
-        entry.dirty = true;
-    }
-
-    /// Drops least recently used clean entries down to 90% of capacity.
+    /// Drops least recently used clean entities down to 90% of capacity.
     fn evict(&mut self) {
         let target = self.cfg.cache_capacity - self.cfg.cache_capacity / 10;
         let excess = self.hot.saturating_sub(target);
@@ -468,16 +681,9 @@ impl PartitionState {
             return;
         }
         let mut ages: Vec<u64> = Vec::with_capacity(self.hot);
-        for s in &self.slots {
-            ages.extend(s.entries.values().filter(|e| !e.dirty).map(|e| e.touched));
+        for g in &self.groups {
+            ages.extend(g.entries.values().filter(|e| !e.dirty).map(|e| e.touched));
         }
-        ages.extend(
-            self.history
-                .entries
-                .values()
-                .filter(|e| !e.dirty)
-                .map(|e| e.touched),
-        );
         if ages.is_empty() {
             self.evict_at = self
                 .cfg
@@ -487,13 +693,10 @@ impl PartitionState {
         }
         let n = excess.min(ages.len());
         let cutoff = *ages.select_nth_unstable(n - 1).1;
-        let keep = |dirty: bool, touched: u64| dirty || touched > cutoff;
-        for s in &mut self.slots {
-            s.entries.retain(|_, e| keep(e.dirty, e.touched));
+        for g in &mut self.groups {
+            g.entries.retain(|_, e| e.dirty || e.touched > cutoff);
         }
-        self.history.entries.retain(|_, e| keep(e.dirty, e.touched));
-        self.hot =
-            self.slots.iter().map(|s| s.entries.len()).sum::<usize>() + self.history.entries.len();
+        self.hot = self.groups.iter().map(|g| g.entries.len()).sum();
         self.evict_at = self
             .cfg
             .cache_capacity
@@ -527,74 +730,63 @@ impl PartitionState {
         }
         let mut value = Vec::new();
         let mut rec_key = Vec::new();
-        for slot in &self.slots {
-            for entry in slot.entries.values().filter(|e| e.dirty) {
-                keys::keyed_key(&mut rec_key, p, slot.sid_hash, &entry.key);
-                value.clear();
-                value.extend_from_slice(&[0; 4]);
-                let (empty, exp) = match (&slot.kind, &entry.state) {
-                    (SlotKind::Window { plan, .. }, SlotState::Window(st)) => {
-                        plan.encode(st, &mut value);
-                        (st.is_empty(), plan.expiry_day(st))
+        for g in &self.groups {
+            for entity in g.entries.values().filter(|e| e.dirty) {
+                let slots = cell_slots(&self.slots, &g.slots, g.history);
+                for (cell, slot) in entity.cells.iter().zip(slots) {
+                    if !cell.dirty {
+                        continue;
                     }
-                    (_, SlotState::Previous(pv)) => {
-                        encode_previous(pv, &mut value);
-                        (false, previous_expiry_day(pv))
+                    record_key(&mut rec_key, p, slot, &entity.key);
+                    value.clear();
+                    value.extend_from_slice(&[0; 4]);
+                    match (&cell.state, slot.map(|s| &s.kind)) {
+                        (CellState::Window(st), Some(SlotKind::Window { plan, .. })) => {
+                            plan.encode(st, &mut value)
+                        }
+                        (CellState::Previous(pv), _) => encode_previous(pv, &mut value),
+                        (CellState::History(h), _) => h.encode(&mut value),
+                        _ => unreachable!("a slot's cells always match its kind"),
                     }
-                    _ => unreachable!("a slot's entries always match its kind"),
-                };
-                stage_record(
-                    &mut batch,
-                    p,
-                    today,
-                    &rec_key,
-                    &mut value,
-                    empty,
-                    exp,
-                    entry.indexed_day,
-                );
+                    let (empty, exp) = cell.persisted(slot);
+                    stage_record(
+                        &mut batch,
+                        p,
+                        today,
+                        &rec_key,
+                        &mut value,
+                        empty,
+                        exp,
+                        cell.indexed_day,
+                    );
+                }
             }
-        }
-        for entry in self.history.entries.values().filter(|e| e.dirty) {
-            keys::history_key(&mut rec_key, p, &entry.key);
-            value.clear();
-            value.extend_from_slice(&[0; 4]);
-            entry.state.encode(&mut value);
-            let (empty, exp) = (entry.state.is_empty(), entry.state.expiry_day());
-            stage_record(
-                &mut batch,
-                p,
-                today,
-                &rec_key,
-                &mut value,
-                empty,
-                exp,
-                entry.indexed_day,
-            );
         }
         let mut meta = next_offset.to_be_bytes().to_vec();
         meta.extend_from_slice(&self.watermark.to_be_bytes());
         batch.put(keys::meta_key(p), meta);
+        batch.sort_by_key();
         self.store.write(batch)?;
 
         // The batch landed: everything written is now clean.
         let live = |empty: bool, exp: u32| (!empty && today.is_none_or(|d| exp > d)).then_some(exp);
         for slot in &mut self.slots {
             slot.reset_pending = false;
-            for e in slot.entries.values_mut().filter(|e| e.dirty) {
-                e.dirty = false;
-                e.indexed_day = match (&slot.kind, &e.state) {
-                    (SlotKind::Window { plan, .. }, SlotState::Window(st)) => {
-                        live(st.is_empty(), plan.expiry_day(st))
-                    }
-                    (_, SlotState::Previous(pv)) => live(false, previous_expiry_day(pv)),
-                    _ => None,
-                };
-            }
         }
-        for e in self.history.entries.values_mut().filter(|e| e.dirty) {
-            e.dirty = false;
-            e.indexed_day = live(e.state.is_empty(), e.state.expiry_day());
+        for g in &mut self.groups {
+            let slots = &self.slots;
+            let per_cell: Vec<Option<&KeyedSlot>> =
+                cell_slots(slots, &g.slots, g.history).collect();
+            for e in g.entries.values_mut().filter(|e| e.dirty) {
+                e.dirty = false;
+                for (cell, slot) in e.cells.iter_mut().zip(&per_cell) {
+                    if cell.dirty {
+                        cell.dirty = false;
+                        let (empty, exp) = cell.persisted(*slot);
+                        cell.indexed_day = live(empty, exp);
+                    }
+                }
+            }
         }
         self.pending_deletes.clear();
         self.offset = Some(next_offset);
@@ -614,19 +806,12 @@ impl PartitionState {
             checkpointed_offset: self.offset,
             ..StateStats::default()
         };
-        for slot in &self.slots {
-            for e in slot.entries.values() {
+        for g in &self.groups {
+            for e in g.entries.values() {
                 s.dirty_entries += usize::from(e.dirty);
-                s.hot_bytes += 64
-                    + match &e.state {
-                        SlotState::Window(w) => w.approx_bytes(),
-                        SlotState::Previous(_) => 16,
-                    };
+                s.hot_bytes +=
+                    64 + e.key.len() + e.cells.iter().map(Cell::approx_bytes).sum::<usize>();
             }
-        }
-        for e in self.history.entries.values() {
-            s.dirty_entries += usize::from(e.dirty);
-            s.hot_bytes += 64 + e.state.approx_bytes();
         }
         s
     }

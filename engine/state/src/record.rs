@@ -1,10 +1,10 @@
 //! Stored records of the partition state: the value envelope
-//! `[expiry day u32 LE][record]`, loading on a cache miss, staging a dirty
+//! `[expiry day u32 LE][record]`, decoding it on a cache miss, staging a dirty
 //! record with its expiry index entry into a checkpoint batch, and the
 //! `Previous` feature's record.
 
 use crate::keys;
-use crate::store::{StateStore, WriteBatch};
+use crate::store::WriteBatch;
 use crate::window::DAY_MS;
 
 #[derive(Clone, Copy)]
@@ -18,29 +18,13 @@ pub(crate) fn split_value(data: &[u8]) -> Option<(u32, &[u8])> {
     Some((day, &data[4..]))
 }
 
-/// Reads and decodes a record; a failure is remembered in `failed`.
-pub(crate) fn load<S>(
-    store: &dyn StateStore,
-    key: &[u8],
-    failed: &mut Option<String>,
+/// Decodes a stored value into its record and the expiry day it was indexed
+/// under; `None` when it is corrupt.
+pub(crate) fn decode_stored<S>(
+    data: &[u8],
     decode: impl FnOnce(&[u8]) -> Option<S>,
-) -> Option<(S, Option<u32>)> {
-    match store.get(key) {
-        Ok(Some(data)) => {
-            match split_value(&data).and_then(|(day, rec)| decode(rec).map(|s| (s, Some(day)))) {
-                Some(v) => Some(v),
-                None => {
-                    failed.get_or_insert_with(|| format!("corrupt record under key {key:02x?}"));
-                    None
-                }
-            }
-        }
-        Ok(None) => None,
-        Err(e) => {
-            failed.get_or_insert_with(|| e.to_string());
-            None
-        }
-    }
+) -> Option<(S, u32)> {
+    split_value(data).and_then(|(day, rec)| decode(rec).map(|s| (s, day)))
 }
 
 /// Adds a dirty record (or its deletion) and its expiry index entry to `batch`.

@@ -26,6 +26,13 @@ pub enum BatchOp {
     DeleteRange(Vec<u8>, Vec<u8>),
 }
 
+fn point_key(op: &BatchOp) -> Option<&[u8]> {
+    match op {
+        BatchOp::Put(k, _) | BatchOp::Delete(k) => Some(k),
+        BatchOp::DeleteRange(..) => None,
+    }
+}
+
 /// Operations applied atomically and in order by [`StateStore::write`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
@@ -54,6 +61,28 @@ impl WriteBatch {
         let (s, e) = (start.into(), end.into());
         self.bytes += s.len() + e.len();
         self.ops.push(BatchOp::DeleteRange(s, e));
+    }
+
+    /// Puts every range delete first (in their order) and sorts the point
+    /// operations by key, stably, so operations on one key keep their order.
+    ///
+    /// The result applies like the original batch as long as no point
+    /// operation comes before a range delete that covers its key. RocksDB
+    /// inserts a key-sorted batch into its memtable several times faster than
+    /// a random-order one (each insert starts from the previous position).
+    pub fn sort_by_key(&mut self) {
+        debug_assert!(
+            self.ops.iter().enumerate().all(|(i, op)| match op {
+                BatchOp::DeleteRange(s, e) => self.ops[..i]
+                    .iter()
+                    .filter_map(point_key)
+                    .all(|k| k < s.as_slice() || k >= e.as_slice()),
+                _ => true,
+            }),
+            "a point operation precedes a range delete covering its key"
+        );
+        // Range deletes (`None`) sort first; the sort is stable.
+        self.ops.sort_by(|a, b| point_key(a).cmp(&point_key(b)));
     }
 
     pub fn ops(&self) -> &[BatchOp] {

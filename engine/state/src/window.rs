@@ -307,13 +307,12 @@ impl WindowPlan {
                 .map(|k| f64::from_bits(k.acc))
                 .fold(f64::NAN, f64::max),
             Agg::Distinct => {
-                let buckets: Vec<&Bucket> = in_range.collect();
-                if buckets
-                    .iter()
+                if in_range
+                    .clone()
                     .any(|k| matches!(k.distinct, Distinct::Sketch(_)))
                 {
                     let mut hll = HyperLogLog::new();
-                    for k in buckets {
+                    for k in in_range {
                         match &k.distinct {
                             Distinct::Exact(v) => v.iter().for_each(|&h| hll.insert(h)),
                             Distinct::Sketch(h) => hll.merge(h),
@@ -322,7 +321,7 @@ impl WindowPlan {
                     return hll.estimate().round();
                 }
                 scratch.clear();
-                for k in buckets {
+                for k in in_range {
                     if let Distinct::Exact(v) = &k.distinct {
                         scratch.extend_from_slice(v);
                     }

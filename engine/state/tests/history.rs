@@ -181,7 +181,8 @@ fn backfilled_history_equals_online_history() {
     let store = Arc::new(MemoryStore::new());
     let mut reports = 0;
     let opts = BackfillOptions {
-        chunk_users: 7,
+        // A few users' worth: many chunks, each merged with the last.
+        chunk_bytes: 4_000,
         progress_every: 500,
         ..BackfillOptions::new(partitions, &cfg)
     };

@@ -205,3 +205,129 @@ fn partitions_do_not_share_state() {
         "partition 0 holds its meta, window, history and index records ({n})"
     );
 }
+
+/// Rules reloads that add and drop whole key fields, under a tiny cache so
+/// entities are evicted and reloaded around them, and a restart at the end:
+/// a feature kept across a reload equals an uninterrupted run over every
+/// event, a feature added by a reload equals a run that started at the reload.
+#[test]
+fn reloads_across_key_fields_keep_and_reset_the_right_states() {
+    for cache_capacity in [16, 1_000_000] {
+        reloads_across_key_fields(cache_capacity);
+    }
+}
+
+fn reloads_across_key_fields(cache_capacity: usize) {
+    let all = feature_set();
+    let named = |names: &[&str]| -> Vec<FeatureSpec> {
+        all.iter()
+            .filter(|f| names.contains(&f.name.as_str()))
+            .cloned()
+            .collect()
+    };
+    // No device feature before the first reload; no card feature after the second.
+    let first = named(&[
+        "card_count_1m",
+        "card_max_1h",
+        "user_merchants_1h",
+        "prev_amount",
+        "hist_avg_30",
+    ]);
+    let last: Vec<FeatureSpec> = all
+        .iter()
+        .filter(|f| match &f.kind {
+            verdict_rules::spec::FeatureKind::Window(w) => w.key != Field::CardId,
+            verdict_rules::spec::FeatureKind::Previous { key, .. } => *key != Field::CardId,
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    let events = stream(13, 2_400, 30, 20_000, 60_000);
+    // Reloads between checkpoints, while entities are dirty.
+    let (cut1, cut2) = (925, 1_710);
+    let big = StateConfig {
+        cache_capacity: 1_000_000,
+        ..StateConfig::default()
+    };
+    let whole = uninterrupted(&all, &events, &big);
+    let since_cut1 = uninterrupted(&all, &events[cut1..], &big);
+    let position = |name: &str| all.iter().position(|f| f.name == name).unwrap();
+    let tiny = StateConfig {
+        cache_capacity,
+        ..StateConfig::default()
+    };
+    // History features never reset (history is kept whatever the rules read).
+    let kept_from_start = |f: &FeatureSpec| {
+        first.iter().any(|k| k.name == f.name)
+            || matches!(f.kind, verdict_rules::spec::FeatureKind::History(_))
+    };
+    let check = |set: &[FeatureSpec], i: usize, out: &[f64]| {
+        for (j, f) in set.iter().enumerate() {
+            if matches!(f.kind, verdict_rules::spec::FeatureKind::Derived) {
+                continue;
+            }
+            let want = if kept_from_start(f) {
+                whole[i][position(&f.name)]
+            } else {
+                since_cut1[i - cut1][position(&f.name)]
+            };
+            assert!(
+                want.to_bits() == out[j].to_bits(),
+                "event {i}, {}: {} != {want}",
+                f.name,
+                out[j]
+            );
+        }
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = PartitionState::open(rocks(dir.path()), 2, &first, &tiny).unwrap();
+    for (i, e) in events.iter().enumerate().take(cut2) {
+        if i == cut1 {
+            st.update_features(&all);
+        }
+        let set = if i < cut1 { &first } else { &all };
+        let mut out = vec![-1.0; set.len()];
+        st.process(e, &mut out);
+        if i >= cut1 {
+            check(set, i, &out);
+        }
+        if i % 50 == 49 {
+            st.checkpoint(i as i64 + 1).unwrap();
+        }
+    }
+    st.checkpoint(cut2 as i64).unwrap();
+    // Drop the card features, checkpoint, restart with the reduced set.
+    st.update_features(&last);
+    st.checkpoint(cut2 as i64).unwrap();
+    drop(st);
+    let mut st = PartitionState::open(rocks(dir.path()), 2, &last, &tiny).unwrap();
+    assert_eq!(st.checkpointed_offset(), Some(cut2 as i64));
+    for (i, e) in events.iter().enumerate().skip(cut2) {
+        let mut out = vec![-1.0; last.len()];
+        st.process(e, &mut out);
+        check(&last, i, &out);
+        if i % 50 == 49 {
+            st.checkpoint(i as i64 + 1).unwrap();
+        }
+    }
+    // The dropped card states are gone from the store.
+    let (s, e) = verdict_state::keys::partition_range(2);
+    let card_ids: Vec<u64> = all
+        .iter()
+        .filter(|f| !last.iter().any(|l| l.name == f.name))
+        .map(|f| xxhash_rust::xxh3::xxh3_64(f.state_id().as_bytes()))
+        .collect();
+    drop(st);
+    let store = rocks(dir.path());
+    let mut stale = 0;
+    store
+        .scan(&s, &e, &mut |k, _| {
+            if k.get(4) == Some(&1) && card_ids.iter().any(|h| k[5..13] == h.to_be_bytes()) {
+                stale += 1;
+            }
+            true
+        })
+        .unwrap();
+    assert_eq!(stale, 0, "records of dropped features remain");
+}
