@@ -9,6 +9,9 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use verdict_benches::{Fixture, StateKind, messages};
 use verdict_engine::contract::{DecodeConfig, decode};
 
+// The allocator the `verdict` binary runs on.
+verdict_engine::engine_allocator!();
+
 const EVENTS: usize = 20_000;
 
 fn decode_only(c: &mut Criterion) {

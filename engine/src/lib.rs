@@ -19,3 +19,7 @@ pub mod pipeline;
 pub mod reload;
 pub mod replay;
 pub mod wiring;
+
+/// Installs the allocator the `verdict` binary runs on (jemalloc with
+/// transparent huge pages; see [`verdict_state::alloc`]) in another binary.
+pub use verdict_state::engine_allocator;

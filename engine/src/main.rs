@@ -10,6 +10,8 @@ use verdict_engine::config::Config;
 use verdict_engine::wiring::Shared;
 use verdict_engine::{defaults, demo, generate, kafka, metrics::Metrics, replay};
 
+verdict_state::engine_allocator!();
+
 #[derive(Parser)]
 #[command(
     name = "verdict",
@@ -218,8 +220,11 @@ enum ConfigCommand {
     },
 }
 
-/// Lines between the checkpoints of a replay over a durable store.
-const REPLAY_CHECKPOINT_EVERY: u64 = 100_000;
+/// Lines between the checkpoints of a replay over a durable store: about 5 s
+/// of replay work, the order of a stream processor's checkpoint interval
+/// (a checkpoint rewrites every entity touched since the last one, so its
+/// cost per event falls as the interval grows).
+const REPLAY_CHECKPOINT_EVERY: u64 = 1_000_000;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -17,6 +17,9 @@ use verdict_engine::demo::{DemoOptions, run};
 use verdict_engine::metrics::Metrics;
 use verdict_engine::wiring::Shared;
 
+// The allocator the `verdict` binary runs on.
+verdict_engine::engine_allocator!();
+
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)

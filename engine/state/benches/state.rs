@@ -15,6 +15,9 @@ use verdict_rules::spec::{
 };
 use verdict_state::{PartitionState, RocksOptions, RocksStore, StateConfig, StateStore};
 
+// The allocator the engine binary runs on.
+verdict_state::engine_allocator!();
+
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;

@@ -27,10 +27,12 @@ pub(crate) fn decode_stored<S>(
     split_value(data).and_then(|(day, rec)| decode(rec).map(|s| (s, day)))
 }
 
-/// Adds a dirty record (or its deletion) and its expiry index entry to `batch`.
+/// Adds a dirty record (or its deletion) to `batch` and the change to its
+/// expiry index entry to `index`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn stage_record(
     batch: &mut WriteBatch,
+    index: &mut WriteBatch,
     partition: i32,
     today: Option<u32>,
     rec_key: &[u8],
@@ -45,7 +47,7 @@ pub(crate) fn stage_record(
     if empty || expired {
         batch.delete(rec_key.to_vec());
         if let Some(old) = old_live {
-            batch.delete(keys::expiry_key(partition, old, rec_key));
+            index.delete(keys::expiry_key(partition, old, rec_key));
         }
         return;
     }
@@ -53,9 +55,9 @@ pub(crate) fn stage_record(
     batch.put(rec_key.to_vec(), std::mem::take(value));
     if old_live != Some(exp) {
         if let Some(old) = old_live {
-            batch.delete(keys::expiry_key(partition, old, rec_key));
+            index.delete(keys::expiry_key(partition, old, rec_key));
         }
-        batch.put(keys::expiry_key(partition, exp, rec_key), Vec::new());
+        index.put(keys::expiry_key(partition, exp, rec_key), Vec::new());
     }
 }
 

@@ -68,8 +68,8 @@ impl WriteBatch {
     ///
     /// The result applies like the original batch as long as no point
     /// operation comes before a range delete that covers its key. RocksDB
-    /// inserts a key-sorted batch into its memtable several times faster than
-    /// a random-order one (each insert starts from the previous position).
+    /// inserts a key-sorted batch into its memtable much faster than a
+    /// random-order one (each insert starts from the previous position).
     pub fn sort_by_key(&mut self) {
         debug_assert!(
             self.ops.iter().enumerate().all(|(i, op)| match op {
@@ -83,6 +83,12 @@ impl WriteBatch {
         );
         // Range deletes (`None`) sort first; the sort is stable.
         self.ops.sort_by(|a, b| point_key(a).cmp(&point_key(b)));
+    }
+
+    /// Appends every operation of `other`, after this batch's.
+    pub fn append(&mut self, other: WriteBatch) {
+        self.bytes += other.bytes;
+        self.ops.extend(other.ops);
     }
 
     pub fn ops(&self) -> &[BatchOp] {
