@@ -3,11 +3,16 @@
 //! instance or dropped with a single `delete_range`.
 //!
 //! ```text
-//! [partition u32 BE][0x00]["offset"]                    -> next offset i64 BE, watermark i64 BE
-//! [partition u32 BE][0x01][state id hash u64 BE][key]    -> window / previous record
-//! [partition u32 BE][0x02][user_id]                      -> per-user history record
+//! [partition u32 BE][0x00]["offset"]          -> checkpoint: next offset, watermark, write epoch, state registry
+//! [partition u32 BE][0x02][user_id]            -> per-user history record
 //! [partition u32 BE][0x03][expiry day u32 BE][record key without partition] -> ()
+//! [partition u32 BE][0x04][key field u8][key]  -> entity record: every window / previous state of the key
 //! ```
+//!
+//! An entity record holds the write epoch and one section per feature state
+//! keyed by that field (`[state id hash][length][state]`); see
+//! `partition::decode_entity`. Tag 0x01 (one record per feature state and
+//! key, an earlier layout) is retired.
 //!
 //! The expiry index (tag 0x03) orders records by the UTC day after which they
 //! hold nothing any query can read; a checkpoint deletes everything indexed
@@ -15,11 +20,13 @@
 //! a `delete_range`, never a scan of the live state.
 
 pub(crate) const TAG_META: u8 = 0x00;
-pub(crate) const TAG_KEYED: u8 = 0x01;
 pub(crate) const TAG_HISTORY: u8 = 0x02;
 pub(crate) const TAG_EXPIRY: u8 = 0x03;
+pub(crate) const TAG_ENTITY: u8 = 0x04;
 
 const META_OFFSET: &[u8] = b"offset";
+
+use verdict_rules::input::Field;
 
 pub(crate) fn partition_prefix(partition: i32) -> [u8; 4] {
     (partition as u32).to_be_bytes()
@@ -43,25 +50,17 @@ pub(crate) fn meta_key(partition: i32) -> Vec<u8> {
     k
 }
 
-pub(crate) fn keyed_key(buf: &mut Vec<u8>, partition: i32, sid_hash: u64, key: &[u8]) {
-    buf.clear();
-    buf.extend_from_slice(&partition_prefix(partition));
-    buf.push(TAG_KEYED);
-    buf.extend_from_slice(&sid_hash.to_be_bytes());
-    buf.extend_from_slice(key);
+/// Field code in entity keys (its position in `Field::ALL`).
+pub(crate) fn field_code(field: Field) -> u8 {
+    Field::ALL.iter().position(|&f| f == field).unwrap_or(0) as u8
 }
 
-/// `[start, end)` of every record of one state id in a partition.
-pub(crate) fn state_id_range(partition: i32, sid_hash: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut start = partition_prefix(partition).to_vec();
-    start.push(TAG_KEYED);
-    let mut end = start.clone();
-    start.extend_from_slice(&sid_hash.to_be_bytes());
-    match sid_hash.checked_add(1) {
-        Some(next) => end.extend_from_slice(&next.to_be_bytes()),
-        None => end[4] = TAG_KEYED + 1,
-    }
-    (start, end)
+pub(crate) fn entity_key(buf: &mut Vec<u8>, partition: i32, field: Field, key: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(&partition_prefix(partition));
+    buf.push(TAG_ENTITY);
+    buf.push(field_code(field));
+    buf.extend_from_slice(key);
 }
 
 pub(crate) fn history_key(buf: &mut Vec<u8>, partition: i32, user: &[u8]) {

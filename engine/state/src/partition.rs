@@ -25,20 +25,26 @@
 //!
 //! # Checkpoint protocol
 //!
-//! [`PartitionState::checkpoint`] writes, in ONE atomic [`WriteBatch`]:
-//! range deletes for feature states removed or reset by a rules reload; the
-//! expiry sweep (records whose expiry day is at or before the partition's
-//! event-time day, found by a bounded scan of the expiry index); every dirty
-//! state (a put, or a delete when it became empty) with its expiry index
-//! entry; and the next input offset with the partition watermark. Until that
-//! batch lands nothing of the events since the previous checkpoint is in the
-//! store, so after a crash the engine reopens, reads
-//! [`PartitionState::checkpointed_offset`], and replays from there: every
-//! aggregate then equals that of an uninterrupted run. Each feature state of
-//! each key is its own record (see [`crate::keys`]), so a rules reload that
-//! drops a feature deletes its records with one range delete, and a backfill
-//! writes history records without touching window state. Values are stored
-//! as `[expiry day u32 LE][record]`.
+//! [`PartitionState::checkpoint`] writes, in ONE atomic [`WriteBatch`] in
+//! key order: the expiry sweep (records whose expiry day is at or before the
+//! partition's event-time day, found by a bounded scan of the expiry index);
+//! every dirty entity's record and dirty history (a put, or a delete when it
+//! became empty) with its expiry index entry; and the checkpoint record: the
+//! next input offset, the partition watermark, the write epoch and the
+//! registry of declared states. Until that batch lands nothing of the events
+//! since the previous checkpoint is in the store, so after a crash the
+//! engine reopens, reads [`PartitionState::checkpointed_offset`], and
+//! replays from there: every aggregate then equals that of an uninterrupted
+//! run.
+//!
+//! All window and previous-value states of one key are one entity record
+//! (see [`crate::keys`]); the user history is its own record, so a backfill
+//! writes it without touching window state. A section of an entity record is
+//! read only for a state declared when the record was written (its intro
+//! epoch at or before the record's write epoch): a feature dropped by a
+//! rules reload and declared again starts empty, and dropped sections
+//! vanish when the entity is next written. Values are stored as
+//! `[expiry day u32 LE][record]`.
 //!
 //! A store read failure on the per-event path cannot be returned from
 //! `process`; the partition records it, answers from empty state, and
@@ -50,6 +56,7 @@ use hashbrown::hash_map::Entry as MapEntry;
 use verdict_rules::input::{Field, Transaction};
 use verdict_rules::spec::{FeatureKind, FeatureSpec, HistoryFeature, Predicate};
 
+use crate::codec::{Reader, Writer};
 use crate::config::StateConfig;
 use crate::error::StateError;
 use crate::history::HistoryState;
@@ -132,9 +139,10 @@ struct KeyedSlot {
     key: Field,
     kind: SlotKind,
     outputs: Vec<usize>,
-    /// Started empty by a reload: the store may hold stale records of this
-    /// state id, deleted at the next checkpoint and never read meanwhile.
-    reset_pending: bool,
+    /// Write epoch at which this state started (empty). A stored entity
+    /// record written at an earlier epoch may hold a section of an earlier
+    /// state with the same id (removed, then declared again); it is ignored.
+    intro: u32,
 }
 
 enum CellState {
@@ -148,8 +156,6 @@ struct Cell {
     state: CellState,
     /// Changed since the last checkpoint.
     dirty: bool,
-    /// Expiry day of the record's index entry in the store, if any.
-    indexed_day: Option<u32>,
 }
 
 /// Every state of one key of one group.
@@ -162,6 +168,10 @@ struct Entity {
     /// Some cell is dirty.
     dirty: bool,
     touched: u64,
+    /// Expiry days of the index entries of the entity record and of the
+    /// history record in the store, if any.
+    indexed_day: Option<u32>,
+    history_indexed_day: Option<u32>,
 }
 
 /// The slots keyed by one field, and their entities.
@@ -180,6 +190,62 @@ struct HistoryDef {
     outputs: Vec<(usize, HistoryFeature)>,
 }
 
+/// The checkpoint record: `[next offset i64 BE][watermark i64 BE]`, then
+/// `[epoch u32 BE][n u32 BE]` and `n × [state id hash u64 BE][intro u32 BE]`.
+struct Meta {
+    offset: i64,
+    watermark: i64,
+    epoch: u32,
+    registry: Vec<(u64, u32)>,
+}
+
+impl Meta {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(24 + 12 * self.registry.len());
+        v.extend_from_slice(&self.offset.to_be_bytes());
+        v.extend_from_slice(&self.watermark.to_be_bytes());
+        v.extend_from_slice(&self.epoch.to_be_bytes());
+        v.extend_from_slice(&(self.registry.len() as u32).to_be_bytes());
+        for (sid, intro) in &self.registry {
+            v.extend_from_slice(&sid.to_be_bytes());
+            v.extend_from_slice(&intro.to_be_bytes());
+        }
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<Meta> {
+        let i64_at = |i: usize| Some(i64::from_be_bytes(v.get(i..i + 8)?.try_into().ok()?));
+        let u32_at = |i: usize| Some(u32::from_be_bytes(v.get(i..i + 4)?.try_into().ok()?));
+        let (offset, watermark) = (i64_at(0)?, i64_at(8)?);
+        if v.len() == 16 {
+            // Written before entity records: its window records (tag 0x01)
+            // are not read; histories are.
+            return Some(Meta {
+                offset,
+                watermark,
+                epoch: 0,
+                registry: Vec::new(),
+            });
+        }
+        let (epoch, n) = (u32_at(16)?, u32_at(20)? as usize);
+        if v.len() != 24 + 12 * n {
+            return None;
+        }
+        let registry = (0..n)
+            .map(|k| {
+                let at = 24 + 12 * k;
+                Some((i64_at(at)? as u64, u32_at(at + 8)?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Meta {
+            offset,
+            watermark,
+            epoch,
+            registry,
+        })
+    }
+}
+
 /// One partition's windows, previous values and user history.
 pub struct PartitionState {
     store: Arc<dyn StateStore>,
@@ -196,7 +262,11 @@ pub struct PartitionState {
     evict_at: usize,
     watermark: i64,
     offset: Option<i64>,
-    pending_deletes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Current write epoch (see [`KeyedSlot::intro`]), persisted with the
+    /// checkpoint.
+    epoch: u32,
+    /// State id → intro epoch from the checkpoint the partition opened on.
+    registry: Vec<(u64, u32)>,
     failed: Option<String>,
     scratch: Vec<u64>,
     numkey: String,
@@ -270,7 +340,6 @@ impl Cell {
         Cell {
             state,
             dirty: false,
-            indexed_day: None,
         }
     }
 
@@ -308,71 +377,153 @@ fn cell_slots<'s>(
         .chain(history.then_some(None))
 }
 
-/// Store key of a cell's record.
-fn record_key(buf: &mut Vec<u8>, partition: i32, slot: Option<&KeyedSlot>, key: &[u8]) {
-    match slot {
-        Some(s) => keys::keyed_key(buf, partition, s.sid_hash, key),
-        None => keys::history_key(buf, partition, key),
-    }
-}
-
-/// Reads every state of a new hot entity in one multi-get; a failure is
-/// remembered in `failed` and answered with empty state.
+/// Reads the entity record and (for users) the history record of a new hot
+/// entity in one multi-get; a failure is remembered in `failed` and answered
+/// with empty state.
+#[allow(clippy::too_many_arguments)]
 fn fetch_entity(
     store: &dyn StateStore,
     partition: i32,
     slots: &[KeyedSlot],
+    field: Field,
     group_slots: &[usize],
     history: bool,
     key: &[u8],
     failed: &mut Option<String>,
-) -> Vec<Cell> {
+) -> (Vec<Cell>, Option<u32>, Option<u32>) {
     let mut cells: Vec<Cell> = cell_slots(slots, group_slots, history)
         .map(|s| match s {
             Some(s) => Cell::fresh(s.empty_state()),
             None => Cell::fresh(CellState::History(HistoryState::default())),
         })
         .collect();
-    let wanted: Vec<(usize, Option<&KeyedSlot>)> = cell_slots(slots, group_slots, history)
-        .enumerate()
-        .filter(|(_, s)| s.is_none_or(|s| !s.reset_pending))
-        .collect();
-    if wanted.is_empty() {
-        return cells;
+    let mut record_keys: Vec<Vec<u8>> = Vec::with_capacity(2);
+    if !group_slots.is_empty() {
+        let mut k = Vec::new();
+        keys::entity_key(&mut k, partition, field, key);
+        record_keys.push(k);
     }
-    let record_keys: Vec<Vec<u8>> = wanted
-        .iter()
-        .map(|&(_, s)| {
-            let mut k = Vec::new();
-            record_key(&mut k, partition, s, key);
-            k
-        })
-        .collect();
+    if history {
+        let mut k = Vec::new();
+        keys::history_key(&mut k, partition, key);
+        record_keys.push(k);
+    }
     let refs: Vec<&[u8]> = record_keys.iter().map(Vec::as_slice).collect();
     let values = match store.multi_get(&refs) {
         Ok(v) => v,
         Err(e) => {
             failed.get_or_insert_with(|| e.to_string());
-            return cells;
+            return (cells, None, None);
         }
     };
-    for ((ci, slot), (value, rk)) in wanted.into_iter().zip(values.into_iter().zip(&record_keys)) {
-        let Some(data) = value else { continue };
-        let decoded = decode_stored(&data, |rec| match slot {
-            Some(s) => s.decode(rec),
-            None => HistoryState::decode(rec).map(CellState::History),
+    let (mut indexed, mut history_indexed) = (None, None);
+    let mut values = values.into_iter().zip(&record_keys);
+    if !group_slots.is_empty()
+        && let Some((value, rk)) = values.next()
+        && let Some(data) = value
+    {
+        let decoded = decode_stored(&data, |rec| {
+            decode_entity(rec, slots, group_slots, &mut cells).then_some(())
         });
         match decoded {
-            Some((state, day)) => {
-                cells[ci].state = state;
-                cells[ci].indexed_day = Some(day);
+            Some(((), day)) => indexed = Some(day),
+            None => {
+                failed.get_or_insert_with(|| format!("corrupt record under key {rk:02x?}"));
+            }
+        }
+    }
+    if history
+        && let Some((value, rk)) = values.next()
+        && let Some(data) = value
+    {
+        match decode_stored(&data, HistoryState::decode) {
+            Some((h, day)) => {
+                if let Some(c) = cells.last_mut() {
+                    c.state = CellState::History(h);
+                }
+                history_indexed = Some(day);
             }
             None => {
                 failed.get_or_insert_with(|| format!("corrupt record under key {rk:02x?}"));
             }
         }
     }
-    cells
+    (cells, indexed, history_indexed)
+}
+
+/// Entity record body: `[write epoch uvar][sections uvar]` then per
+/// section `[state id hash u64][length uvar][state]`. Sections of states no
+/// longer declared, or declared again after the record was written, are
+/// skipped. Returns false when the record is corrupt.
+fn decode_entity(
+    rec: &[u8],
+    slots: &[KeyedSlot],
+    group_slots: &[usize],
+    cells: &mut [Cell],
+) -> bool {
+    let mut r = Reader::new(rec);
+    let (Some(epoch), Some(n)) = (r.uvar(), r.len()) else {
+        return false;
+    };
+    for _ in 0..n {
+        let (Some(sid), Some(len)) = (r.u64_raw(), r.len()) else {
+            return false;
+        };
+        let Some(data) = r.take(len) else {
+            return false;
+        };
+        let Some(ci) = group_slots
+            .iter()
+            .position(|&si| slots[si].sid_hash == sid && u64::from(slots[si].intro) <= epoch)
+        else {
+            continue;
+        };
+        match slots[group_slots[ci]].decode(data) {
+            Some(state) => cells[ci].state = state,
+            None => return false,
+        }
+    }
+    r.is_empty()
+}
+
+/// Encodes an entity's keyed states as a record body (see [`decode_entity`]);
+/// returns `(empty, expiry day)`.
+fn encode_entity(
+    out: &mut Vec<u8>,
+    section: &mut Vec<u8>,
+    epoch: u32,
+    slots: &[KeyedSlot],
+    group_slots: &[usize],
+    cells: &[Cell],
+) -> (bool, u32) {
+    let live: Vec<(usize, u32)> = group_slots
+        .iter()
+        .zip(cells)
+        .enumerate()
+        .filter_map(|(ci, (&si, cell))| {
+            let (empty, exp) = cell.persisted(Some(&slots[si]));
+            (!empty).then_some((ci, exp))
+        })
+        .collect();
+    let mut w = Writer::new(out);
+    w.uvar(u64::from(epoch));
+    w.uvar(live.len() as u64);
+    for &(ci, _) in &live {
+        let slot = &slots[group_slots[ci]];
+        section.clear();
+        match (&cells[ci].state, &slot.kind) {
+            (CellState::Window(st), SlotKind::Window { plan, .. }) => plan.encode(st, section),
+            (CellState::Previous(pv), _) => encode_previous(pv, section),
+            _ => unreachable!("a slot's cells always match its kind"),
+        }
+        w.u64_raw(slot.sid_hash);
+        w.uvar(section.len() as u64);
+        w.bytes(section);
+    }
+    (
+        live.is_empty(),
+        live.iter().map(|&(_, e)| e).max().unwrap_or(0),
+    )
 }
 
 impl PartitionState {
@@ -386,19 +537,16 @@ impl PartitionState {
     ) -> Result<Self, StateError> {
         cfg.validate()
             .map_err(|errs| StateError::Config(errs.join("; ")))?;
-        let (offset, watermark) = match store.get(&keys::meta_key(partition))? {
-            Some(v) if v.len() == 16 => {
-                let o = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
-                let w = i64::from_be_bytes(v[8..].try_into().expect("8 bytes"));
-                (Some(o), w)
-            }
-            Some(_) => {
-                return Err(StateError::Corrupt {
-                    key: keys::meta_key(partition),
-                    reason: "bad checkpoint record",
-                });
-            }
-            None => (None, i64::MIN),
+        let meta = match store.get(&keys::meta_key(partition))? {
+            Some(v) => Some(Meta::decode(&v).ok_or_else(|| StateError::Corrupt {
+                key: keys::meta_key(partition),
+                reason: "bad checkpoint record",
+            })?),
+            None => None,
+        };
+        let (offset, watermark, epoch, registry) = match meta {
+            Some(m) => (Some(m.offset), m.watermark, m.epoch, m.registry),
+            None => (None, i64::MIN, 0, Vec::new()),
         };
         let mut st = PartitionState {
             store,
@@ -417,7 +565,8 @@ impl PartitionState {
             evict_at: cfg.cache_capacity,
             watermark,
             offset,
-            pending_deletes: Vec::new(),
+            epoch,
+            registry,
             failed: None,
             scratch: Vec::new(),
             numkey: String::new(),
@@ -436,8 +585,8 @@ impl PartitionState {
     }
 
     /// Rules hot reload: states of unchanged `state_id()`s are kept, new ones
-    /// start empty, removed ones are deleted from the store at the next
-    /// checkpoint.
+    /// start empty, removed ones are dropped from each entity's record when
+    /// it is next written (or expires).
     pub fn update_features(&mut self, features: &[FeatureSpec]) {
         self.install_features(features, true);
     }
@@ -449,6 +598,7 @@ impl PartitionState {
             .collect();
         // For each new slot, the index it had before the reload.
         let mut origin: Vec<Option<usize>> = Vec::new();
+        let mut bumped = false;
         let mut tracked = self.cfg.tracked_fields();
         self.history.outputs.clear();
         for (i, spec) in features.iter().enumerate() {
@@ -491,27 +641,34 @@ impl PartitionState {
                 }
                 None => {
                     let sid_hash = keys::state_id_hash(&state_id);
-                    if reload {
-                        self.pending_deletes
-                            .push(keys::state_id_range(self.partition, sid_hash));
-                    }
+                    // Resumed from the checkpoint's registry, or new: new
+                    // states start empty at a fresh epoch, so no stored
+                    // section of an earlier state with this id is read.
+                    let known = (!reload)
+                        .then(|| self.registry.iter().find(|r| r.0 == sid_hash))
+                        .flatten()
+                        .map(|r| r.1);
+                    let intro = known.unwrap_or_else(|| {
+                        if !bumped {
+                            self.epoch = self.epoch.saturating_add(1);
+                            bumped = true;
+                        }
+                        self.epoch
+                    });
                     KeyedSlot {
                         state_id,
                         sid_hash,
                         key,
                         kind,
                         outputs: vec![i],
-                        reset_pending: reload,
+                        intro,
                     }
                 }
             };
             origin.push(kept);
             self.slots.push(slot);
         }
-        for gone in old.into_iter().flatten() {
-            self.pending_deletes
-                .push(keys::state_id_range(self.partition, gone.sid_hash));
-        }
+        drop(old);
         self.history.tracked = tracked;
         self.regroup(&origin);
     }
@@ -627,10 +784,11 @@ impl PartitionState {
             let entity = match group.entries.entry(key_hash(key)) {
                 MapEntry::Occupied(o) => o.into_mut(),
                 MapEntry::Vacant(v) => {
-                    let cells = fetch_entity(
+                    let (cells, indexed_day, history_indexed_day) = fetch_entity(
                         &**store,
                         *partition,
                         slots,
+                        group.key,
                         &group.slots,
                         group.history,
                         key,
@@ -642,6 +800,8 @@ impl PartitionState {
                         cells,
                         dirty: false,
                         touched: clock,
+                        indexed_day,
+                        history_indexed_day,
                     })
                 }
             };
@@ -713,13 +873,10 @@ impl PartitionState {
         }
         let p = self.partition;
         // Assembled in key order, which RocksDB inserts into its memtable far
-        // faster than random order: range deletes; the sweep's record
-        // deletes; records by state id then key (tag 0x01), user histories
-        // by key (0x02); expiry index changes (0x03); the meta record.
+        // faster than random order: the sweep's range delete and record
+        // deletes; user histories by key (tag 0x02); entity records by key
+        // field then key (0x04); expiry index changes (0x03); the meta record.
         let mut batch = WriteBatch::new();
-        for (s, e) in &self.pending_deletes {
-            batch.delete_range(s.clone(), e.clone());
-        }
         let today = (self.watermark != i64::MIN)
             .then(|| self.watermark.div_euclid(DAY_MS).clamp(0, u32::MAX as i64) as u32);
         if let Some(today) = today {
@@ -735,7 +892,7 @@ impl PartitionState {
             swept.sort_by_key();
             batch.append(swept);
         }
-        // Each group's dirty entities by key; its cells by state id.
+        // Each group's dirty entities by key.
         let dirty: Vec<Vec<&Entity>> = self
             .groups
             .iter()
@@ -745,43 +902,25 @@ impl PartitionState {
                 d
             })
             .collect();
-        let mut cells: Vec<(u64, usize, usize)> = Vec::new();
-        for (gi, g) in self.groups.iter().enumerate() {
-            cells.extend(
-                g.slots
-                    .iter()
-                    .enumerate()
-                    .map(|(ci, &si)| (self.slots[si].sid_hash, gi, ci)),
-            );
-        }
-        cells.sort_unstable();
-        for (gi, g) in self.groups.iter().enumerate() {
-            if g.history {
-                cells.push((0, gi, g.slots.len()));
-            }
-        }
         let mut index = WriteBatch::new();
-        let mut value = Vec::new();
-        let mut rec_key = Vec::new();
-        for &(_, gi, ci) in &cells {
-            let slot = self.groups[gi].slots.get(ci).map(|&si| &self.slots[si]);
-            for entity in &dirty[gi] {
-                let cell = &entity.cells[ci];
-                if !cell.dirty {
+        let (mut value, mut section, mut rec_key) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, entities) in self.groups.iter().zip(&dirty) {
+            if !g.history {
+                continue;
+            }
+            for entity in entities {
+                let Some(Cell {
+                    state: CellState::History(h),
+                    dirty: true,
+                }) = entity.cells.last()
+                else {
                     continue;
-                }
-                record_key(&mut rec_key, p, slot, &entity.key);
+                };
+                keys::history_key(&mut rec_key, p, &entity.key);
                 value.clear();
                 value.extend_from_slice(&[0; 4]);
-                match (&cell.state, slot.map(|s| &s.kind)) {
-                    (CellState::Window(st), Some(SlotKind::Window { plan, .. })) => {
-                        plan.encode(st, &mut value)
-                    }
-                    (CellState::Previous(pv), _) => encode_previous(pv, &mut value),
-                    (CellState::History(h), _) => h.encode(&mut value),
-                    _ => unreachable!("a slot's cells always match its kind"),
-                }
-                let (empty, exp) = cell.persisted(slot);
+                h.encode(&mut value);
+                let (empty, exp) = (h.is_empty(), h.expiry_day());
                 stage_record(
                     &mut batch,
                     &mut index,
@@ -791,39 +930,82 @@ impl PartitionState {
                     &mut value,
                     empty,
                     exp,
-                    cell.indexed_day,
+                    entity.history_indexed_day,
+                );
+            }
+        }
+        let mut order: Vec<usize> = (0..self.groups.len()).collect();
+        order.sort_unstable_by_key(|&gi| keys::field_code(self.groups[gi].key));
+        for gi in order {
+            let g = &self.groups[gi];
+            for entity in &dirty[gi] {
+                let n = g.slots.len();
+                if !entity.cells[..n].iter().any(|c| c.dirty) {
+                    continue;
+                }
+                keys::entity_key(&mut rec_key, p, g.key, &entity.key);
+                value.clear();
+                value.extend_from_slice(&[0; 4]);
+                let (empty, exp) = encode_entity(
+                    &mut value,
+                    &mut section,
+                    self.epoch,
+                    &self.slots,
+                    &g.slots,
+                    &entity.cells[..n],
+                );
+                stage_record(
+                    &mut batch,
+                    &mut index,
+                    p,
+                    today,
+                    &rec_key,
+                    &mut value,
+                    empty,
+                    exp,
+                    entity.indexed_day,
                 );
             }
         }
         drop(dirty);
         index.sort_by_key();
         batch.append(index);
-        let mut meta = next_offset.to_be_bytes().to_vec();
-        meta.extend_from_slice(&self.watermark.to_be_bytes());
-        batch.put(keys::meta_key(p), meta);
+        let meta = Meta {
+            offset: next_offset,
+            watermark: self.watermark,
+            epoch: self.epoch,
+            registry: self.slots.iter().map(|s| (s.sid_hash, s.intro)).collect(),
+        };
+        batch.put(keys::meta_key(p), meta.encode());
         self.store.write(batch)?;
 
         // The batch landed: everything written is now clean.
         let live = |empty: bool, exp: u32| (!empty && today.is_none_or(|d| exp > d)).then_some(exp);
-        for slot in &mut self.slots {
-            slot.reset_pending = false;
-        }
         for g in &mut self.groups {
             let slots = &self.slots;
-            let per_cell: Vec<Option<&KeyedSlot>> =
-                cell_slots(slots, &g.slots, g.history).collect();
+            let n = g.slots.len();
             for e in g.entries.values_mut().filter(|e| e.dirty) {
                 e.dirty = false;
-                for (cell, slot) in e.cells.iter_mut().zip(&per_cell) {
-                    if cell.dirty {
-                        cell.dirty = false;
-                        let (empty, exp) = cell.persisted(*slot);
-                        cell.indexed_day = live(empty, exp);
-                    }
+                if e.cells[..n].iter().any(|c| c.dirty) {
+                    let (empty, exp) = e.cells[..n]
+                        .iter()
+                        .zip(&g.slots)
+                        .map(|(c, &si)| c.persisted(Some(&slots[si])))
+                        .filter(|(empty, _)| !empty)
+                        .fold((true, 0), |(_, m), (_, exp)| (false, m.max(exp)));
+                    e.indexed_day = live(empty, exp);
                 }
+                if let Some(Cell {
+                    state: CellState::History(h),
+                    dirty: true,
+                }) = e.cells.get(n)
+                {
+                    e.history_indexed_day = live(h.is_empty(), h.expiry_day());
+                }
+                e.cells.iter_mut().for_each(|c| c.dirty = false);
             }
         }
-        self.pending_deletes.clear();
+        self.registry.clear();
         self.offset = Some(next_offset);
         self.evict_at = self.cfg.cache_capacity;
         if self.hot > self.cfg.cache_capacity {
