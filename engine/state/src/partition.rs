@@ -668,6 +668,8 @@ impl PartitionState {
             origin.push(kept);
             self.slots.push(slot);
         }
+        // States no longer declared (what is left in `old`) go; their
+        // sections leave entity records as those are next written.
         drop(old);
         self.history.tracked = tracked;
         self.regroup(&origin);
