@@ -70,10 +70,6 @@ impl Default for HistoryState {
     }
 }
 
-fn field_code(f: Field) -> u8 {
-    Field::ALL.iter().position(|&x| x == f).unwrap_or(0) as u8
-}
-
 fn hash32(txn: &dyn Transaction, f: Field) -> Option<u32> {
     field_hash(txn, f).map(|h| (h >> 32) as u32)
 }
@@ -300,7 +296,7 @@ impl HistoryState {
         }
         w.uvar(self.seen.len() as u64);
         for s in &self.seen {
-            w.u8(field_code(s.field));
+            w.u8(crate::keys::field_code(s.field));
             w.uvar(s.values.len() as u64);
             for v in &s.values {
                 w.u32_raw(v.hash);

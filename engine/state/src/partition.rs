@@ -62,8 +62,7 @@ use crate::error::StateError;
 use crate::history::HistoryState;
 use crate::keys;
 use crate::record::{
-    PreviousState, decode_previous, decode_stored, encode_previous, previous_expiry_day,
-    stage_record,
+    PreviousState, Staging, decode_previous, decode_stored, encode_previous, previous_expiry_day,
 };
 use crate::store::{StateStore, WriteBatch};
 use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
@@ -343,14 +342,13 @@ impl Cell {
         }
     }
 
-    /// `(empty, expiry day)` of the record this cell persists to.
-    fn persisted(&self, slot: Option<&KeyedSlot>) -> (bool, u32) {
-        match (&self.state, slot.map(|s| &s.kind)) {
-            (CellState::Window(st), Some(SlotKind::Window { plan, .. })) => {
+    /// `(empty, expiry day)` of this cell as a section of its entity record.
+    fn persisted(&self, slot: &KeyedSlot) -> (bool, u32) {
+        match (&self.state, &slot.kind) {
+            (CellState::Window(st), SlotKind::Window { plan, .. }) => {
                 (st.is_empty(), plan.expiry_day(st))
             }
             (CellState::Previous(pv), _) => (false, previous_expiry_day(pv)),
-            (CellState::History(h), _) => (h.is_empty(), h.expiry_day()),
             _ => unreachable!("a slot's cells always match its kind"),
         }
     }
@@ -363,18 +361,6 @@ impl Cell {
                 CellState::History(h) => h.approx_bytes(),
             }
     }
-}
-
-/// The slot of each cell of a group's entities (`None` for the history cell).
-fn cell_slots<'s>(
-    slots: &'s [KeyedSlot],
-    group_slots: &'s [usize],
-    history: bool,
-) -> impl Iterator<Item = Option<&'s KeyedSlot>> + 's {
-    group_slots
-        .iter()
-        .map(|&i| Some(&slots[i]))
-        .chain(history.then_some(None))
 }
 
 /// Reads the entity record and (for users) the history record of a new hot
@@ -391,11 +377,10 @@ fn fetch_entity(
     key: &[u8],
     failed: &mut Option<String>,
 ) -> (Vec<Cell>, Option<u32>, Option<u32>) {
-    let mut cells: Vec<Cell> = cell_slots(slots, group_slots, history)
-        .map(|s| match s {
-            Some(s) => Cell::fresh(s.empty_state()),
-            None => Cell::fresh(CellState::History(HistoryState::default())),
-        })
+    let mut cells: Vec<Cell> = group_slots
+        .iter()
+        .map(|&si| Cell::fresh(slots[si].empty_state()))
+        .chain(history.then(|| Cell::fresh(CellState::History(HistoryState::default()))))
         .collect();
     let mut record_keys: Vec<Vec<u8>> = Vec::with_capacity(2);
     if !group_slots.is_empty() {
@@ -486,8 +471,19 @@ fn decode_entity(
     r.is_empty()
 }
 
-/// Encodes an entity's keyed states as a record body (see [`decode_entity`]);
-/// returns `(empty, expiry day)`.
+/// `(empty, expiry day)` of an entity record: empty when every keyed state
+/// is, else expiring with its latest-expiring state.
+fn entity_expiry(slots: &[KeyedSlot], group_slots: &[usize], cells: &[Cell]) -> (bool, u32) {
+    group_slots
+        .iter()
+        .zip(cells)
+        .map(|(&si, c)| c.persisted(&slots[si]))
+        .filter(|(empty, _)| !empty)
+        .fold((true, 0), |(_, m), (_, exp)| (false, m.max(exp)))
+}
+
+/// Encodes an entity's non-empty keyed states as a record body (see
+/// [`decode_entity`]).
 fn encode_entity(
     out: &mut Vec<u8>,
     section: &mut Vec<u8>,
@@ -495,23 +491,19 @@ fn encode_entity(
     slots: &[KeyedSlot],
     group_slots: &[usize],
     cells: &[Cell],
-) -> (bool, u32) {
-    let live: Vec<(usize, u32)> = group_slots
+) {
+    let live: Vec<(&KeyedSlot, &Cell)> = group_slots
         .iter()
         .zip(cells)
-        .enumerate()
-        .filter_map(|(ci, (&si, cell))| {
-            let (empty, exp) = cell.persisted(Some(&slots[si]));
-            (!empty).then_some((ci, exp))
-        })
+        .map(|(&si, c)| (&slots[si], c))
+        .filter(|(slot, c)| !c.persisted(slot).0)
         .collect();
     let mut w = Writer::new(out);
     w.uvar(u64::from(epoch));
     w.uvar(live.len() as u64);
-    for &(ci, _) in &live {
-        let slot = &slots[group_slots[ci]];
+    for (slot, cell) in live {
         section.clear();
-        match (&cells[ci].state, &slot.kind) {
+        match (&cell.state, &slot.kind) {
             (CellState::Window(st), SlotKind::Window { plan, .. }) => plan.encode(st, section),
             (CellState::Previous(pv), _) => encode_previous(pv, section),
             _ => unreachable!("a slot's cells always match its kind"),
@@ -520,10 +512,6 @@ fn encode_entity(
         w.uvar(section.len() as u64);
         w.bytes(section);
     }
-    (
-        live.is_empty(),
-        live.iter().map(|&(_, e)| e).max().unwrap_or(0),
-    )
 }
 
 impl PartitionState {
@@ -904,8 +892,8 @@ impl PartitionState {
                 d
             })
             .collect();
-        let mut index = WriteBatch::new();
-        let (mut value, mut section, mut rec_key) = (Vec::new(), Vec::new(), Vec::new());
+        let mut staging = Staging::new(p, today);
+        let (mut section, mut rec_key) = (Vec::new(), Vec::new());
         for (g, entities) in self.groups.iter().zip(&dirty) {
             if !g.history {
                 continue;
@@ -919,21 +907,10 @@ impl PartitionState {
                     continue;
                 };
                 keys::history_key(&mut rec_key, p, &entity.key);
-                value.clear();
-                value.extend_from_slice(&[0; 4]);
-                h.encode(&mut value);
-                let (empty, exp) = (h.is_empty(), h.expiry_day());
-                stage_record(
-                    &mut batch,
-                    &mut index,
-                    p,
-                    today,
-                    &rec_key,
-                    &mut value,
-                    empty,
-                    exp,
-                    entity.history_indexed_day,
-                );
+                staging.record(&rec_key, entity.history_indexed_day, |value| {
+                    h.encode(value);
+                    (h.is_empty(), h.expiry_day())
+                });
             }
         }
         let mut order: Vec<usize> = (0..self.groups.len()).collect();
@@ -941,37 +918,28 @@ impl PartitionState {
         for gi in order {
             let g = &self.groups[gi];
             for entity in &dirty[gi] {
-                let n = g.slots.len();
-                if !entity.cells[..n].iter().any(|c| c.dirty) {
+                let cells = &entity.cells[..g.slots.len()];
+                if !cells.iter().any(|c| c.dirty) {
                     continue;
                 }
                 keys::entity_key(&mut rec_key, p, g.key, &entity.key);
-                value.clear();
-                value.extend_from_slice(&[0; 4]);
-                let (empty, exp) = encode_entity(
-                    &mut value,
-                    &mut section,
-                    self.epoch,
-                    &self.slots,
-                    &g.slots,
-                    &entity.cells[..n],
-                );
-                stage_record(
-                    &mut batch,
-                    &mut index,
-                    p,
-                    today,
-                    &rec_key,
-                    &mut value,
-                    empty,
-                    exp,
-                    entity.indexed_day,
-                );
+                staging.record(&rec_key, entity.indexed_day, |value| {
+                    encode_entity(
+                        value,
+                        &mut section,
+                        self.epoch,
+                        &self.slots,
+                        &g.slots,
+                        cells,
+                    );
+                    entity_expiry(&self.slots, &g.slots, cells)
+                });
             }
         }
         drop(dirty);
-        index.sort_by_key();
-        batch.append(index);
+        batch.append(staging.records);
+        staging.index.sort_by_key();
+        batch.append(staging.index);
         let meta = Meta {
             offset: next_offset,
             watermark: self.watermark,
@@ -989,12 +957,7 @@ impl PartitionState {
             for e in g.entries.values_mut().filter(|e| e.dirty) {
                 e.dirty = false;
                 if e.cells[..n].iter().any(|c| c.dirty) {
-                    let (empty, exp) = e.cells[..n]
-                        .iter()
-                        .zip(&g.slots)
-                        .map(|(c, &si)| c.persisted(Some(&slots[si])))
-                        .filter(|(empty, _)| !empty)
-                        .fold((true, 0), |(_, m), (_, exp)| (false, m.max(exp)));
+                    let (empty, exp) = entity_expiry(slots, &g.slots, &e.cells[..n]);
                     e.indexed_day = live(empty, exp);
                 }
                 if let Some(Cell {

@@ -27,37 +27,61 @@ pub(crate) fn decode_stored<S>(
     split_value(data).and_then(|(day, rec)| decode(rec).map(|s| (s, day)))
 }
 
-/// Adds a dirty record (or its deletion) to `batch` and the change to its
-/// expiry index entry to `index`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn stage_record(
-    batch: &mut WriteBatch,
-    index: &mut WriteBatch,
+/// The dirty records of one checkpoint and the changes to their expiry index
+/// entries, kept apart so each part can be appended to the batch in key order.
+pub(crate) struct Staging {
     partition: i32,
     today: Option<u32>,
-    rec_key: &[u8],
-    value: &mut Vec<u8>,
-    empty: bool,
-    exp: u32,
-    indexed_day: Option<u32>,
-) {
-    let expired = today.is_some_and(|d| exp <= d);
-    // An old index entry at or before today was already removed by the sweep.
-    let old_live = indexed_day.filter(|&old| today.is_none_or(|d| old > d));
-    if empty || expired {
-        batch.delete(rec_key.to_vec());
-        if let Some(old) = old_live {
-            index.delete(keys::expiry_key(partition, old, rec_key));
+    pub(crate) records: WriteBatch,
+    pub(crate) index: WriteBatch,
+    value: Vec<u8>,
+}
+
+impl Staging {
+    pub(crate) fn new(partition: i32, today: Option<u32>) -> Self {
+        Staging {
+            partition,
+            today,
+            records: WriteBatch::new(),
+            index: WriteBatch::new(),
+            value: Vec::new(),
         }
-        return;
     }
-    value[..4].copy_from_slice(&exp.to_le_bytes());
-    batch.put(rec_key.to_vec(), std::mem::take(value));
-    if old_live != Some(exp) {
-        if let Some(old) = old_live {
-            index.delete(keys::expiry_key(partition, old, rec_key));
+
+    /// Stages the record under `rec_key` (a put, or a delete when it is
+    /// empty or expired) and its index entry. `encode` appends the record
+    /// and returns `(empty, expiry day)`; `indexed_day` is the day of its
+    /// current index entry in the store.
+    pub(crate) fn record(
+        &mut self,
+        rec_key: &[u8],
+        indexed_day: Option<u32>,
+        encode: impl FnOnce(&mut Vec<u8>) -> (bool, u32),
+    ) {
+        let (partition, today) = (self.partition, self.today);
+        self.value.clear();
+        self.value.extend_from_slice(&[0; 4]);
+        let (empty, exp) = encode(&mut self.value);
+        let expired = today.is_some_and(|d| exp <= d);
+        // An old index entry at or before today was already removed by the sweep.
+        let old_live = indexed_day.filter(|&old| today.is_none_or(|d| old > d));
+        if empty || expired {
+            self.records.delete(rec_key.to_vec());
+            if let Some(old) = old_live {
+                self.index.delete(keys::expiry_key(partition, old, rec_key));
+            }
+            return;
         }
-        index.put(keys::expiry_key(partition, exp, rec_key), Vec::new());
+        self.value[..4].copy_from_slice(&exp.to_le_bytes());
+        self.records
+            .put(rec_key.to_vec(), std::mem::take(&mut self.value));
+        if old_live != Some(exp) {
+            if let Some(old) = old_live {
+                self.index.delete(keys::expiry_key(partition, old, rec_key));
+            }
+            self.index
+                .put(keys::expiry_key(partition, exp, rec_key), Vec::new());
+        }
     }
 }
 
