@@ -174,4 +174,9 @@ impl StateStore for RocksStore {
         self.db.flush()?;
         Ok(())
     }
+
+    fn compact(&self) -> Result<(), StateError> {
+        self.compact_all();
+        Ok(())
+    }
 }

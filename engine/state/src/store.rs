@@ -150,6 +150,12 @@ pub trait StateStore: Send + Sync {
     fn flush(&self) -> Result<(), StateError> {
         Ok(())
     }
+
+    /// Rewrites the store without superseded versions (after a bulk load;
+    /// no-op where nothing is kept twice).
+    fn compact(&self) -> Result<(), StateError> {
+        Ok(())
+    }
 }
 
 /// The smallest key greater than every key with this prefix, if any.

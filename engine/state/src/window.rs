@@ -195,8 +195,12 @@ impl WindowPlan {
     ) -> f64 {
         match st {
             WindowState::Exact(s) => {
-                let at = s.events.partition_point(|e| e.0 <= t);
-                s.events.insert(at, (t, value));
+                if s.events.back().is_none_or(|e| e.0 <= t) {
+                    s.events.push_back((t, value));
+                } else {
+                    let at = s.events.partition_point(|e| e.0 <= t);
+                    s.events.insert(at, (t, value));
+                }
                 s.max_time = s.max_time.max(t);
                 let r = self.query_exact(s, t, scratch);
                 let horizon = self.horizon(s.max_time);
@@ -208,7 +212,11 @@ impl WindowPlan {
             WindowState::Bucketed(s) => {
                 let b = self.bucket_ms().unwrap_or(1);
                 let idx = t.div_euclid(b);
-                let at = s.buckets.partition_point(|k| k.index < idx);
+                let at = match s.buckets.back() {
+                    Some(k) if k.index == idx => s.buckets.len() - 1,
+                    Some(k) if k.index > idx => s.buckets.partition_point(|k| k.index < idx),
+                    _ => s.buckets.len(),
+                };
                 if s.buckets.get(at).is_none_or(|k| k.index != idx) {
                     s.buckets.insert(at, Bucket::new(idx, self.agg));
                 }
@@ -251,10 +259,8 @@ impl WindowPlan {
     }
 
     fn query_exact(&self, s: &ExactWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
-        let lo = s
-            .events
-            .partition_point(|e| e.0 <= t.saturating_sub(self.window_ms));
-        let hi = s.events.partition_point(|e| e.0 <= t);
+        let lo = front_point(&s.events, |e| e.0 <= t.saturating_sub(self.window_ms));
+        let hi = back_point(&s.events, |e| e.0 <= t);
         let vals = s.events.range(lo..hi.max(lo)).map(|e| e.1);
         match self.agg {
             Agg::Count => hi.saturating_sub(lo) as f64,
@@ -282,8 +288,8 @@ impl WindowPlan {
         let b = self.bucket_ms().unwrap_or(1);
         let lo_idx = t.saturating_sub(self.window_ms).div_euclid(b);
         let hi_idx = t.div_euclid(b);
-        let lo = s.buckets.partition_point(|k| k.index <= lo_idx);
-        let hi = s.buckets.partition_point(|k| k.index <= hi_idx);
+        let lo = front_point(&s.buckets, |k| k.index <= lo_idx);
+        let hi = back_point(&s.buckets, |k| k.index <= hi_idx);
         let in_range = s.buckets.range(lo..hi.max(lo));
         match self.agg {
             Agg::Count => in_range.map(|k| k.count).sum::<u64>() as f64,
@@ -451,6 +457,36 @@ impl WindowPlan {
             }
             _ => Some(self.empty()),
         }
+    }
+}
+
+/// `partition_point` for a boundary expected near the front: a query's
+/// lower bound lies within the allowed lateness of the retained horizon, so
+/// a gallop from the front finds it touching the deque's first cache lines
+/// rather than a binary search's scattered probes.
+fn front_point<T>(d: &VecDeque<T>, pred: impl Fn(&T) -> bool) -> usize {
+    let mut hi = 1;
+    while hi < d.len() && pred(&d[hi - 1]) {
+        hi *= 2;
+    }
+    let (mut lo, mut hi) = (hi / 2, hi.min(d.len()));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(&d[mid]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// `partition_point` for a boundary expected at the back (a query at the
+/// newest time): O(1) when every element satisfies `pred`.
+fn back_point<T>(d: &VecDeque<T>, pred: impl Fn(&T) -> bool) -> usize {
+    match d.back() {
+        Some(x) if !pred(x) => d.partition_point(pred),
+        _ => d.len(),
     }
 }
 
