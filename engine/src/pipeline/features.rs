@@ -48,6 +48,13 @@ impl Stage for FeatureStage {
         let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
         let width = batch.width;
         for (i, event) in batch.events.iter().enumerate() {
+            // The next events' state is fetched into the cache while this one
+            // is computed (see `PartitionState::prefetch`).
+            for ahead in 1..=3 {
+                if let Some(next) = batch.events.get(i + ahead) {
+                    self.state.prefetch(next, ahead);
+                }
+            }
             let row = &mut batch.features[i * width..(i + 1) * width];
             self.state.process(event, row);
             rules.derive(event, row);

@@ -127,6 +127,23 @@ impl HistoryState {
                 .sum::<usize>()
     }
 
+    /// Pulls what the next read and record start from toward the core: the
+    /// newest day and its totals, where the search over days begins, and
+    /// the seen sets' headers (see `PartitionState::prefetch`).
+    pub(crate) fn prefetch(&self) {
+        use crate::partition::prefetch_line;
+        let n = self.days.len();
+        for i in [n / 2, n * 3 / 4, n.wrapping_sub(1)] {
+            if let Some(r) = self.days.get(i) {
+                prefetch_line(r);
+            }
+        }
+        if let Some(p) = self.prefix.last() {
+            prefetch_line(p);
+        }
+        crate::partition::prefetch_slice(&self.seen);
+    }
+
     /// Builds the running totals when they are missing.
     fn index(&mut self) {
         if self.prefix.len() == self.days.len() {

@@ -23,6 +23,15 @@
 //!   `distinct-exact-limit` values; a bucket beyond turns into a HyperLogLog
 //!   (±5% at ≈3σ, see [`crate::sketch`]) and the union becomes an estimate.
 //!
+//! Cost: a bucketed window keeps running totals per bucket (events and sum
+//! through it, and for min/max the extreme from it to the newest), and a
+//! distinct count an index of each value's newest bucket. A query at the
+//! newest time (the in-order case) then reads count, sum, average, min and
+//! max in O(1) and a distinct count in O(values in the buckets older than
+//! the window, i.e. within the allowed lateness), not O(buckets); a late
+//! event's query scans its range. Both layouts search from the ends of
+//! their buffer, where in-order events land.
+//!
 //! Sums and averages accumulate fixed-point `i64` in 1/10000 units, so they
 //! are exact (for values with at most 4 decimals) and independent of arrival
 //! order.
@@ -172,6 +181,7 @@ impl WindowPlan {
             Layout::Bucketed { .. } => WindowState::Bucketed(BucketedWindow {
                 max_time: i64::MIN,
                 buckets: VecDeque::new(),
+                newest: (self.agg == Agg::Distinct).then(Box::default),
             }),
         }
     }
@@ -212,20 +222,12 @@ impl WindowPlan {
             WindowState::Bucketed(s) => {
                 let b = self.bucket_ms().unwrap_or(1);
                 let idx = t.div_euclid(b);
-                let at = match s.buckets.back() {
-                    Some(k) if k.index == idx => s.buckets.len() - 1,
-                    Some(k) if k.index > idx => s.buckets.partition_point(|k| k.index < idx),
-                    _ => s.buckets.len(),
-                };
-                if s.buckets.get(at).is_none_or(|k| k.index != idx) {
-                    s.buckets.insert(at, Bucket::new(idx, self.agg));
-                }
-                s.buckets[at].add(self.agg, value, self.distinct_limit);
+                s.add(self.agg, idx, value, self.distinct_limit);
                 s.max_time = s.max_time.max(t);
                 let r = self.query_bucketed(s, t, scratch);
                 let horizon_idx = self.horizon(s.max_time).div_euclid(b);
                 while s.buckets.front().is_some_and(|k| k.index <= horizon_idx) {
-                    s.buckets.pop_front();
+                    s.pop_front();
                 }
                 r
             }
@@ -290,7 +292,30 @@ impl WindowPlan {
         let hi_idx = t.div_euclid(b);
         let lo = front_point(&s.buckets, |k| k.index <= lo_idx);
         let hi = back_point(&s.buckets, |k| k.index <= hi_idx);
-        let in_range = s.buckets.range(lo..hi.max(lo));
+        if lo >= hi {
+            return self.empty_result();
+        }
+        // Running totals: O(1) for count, sum and average; min and max read
+        // the suffix extreme and distinct counts the newest-bucket index
+        // when the range reaches the newest bucket (a query at the newest
+        // time); other ranges scan their buckets.
+        let (first, last) = (&s.buckets[lo], &s.buckets[hi - 1]);
+        let count = last.cum_count - first.cum_count + first.count;
+        let sum = || last.cum_sum - first.cum_sum + i128::from(first.acc as i64);
+        let newest = hi == s.buckets.len();
+        match self.agg {
+            Agg::Count => return count as f64,
+            Agg::Sum => return sum() as f64 / 10_000.0,
+            Agg::Avg => return sum() as f64 / 10_000.0 / count as f64,
+            Agg::Min | Agg::Max if newest => return f64::from_bits(first.from),
+            Agg::Distinct if newest => {
+                if let Some(index) = &s.newest {
+                    return s.distinct_from(index, lo) as f64;
+                }
+            }
+            _ => {}
+        }
+        let in_range = s.buckets.range(lo..hi);
         match self.agg {
             Agg::Count => in_range.map(|k| k.count).sum::<u64>() as f64,
             Agg::Sum => in_range.map(|k| i128::from(k.acc as i64)).sum::<i128>() as f64 / 10_000.0,
@@ -453,7 +478,13 @@ impl WindowPlan {
                     }
                     buckets.push_back(k);
                 }
-                Some(WindowState::Bucketed(BucketedWindow { max_time, buckets }))
+                let mut s = BucketedWindow {
+                    max_time,
+                    buckets,
+                    newest: None,
+                };
+                s.derive(self.agg);
+                Some(WindowState::Bucketed(s))
             }
             _ => Some(self.empty()),
         }
@@ -497,6 +528,29 @@ pub(crate) enum WindowState {
 }
 
 impl WindowState {
+    /// Pulls the ends of the state's buffer, where updates and queries
+    /// start, toward the core (see `PartitionState::prefetch`).
+    pub(crate) fn prefetch(&self) {
+        use crate::partition::prefetch_line;
+        match self {
+            WindowState::Exact(s) => {
+                if let (Some(a), Some(b)) = (s.events.front(), s.events.back()) {
+                    prefetch_line(a);
+                    prefetch_line(b);
+                }
+            }
+            WindowState::Bucketed(s) => {
+                if let (Some(a), Some(b)) = (s.buckets.front(), s.buckets.back()) {
+                    prefetch_line(a);
+                    prefetch_line(b);
+                }
+                if let Some(index) = &s.newest {
+                    prefetch_line(&**index);
+                }
+            }
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             WindowState::Exact(s) => s.events.is_empty(),
@@ -509,16 +563,19 @@ impl WindowState {
             WindowState::Exact(s) => 48 + s.events.len() * 16,
             WindowState::Bucketed(s) => {
                 48 + s
-                    .buckets
-                    .iter()
-                    .map(|k| {
-                        std::mem::size_of::<Bucket>()
-                            + match &k.distinct {
-                                Distinct::Exact(v) => v.len() * 8,
-                                Distinct::Sketch(_) => REGISTERS,
-                            }
-                    })
-                    .sum::<usize>()
+                    .newest
+                    .as_ref()
+                    .map_or(0, |index| 48 + index.capacity() * 17)
+                    + s.buckets
+                        .iter()
+                        .map(|k| {
+                            std::mem::size_of::<Bucket>()
+                                + match &k.distinct {
+                                    Distinct::Exact(v) => v.len() * 8,
+                                    Distinct::Sketch(_) => REGISTERS,
+                                }
+                        })
+                        .sum::<usize>()
             }
         }
     }
@@ -536,6 +593,39 @@ pub(crate) struct BucketedWindow {
     max_time: i64,
     /// Non-empty buckets sorted by index.
     buckets: VecDeque<Bucket>,
+    /// Distinct counts: each retained value's newest bucket index, while
+    /// every retained bucket is exact (`None` once one is a sketch, until
+    /// it expires). Boxed so that a window's header stays small.
+    newest: Option<Box<NewestIndex>>,
+}
+
+type NewestIndex = hashbrown::HashMap<u64, i64, BuildHashed>;
+
+/// The index's hasher: its keys already are uniform 64-bit hashes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BuildHashed;
+
+#[derive(Default)]
+pub(crate) struct Hashed(u64);
+
+impl std::hash::BuildHasher for BuildHashed {
+    type Hasher = Hashed;
+    fn build_hasher(&self) -> Hashed {
+        Hashed(0)
+    }
+}
+
+impl std::hash::Hasher for Hashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; stay correct for anything else.
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -544,6 +634,12 @@ struct Bucket {
     count: u64,
     /// Sum (fixed-point i64 bits) or min/max (f64 bits), per aggregate.
     acc: u64,
+    /// Events and sum of the retained buckets up to and including this one,
+    /// counted from an arbitrary base: ranges read them as differences.
+    cum_count: u64,
+    cum_sum: i128,
+    /// Min/max: the extreme of this bucket and every newer one.
+    from: u64,
     distinct: Distinct,
 }
 
@@ -565,6 +661,9 @@ impl Bucket {
             index,
             count: 0,
             acc,
+            cum_count: 0,
+            cum_sum: 0,
+            from: acc,
             distinct: Distinct::Exact(Vec::new()),
         }
     }
@@ -590,5 +689,156 @@ impl Bucket {
                 Distinct::Sketch(h) => h.insert(v),
             },
         }
+    }
+}
+
+/// The more extreme of two min/max accumulators (f64 bits).
+fn extreme(agg: Agg, a: u64, b: u64) -> u64 {
+    match agg {
+        Agg::Min => f64::from_bits(a).min(f64::from_bits(b)).to_bits(),
+        _ => f64::from_bits(a).max(f64::from_bits(b)).to_bits(),
+    }
+}
+
+impl BucketedWindow {
+    /// Adds `v` to bucket `idx`, keeping the running totals, suffix
+    /// extremes and newest-bucket index. In order (the newest bucket) this
+    /// is O(1) amortized; a late event in an older bucket also updates the
+    /// buckets after it.
+    fn add(&mut self, agg: Agg, idx: i64, v: u64, distinct_limit: usize) {
+        let n = self.buckets.len();
+        let at = match self.buckets.back() {
+            Some(k) if k.index == idx => n - 1,
+            Some(k) if k.index > idx => self.buckets.partition_point(|k| k.index < idx),
+            _ => n,
+        };
+        if self.buckets.get(at).is_none_or(|k| k.index != idx) {
+            let mut k = Bucket::new(idx, agg);
+            // Totals before this bucket.
+            (k.cum_count, k.cum_sum) = match (at.checked_sub(1), self.buckets.get(at)) {
+                (Some(p), _) => (self.buckets[p].cum_count, self.buckets[p].cum_sum),
+                (None, Some(next)) => (
+                    next.cum_count - next.count,
+                    next.cum_sum - i128::from(next.acc as i64),
+                ),
+                (None, None) => (0, 0),
+            };
+            if let Some(next) = self.buckets.get(at) {
+                k.from = next.from;
+            }
+            self.buckets.insert(at, k);
+        }
+        let k = &mut self.buckets[at];
+        let (acc0, exact0) = (k.acc, matches!(k.distinct, Distinct::Exact(_)));
+        k.add(agg, v, distinct_limit);
+        let d_sum = match agg {
+            Agg::Sum | Agg::Avg => i128::from(k.acc as i64) - i128::from(acc0 as i64),
+            _ => 0,
+        };
+        let became_sketch = exact0 && matches!(k.distinct, Distinct::Sketch(_));
+        for k in self.buckets.range_mut(at..) {
+            k.cum_count += 1;
+            k.cum_sum += d_sum;
+        }
+        match agg {
+            Agg::Min | Agg::Max => {
+                // Suffix extremes change from `at` back to the first that
+                // already covers the new value.
+                let mut next = self.buckets.get(at + 1).map(|k| k.from);
+                for j in (0..=at).rev() {
+                    let k = &mut self.buckets[j];
+                    let f = next.map_or(k.acc, |nf| extreme(agg, k.acc, nf));
+                    if j < at && f == k.from {
+                        break;
+                    }
+                    k.from = f;
+                    next = Some(f);
+                }
+            }
+            Agg::Distinct => {
+                if became_sketch {
+                    self.newest = None;
+                } else if let Some(index) = &mut self.newest {
+                    let e = index.entry(v).or_insert(idx);
+                    *e = (*e).max(idx);
+                }
+            }
+            Agg::Count | Agg::Sum | Agg::Avg => {}
+        }
+    }
+
+    /// Drops the oldest bucket.
+    fn pop_front(&mut self) {
+        let Some(k) = self.buckets.pop_front() else {
+            return;
+        };
+        match (&k.distinct, &mut self.newest) {
+            (Distinct::Exact(values), Some(index)) => {
+                for h in values {
+                    if index.get(h) == Some(&k.index) {
+                        index.remove(h);
+                    }
+                }
+            }
+            (Distinct::Sketch(_), None)
+                if self
+                    .buckets
+                    .iter()
+                    .all(|b| matches!(b.distinct, Distinct::Exact(_))) =>
+            {
+                self.newest = Some(Box::new(self.build_newest()));
+            }
+            _ => {}
+        }
+    }
+
+    fn build_newest(&self) -> NewestIndex {
+        let mut index = NewestIndex::default();
+        for k in &self.buckets {
+            if let Distinct::Exact(values) = &k.distinct {
+                for &h in values {
+                    index.insert(h, k.index);
+                }
+            }
+        }
+        index
+    }
+
+    /// Distinct values in buckets `lo..` (through the newest): the values
+    /// whose newest bucket is at or after `lo`.
+    fn distinct_from(&self, index: &NewestIndex, lo: usize) -> usize {
+        let older = self
+            .buckets
+            .range(..lo)
+            .map(|k| match &k.distinct {
+                Distinct::Exact(values) => values
+                    .iter()
+                    .filter(|h| index.get(*h) == Some(&k.index))
+                    .count(),
+                Distinct::Sketch(_) => 0,
+            })
+            .sum::<usize>();
+        index.len() - older
+    }
+
+    /// Rebuilds what is derived from the buckets (after decoding).
+    fn derive(&mut self, agg: Agg) {
+        let (mut count, mut sum) = (0u64, 0i128);
+        for k in &mut self.buckets {
+            count += k.count;
+            sum += i128::from(k.acc as i64);
+            (k.cum_count, k.cum_sum) = (count, sum);
+        }
+        let mut next: Option<u64> = None;
+        for k in self.buckets.iter_mut().rev() {
+            k.from = next.map_or(k.acc, |nf| extreme(agg, k.acc, nf));
+            next = Some(k.from);
+        }
+        self.newest = (agg == Agg::Distinct
+            && self
+                .buckets
+                .iter()
+                .all(|k| matches!(k.distinct, Distinct::Exact(_))))
+        .then(|| Box::new(self.build_newest()));
     }
 }
