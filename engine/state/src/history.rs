@@ -41,6 +41,10 @@ pub(crate) const HISTORY_DAYS: i64 = 365;
 /// before 1970, which no accepted event carries.
 const FORMAT_2: u8 = 0xFF;
 
+/// Range-read cursors a history keeps, and the steps one may walk.
+const CURSORS: usize = 4;
+const CURSOR_WALK: usize = 8;
+
 /// Divisors of stored amounts (1/10000 units), by scale code.
 const AMOUNT_SCALES: [i64; 3] = [1, 100, 10_000];
 
@@ -86,6 +90,10 @@ pub(crate) struct HistoryState {
     /// that is only written, as in a backfill, never builds it) and after a
     /// change it cannot follow cheaply (an event on an earlier day).
     prefix: Vec<Prefix>,
+    /// `(window days, index of its first day)` of recent range reads: hints
+    /// for the next read of the same window (see [`Self::lower`]); a stale
+    /// one only costs a search.
+    cursors: [(u16, u32); CURSORS],
     seen: Vec<SeenSet>,
 }
 
@@ -95,6 +103,7 @@ impl Default for HistoryState {
             max_day: i64::MIN,
             days: Vec::new(),
             prefix: Vec::new(),
+            cursors: [(0, 0); CURSORS],
             seen: Vec::new(),
         }
     }
@@ -128,18 +137,19 @@ impl HistoryState {
     }
 
     /// Pulls what the next read and record start from toward the core: the
-    /// newest day and its totals, where the search over days begins, and
-    /// the seen sets' headers (see `PartitionState::prefetch`).
+    /// newest day, where the last range reads started (days and totals),
+    /// and the seen sets' headers (see `PartitionState::prefetch`).
     pub(crate) fn prefetch(&self) {
         use crate::partition::prefetch_line;
-        let n = self.days.len();
-        for i in [n / 2, n * 3 / 4, n.wrapping_sub(1)] {
+        let newest = self.days.len().wrapping_sub(1);
+        let starts = self.cursors.iter().map(|c| c.1 as usize);
+        for i in starts.chain([newest]) {
             if let Some(r) = self.days.get(i) {
                 prefetch_line(r);
             }
-        }
-        if let Some(p) = self.prefix.last() {
-            prefetch_line(p);
+            if let Some(p) = self.prefix.get(i) {
+                prefetch_line(p);
+            }
         }
         crate::partition::prefetch_slice(&self.seen);
     }
@@ -168,12 +178,43 @@ impl HistoryState {
         }
     }
 
+    /// The first day after `day - days`: a short walk from where the last
+    /// read of the same window started (an event a day later moves it by a
+    /// day or so), a binary search when that is far or unknown.
+    fn lower(&mut self, day: i64, days: u16) -> usize {
+        let bound = day - i64::from(days);
+        let pred = |r: &DayRollup| r.day <= bound;
+        let slot = match self.cursors.iter().position(|c| c.0 == days) {
+            Some(slot) => slot,
+            None => {
+                let slot = self.cursors.iter().position(|c| c.0 == 0).unwrap_or(0);
+                self.cursors[slot] = (days, 0);
+                slot
+            }
+        };
+        let mut i = (self.cursors[slot].1 as usize).min(self.days.len());
+        let mut found = false;
+        for _ in 0..CURSOR_WALK {
+            if self.days.get(i).is_some_and(pred) {
+                i += 1;
+            } else if i > 0 && !pred(&self.days[i - 1]) {
+                i -= 1;
+            } else {
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            i = self.days.partition_point(pred);
+        }
+        self.cursors[slot].1 = i as u32;
+        i
+    }
+
     /// Totals over days `day - days < d <= day`, from the running totals.
-    fn span(&self, day: i64, days: u16) -> Span {
+    fn span(&mut self, day: i64, days: u16) -> Span {
         let n = self.days.len();
-        let lo = self
-            .days
-            .partition_point(|r| r.day <= day - i64::from(days));
+        let lo = self.lower(day, days);
         // In order, `day` is the newest day: no search.
         let hi = if self.days.last().is_none_or(|r| r.day <= day) {
             n
@@ -227,7 +268,7 @@ impl HistoryState {
             },
             HistoryFeature::ActiveDays { days } => self.span(day, days).days as f64,
             HistoryFeature::DaysSinceFirst => {
-                let lo = self.days.partition_point(|r| r.day <= day - HISTORY_DAYS);
+                let lo = self.lower(day, HISTORY_DAYS as u16);
                 match self.days.get(lo).filter(|r| r.day <= day) {
                     Some(r) => (day - r.day) as f64,
                     None => f64::NAN,
@@ -381,6 +422,9 @@ impl HistoryState {
             self.prefix.clear();
         }
         self.days.drain(..keep_from);
+        for c in &mut self.cursors {
+            c.1 = c.1.saturating_sub(keep_from as u32);
+        }
         for s in &mut self.seen {
             s.values.retain(|v| v.last_day > horizon);
         }
@@ -564,6 +608,7 @@ impl HistoryState {
             max_day,
             days,
             prefix: Vec::new(),
+            cursors: [(0, 0); CURSORS],
             seen,
         })
     }
