@@ -553,6 +553,11 @@ impl HistoryState {
                 w.uvar(u64::from(r.hours));
             }
         }
+        self.encode_seen(&mut w);
+    }
+
+    /// The seen sets (the same in both formats), relative to the newest day.
+    fn encode_seen(&self, w: &mut Writer<'_>) {
         w.uvar(self.seen.len() as u64);
         for s in &self.seen {
             w.u8(crate::keys::field_code(s.field));
@@ -685,16 +690,7 @@ mod tests {
             w.ivar(r.max);
             w.uvar(u64::from(r.hours));
         }
-        w.uvar(h.seen.len() as u64);
-        for s in &h.seen {
-            w.u8(crate::keys::field_code(s.field));
-            w.uvar(s.values.len() as u64);
-            for v in &s.values {
-                w.u32_raw(v.hash);
-                w.uvar((h.max_day - v.last_day) as u64);
-                w.uvar((v.last_day - v.first_day) as u64);
-            }
-        }
+        h.encode_seen(&mut w);
         out
     }
 

@@ -65,7 +65,7 @@ use crate::record::{
     PreviousState, Staging, decode_previous, decode_stored, encode_previous, previous_expiry_day,
 };
 use crate::store::{StateStore, WriteBatch};
-use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
+use crate::window::{BuildHashed, DAY_MS, WindowPlan, WindowState, WindowTuning};
 
 /// Hot map from the 128-bit hash of an entity key to its entity.
 ///
@@ -73,34 +73,7 @@ use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
 /// keys costs a cache miss per probe. Two keys of one group collide with
 /// probability about n²/2¹²⁹ (n keys); the key bytes live in the entity for
 /// loads and checkpoints.
-type HotMap<V> = hashbrown::HashMap<u128, V, BuildKeyHasher>;
-
-/// The table's hasher: the key already is a uniform hash, so fold it.
-#[derive(Default, Clone, Copy)]
-struct BuildKeyHasher;
-
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::BuildHasher for BuildKeyHasher {
-    type Hasher = KeyHasher;
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
-    }
-}
-
-impl std::hash::Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u128` keys are hashed; stay correct for anything else.
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+type HotMap<V> = hashbrown::HashMap<u128, V, BuildHashed>;
 
 /// Pulls the cache line holding `p` toward the core.
 #[inline(always)]
