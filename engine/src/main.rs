@@ -418,6 +418,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 s.decline,
                 s.dlq
             );
+            if opts.checkpoint_every.is_some() {
+                eprintln!(
+                    "state checkpoints took {:.2}s of it",
+                    s.checkpoint_ms as f64 / 1e3
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Backtest {

@@ -44,6 +44,8 @@ pub struct ReplaySummary {
     pub degraded: u64,
     pub dlq: u64,
     pub elapsed_ms: u64,
+    /// Of `elapsed_ms`, time spent in state checkpoints (durable replays).
+    pub checkpoint_ms: u64,
 }
 
 impl ReplaySummary {
@@ -55,63 +57,168 @@ impl ReplaySummary {
 /// Decoded events of consecutive lines, with their line numbers.
 type Decoded = Vec<(crate::contract::Event, i64)>;
 
+/// What the pipeline thread hands the writer thread.
+enum ToWriter {
+    /// A decided batch, with the label of the model that scored it (boxed:
+    /// a batch's column headers are large next to a flush request).
+    Batch(Box<Batch>, Option<String>),
+    /// Everything handed over before is written and flushed: answer on it.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
 /// Runs the pipeline over `opts.input`.
 ///
-/// Two threads, so both cores work: a decoder reads and validates lines
-/// (writing rejections to the DLQ file) and hands batches, in file order,
-/// through a small bounded channel to the pipeline thread, which decides and
-/// writes. Order is preserved end to end, so the output is deterministic.
+/// Three threads, so both cores work: a decoder reads and validates lines
+/// (writing rejections to the DLQ file) and hands batches of events, in file
+/// order, to the pipeline thread (features, score, rules), which hands each
+/// decided batch to a writer (decisions encoded and written, the feature
+/// log, the counts) and takes an emptied one back. Channels are small and
+/// bounded, and order is kept end to end, so the output is deterministic.
+/// A checkpoint first waits for the writer to flush every decision before
+/// it: what the store says is done is on disk.
 pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let input = BufReader::with_capacity(1 << 20, File::open(&opts.input)?);
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&opts.output)?);
+    let out = BufWriter::with_capacity(1 << 20, File::create(&opts.output)?);
     let dlq_out = match &opts.dlq {
         Some(p) => Some(BufWriter::new(File::create(p)?)),
         None => None,
     };
-    let mut features = match &opts.feature_log {
+    let features = match &opts.feature_log {
         Some(p) => Some(FeatureLog::create(p)?),
         None => None,
     };
-    let mut runner = Runner::new(shared.pipeline(0)?, shared, opts.batch_size);
+    let mut runner = Runner::new(shared.pipeline(0)?, opts.batch_size);
     let batch_size = opts.batch_size.max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Decoded>();
-    let mut summary = ReplaySummary::default();
+    let (to_writer, writer_rx) = std::sync::mpsc::sync_channel::<ToWriter>(4);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Batch>();
     let mut checkpointed = 0u64;
-    let decoded = std::thread::scope(|scope| -> anyhow::Result<(u64, u64)> {
+    let mut checkpoint_time = Duration::ZERO;
+    let (mut summary, decoded) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let decoder = scope
             .spawn(move || decode_lines(input, dlq_out, opts, shared, batch_size, tx, recycle_rx));
+        let writer =
+            scope.spawn(move || write_decisions(out, features, shared, writer_rx, free_tx));
+        let flush = |to_writer: &std::sync::mpsc::SyncSender<ToWriter>| {
+            let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+            // A closed channel means the writer failed: it reports why.
+            if to_writer.send(ToWriter::Flush(ack_tx)).is_ok() {
+                let _ = ack_rx.recv();
+            }
+        };
+        let mut pipeline_result = Ok(());
         for mut events in rx {
             for (event, line) in events.drain(..) {
                 runner.next_line = line as u64 + 1;
                 runner.batch.push(event, line, runner.far_deadline);
             }
             let _ = recycle_tx.send(events);
-            runner.run(&mut out, features.as_mut(), &mut summary)?;
+            if runner.batch.is_empty() {
+                continue;
+            }
+            runner.pipeline.process(&mut runner.batch);
+            let next = free_rx.try_recv().unwrap_or_else(|_| runner.empty_batch());
+            let decided = Box::new(std::mem::replace(&mut runner.batch, next));
+            let model = runner.pipeline.score.model_label.clone();
+            if to_writer.send(ToWriter::Batch(decided, model)).is_err() {
+                break; // the writer failed; it reports why
+            }
             if let Some(every) = opts.checkpoint_every
                 && runner.next_line - checkpointed >= every.max(1)
             {
-                runner.checkpoint()?;
+                flush(&to_writer);
+                let t = Instant::now();
+                if let Err(e) = runner.checkpoint() {
+                    pipeline_result = Err(e);
+                    break;
+                }
+                checkpoint_time += t.elapsed();
                 checkpointed = runner.next_line;
             }
         }
-
-        decoder
+        drop(to_writer);
+        let written = writer
             .join()
-            .map_err(|_| anyhow::anyhow!("decoder thread panicked"))?
+            .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
+        let decoded = decoder
+            .join()
+            .map_err(|_| anyhow::anyhow!("decoder thread panicked"))?;
+        pipeline_result?;
+        Ok((written?, decoded?))
     })?;
     (summary.lines, summary.dlq) = decoded;
     if opts.checkpoint_every.is_some() {
-        // Trailing rejected lines are consumed too.
+        // Every decision is written (the writer finished); trailing
+        // rejected lines are consumed too.
         runner.next_line = runner.next_line.max(summary.lines);
+        let t = Instant::now();
         runner.checkpoint()?;
+        checkpoint_time += t.elapsed();
+    }
+    summary.checkpoint_ms = checkpoint_time.as_millis() as u64;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+/// The writer thread: encodes and writes each decided batch's decisions,
+/// appends its features to the log, counts actions, and hands the emptied
+/// batch back. Returns the counts once the pipeline thread hangs up.
+fn write_decisions(
+    mut out: BufWriter<File>,
+    mut features: Option<FeatureLog>,
+    shared: &Shared,
+    batches: std::sync::mpsc::Receiver<ToWriter>,
+    free: std::sync::mpsc::Sender<Batch>,
+) -> anyhow::Result<ReplaySummary> {
+    let mut summary = ReplaySummary::default();
+    let mut emitter = DecisionEmitter::new();
+    for msg in batches {
+        let (mut batch, model) = match msg {
+            ToWriter::Batch(batch, model) => (*batch, model),
+            ToWriter::Flush(ack) => {
+                out.flush()?;
+                let _ = ack.send(());
+                continue;
+            }
+        };
+        let mut io_err = None;
+        emitter.emit(
+            &batch,
+            DecisionClock::EventTime,
+            model.as_deref(),
+            &shared.metrics,
+            |_, _, json| {
+                if let Err(e) = out.write_all(json).and_then(|_| out.write_all(b"\n")) {
+                    io_err.get_or_insert(e);
+                }
+            },
+        );
+        if let Some(e) = io_err {
+            return Err(e.into());
+        }
+        for (i, eval) in batch.evaluations[..batch.len()].iter().enumerate() {
+            summary.decisions += 1;
+            match eval.action {
+                verdict_rules::Action::Allow => summary.allow += 1,
+                verdict_rules::Action::Review => summary.review += 1,
+                verdict_rules::Action::Decline => summary.decline += 1,
+            }
+            if batch.degraded[i] && model.is_some() {
+                summary.degraded += 1;
+            }
+        }
+        if let Some(f) = features.as_mut() {
+            f.append(&batch)?;
+        }
+        batch.clear();
+        let _ = free.send(batch);
     }
     out.flush()?;
     if let Some(f) = features {
         f.finish()?;
     }
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(summary)
 }
 
@@ -172,32 +279,37 @@ fn decode_lines(
     Ok((lines, rejected))
 }
 
-/// One partition's pipeline plus its reusable batch and emitter.
-struct Runner<'a> {
+/// One partition's pipeline and the batch it fills.
+struct Runner {
     pipeline: Pipeline,
-    shared: &'a Shared,
     batch: Batch,
-    emitter: DecisionEmitter,
     /// Replays are not bound by the live SLA: the model always gets to answer.
     far_deadline: Instant,
     /// Line number after the last event handed to the pipeline.
     next_line: u64,
+    batch_size: usize,
 }
 
-impl<'a> Runner<'a> {
-    fn new(pipeline: Pipeline, shared: &'a Shared, batch_size: usize) -> Self {
-        let mut batch = Batch::default();
-        batch.events.reserve(batch_size);
-        batch.budget = Duration::from_secs(3600);
-        let far_deadline = Instant::now() + batch.budget;
-        Runner {
+impl Runner {
+    const BUDGET: Duration = Duration::from_secs(3600);
+
+    fn new(pipeline: Pipeline, batch_size: usize) -> Self {
+        let mut runner = Runner {
             pipeline,
-            shared,
-            batch,
-            emitter: DecisionEmitter::new(),
-            far_deadline,
+            batch: Batch::default(),
+            far_deadline: Instant::now() + Self::BUDGET,
             next_line: 0,
-        }
+            batch_size,
+        };
+        runner.batch = runner.empty_batch();
+        runner
+    }
+
+    fn empty_batch(&self) -> Batch {
+        let mut batch = Batch::default();
+        batch.events.reserve(self.batch_size);
+        batch.budget = Self::BUDGET;
+        batch
     }
 
     /// Persists the state with the next line to read, in one atomic batch.
@@ -205,52 +317,5 @@ impl<'a> Runner<'a> {
         self.pipeline
             .on_checkpoint(self.next_line as i64)
             .map_err(|e| anyhow::anyhow!("checkpoint at line {}: {e}", self.next_line))
-    }
-
-    fn run(
-        &mut self,
-        out: &mut impl Write,
-        features: Option<&mut FeatureLog>,
-        summary: &mut ReplaySummary,
-    ) -> anyhow::Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.pipeline.process(&mut self.batch);
-        let model = self.pipeline.score.model_label.clone();
-        let mut io_err = None;
-        self.emitter.emit(
-            &self.batch,
-            DecisionClock::EventTime,
-            model.as_deref(),
-            &self.shared.metrics,
-            |_, _, json| {
-                if let Err(e) = out.write_all(json).and_then(|_| out.write_all(b"\n")) {
-                    io_err.get_or_insert(e);
-                }
-            },
-        );
-        if let Some(e) = io_err {
-            return Err(e.into());
-        }
-        for (i, eval) in self.batch.evaluations[..self.batch.len()]
-            .iter()
-            .enumerate()
-        {
-            summary.decisions += 1;
-            match eval.action {
-                verdict_rules::Action::Allow => summary.allow += 1,
-                verdict_rules::Action::Review => summary.review += 1,
-                verdict_rules::Action::Decline => summary.decline += 1,
-            }
-            if self.batch.degraded[i] && model.is_some() {
-                summary.degraded += 1;
-            }
-        }
-        if let Some(f) = features {
-            f.append(&self.batch)?;
-        }
-        self.batch.clear();
-        Ok(())
     }
 }

@@ -47,16 +47,15 @@ impl Stage for FeatureStage {
     fn process(&mut self, batch: &mut Batch) {
         let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
         let width = batch.width;
-        for (i, event) in batch.events.iter().enumerate() {
-            // The next events' state is fetched into the cache while this one
-            // is computed (see `PartitionState::prefetch`).
-            for ahead in 1..=3 {
-                if let Some(next) = batch.events.get(i + ahead) {
-                    self.state.prefetch(next, ahead);
-                }
-            }
-            let row = &mut batch.features[i * width..(i + 1) * width];
-            self.state.process(event, row);
+        // One call for the batch: keys are hashed once and the next events'
+        // state is prefetched while each one is computed.
+        self.state
+            .process_batch(&batch.events, &mut batch.features, width);
+        for (event, row) in batch
+            .events
+            .iter()
+            .zip(batch.features.chunks_mut(width.max(1)))
+        {
             rules.derive(event, row);
         }
     }

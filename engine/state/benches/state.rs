@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use verdict_rules::input::{Field, Transaction};
 use verdict_rules::spec::{
@@ -221,8 +221,44 @@ fn stream(n: usize, users: u32, span_ms: i64) -> Vec<Ev> {
         .collect()
 }
 
+/// Events per `process_batch` call (the engine's default batch size is
+/// 512; a smaller batch is the harder case for prefetching).
+const BATCH: usize = 64;
+
+/// Processes the next `n` events of the looped stream from `*i` in batches
+/// of [`BATCH`]; the `k`-th replay of the stream is shifted `k * span`
+/// (plus `base` spans) later.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    st: &mut PartitionState,
+    events: &[Ev],
+    span: i64,
+    base: i64,
+    i: &mut usize,
+    n: usize,
+    width: usize,
+    out: &mut Vec<f64>,
+) {
+    let mut done = 0;
+    while done < n {
+        let m = BATCH.min(n - done);
+        let batch: Vec<At> = (*i..*i + m)
+            .map(|j| At {
+                ev: &events[j % events.len()],
+                shift: span * (base + (j / events.len()) as i64),
+            })
+            .collect();
+        out.resize(m * width, 0.0);
+        st.process_batch(&batch, out, width);
+        black_box(&out);
+        *i += m;
+        done += m;
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let features = features();
+    let width = features.len();
     let cfg = StateConfig::default();
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn StateStore> =
@@ -231,44 +267,30 @@ fn bench(c: &mut Criterion) {
     let span = 30 * DAY;
     let events = stream(500_000, 20_000, span);
     let mut st = PartitionState::open(store.clone(), 0, &features, &cfg).expect("open partition");
-    let mut out = vec![0.0; features.len()];
-    for (i, ev) in events.iter().enumerate() {
-        st.process(&At { ev, shift: 0 }, &mut out);
-        if i % 50_000 == 49_999 {
-            st.checkpoint(i as i64 + 1).expect("checkpoint");
-        }
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < events.len() {
+        run(&mut st, &events, span, 0, &mut i, 50_000, width, &mut out);
+        st.checkpoint(i as i64).expect("checkpoint");
     }
-    st.checkpoint(events.len() as i64).expect("checkpoint");
     let stats = st.stats();
     eprintln!("state after warm-up: {stats:?}");
 
-    let mut i = 0usize;
     let mut offset = events.len() as i64;
     let mut group = c.benchmark_group("partition_state");
-    group.bench_function("process_20_features", |b| {
-        b.iter(|| {
-            hint(&st, &events, span, i);
-            let ev = &events[i % events.len()];
-            let shift = span * (1 + (i / events.len()) as i64);
-            st.process(&At { ev, shift }, &mut out);
-            i += 1;
-            black_box(&out);
-        })
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("process_20_features_batch_64", |b| {
+        b.iter(|| run(&mut st, &events, span, 1, &mut i, BATCH, width, &mut out))
     });
     st.checkpoint(offset).expect("checkpoint");
     group.finish();
-    per_event_distribution(&mut st, &events, span, &mut i, &mut offset, &mut out);
+    per_event_distribution(&mut st, &events, span, &mut i, &mut offset, width, &mut out);
     let mut group = c.benchmark_group("partition_state");
     group.bench_function("checkpoint_after_10k_events", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                for _ in 0..10_000 {
-                    let ev = &events[i % events.len()];
-                    let shift = span * (1 + (i / events.len()) as i64);
-                    st.process(&At { ev, shift }, &mut out);
-                    i += 1;
-                }
+                run(&mut st, &events, span, 1, &mut i, 10_000, width, &mut out);
                 offset += 10_000;
                 let t = Instant::now();
                 st.checkpoint(offset).expect("checkpoint");
@@ -287,66 +309,50 @@ fn bench(c: &mut Criterion) {
     let mut cold = PartitionState::open(store, 0, &features, &small).expect("open partition");
     let mut j = 0usize;
     let mut group = c.benchmark_group("partition_state_small_cache");
-    group.bench_function("process_20_features_cache_20k_entries", |b| {
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("process_20_features_cache_20k_entries_batch_64", |b| {
         b.iter(|| {
-            let ev = &events[j % events.len()];
-            let shift = span * (8 + (j / events.len()) as i64);
-            cold.process(&At { ev, shift }, &mut out);
-            j += 1;
-            if j.is_multiple_of(10_000) {
+            run(&mut cold, &events, span, 8, &mut j, BATCH, width, &mut out);
+            if j.is_multiple_of(10_000 / BATCH * BATCH) {
                 offset += 10_000;
                 cold.checkpoint(offset).expect("checkpoint");
             }
-            black_box(&out);
         })
     });
     group.finish();
 }
 
-/// The engine's feature stage hints each event of a batch 3, 2 and 1
-/// events ahead (`PartitionState::prefetch`); so does this loop.
-fn hint(st: &PartitionState, events: &[Ev], span: i64, i: usize) {
-    for ahead in 1..=3 {
-        let j = i + ahead;
-        let ev = &events[j % events.len()];
-        let shift = span * (1 + (j / events.len()) as i64);
-        st.prefetch(&At { ev, shift }, ahead);
-    }
-}
-
-/// Criterion reports the mean; the target is on the median event. Times
-/// 200k single `process` calls on the hot state (checkpointing every 10k
-/// outside the timed calls) and prints the distribution.
+/// Criterion reports the mean; the target is on the median. Times 200k
+/// events as batches of [`BATCH`] on the hot state (checkpointing every
+/// ~10k events outside the timed calls) and prints the distribution of
+/// the per-event cost of a batch (its time over its events).
 fn per_event_distribution(
     st: &mut PartitionState,
     events: &[Ev],
     span: i64,
     i: &mut usize,
     offset: &mut i64,
-    out: &mut [f64],
+    width: usize,
+    out: &mut Vec<f64>,
 ) {
     const N: usize = 200_000;
-    let mut ns: Vec<u64> = Vec::with_capacity(N);
-    for k in 0..N {
-        let ev = &events[*i % events.len()];
-        let shift = span * (1 + (*i / events.len()) as i64);
+    let mut ns: Vec<f64> = Vec::with_capacity(N / BATCH);
+    for k in 0..N / BATCH {
         let t = Instant::now();
-        hint(st, events, span, *i);
-        st.process(&At { ev, shift }, out);
-        ns.push(t.elapsed().as_nanos() as u64);
-        black_box(&out);
-        *i += 1;
-        if k % 10_000 == 9_999 {
-            *offset += 10_000;
+        run(st, events, span, 1, i, BATCH, width, out);
+        ns.push(t.elapsed().as_nanos() as f64 / BATCH as f64);
+        if k % 160 == 159 {
+            *offset += (160 * BATCH) as i64;
             st.checkpoint(*offset).expect("checkpoint");
         }
     }
-    let mean = ns.iter().sum::<u64>() as f64 / N as f64;
-    ns.sort_unstable();
-    let q = |p: f64| ns[((N as f64 * p) as usize).min(N - 1)] as f64 / 1_000.0;
+    let mean = ns.iter().sum::<f64>() / ns.len() as f64;
+    ns.sort_unstable_by(f64::total_cmp);
+    let q = |p: f64| ns[((ns.len() as f64 * p) as usize).min(ns.len() - 1)] / 1_000.0;
     eprintln!(
-        "partition_state/process_20_features per event over {N} events: \
+        "partition_state/process_20_features per event over {} batches of {BATCH}: \
          p50 {:.2} µs, p90 {:.2} µs, p99 {:.2} µs, mean {:.2} µs",
+        ns.len(),
         q(0.5),
         q(0.9),
         q(0.99),

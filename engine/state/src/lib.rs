@@ -21,6 +21,7 @@ mod codec;
 pub mod config;
 pub mod error;
 mod history;
+mod hot;
 pub mod keys;
 pub mod partition;
 mod record;

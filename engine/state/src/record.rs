@@ -73,8 +73,9 @@ impl Staging {
             return;
         }
         self.value[..4].copy_from_slice(&exp.to_le_bytes());
+        // Copied out at its size; the scratch buffer keeps its capacity.
         self.records
-            .put(rec_key.to_vec(), std::mem::take(&mut self.value));
+            .put(rec_key.to_vec(), self.value.as_slice().to_vec());
         if old_live != Some(exp) {
             if let Some(old) = old_live {
                 self.index.delete(keys::expiry_key(partition, old, rec_key));

@@ -601,9 +601,8 @@ pub(crate) struct BucketedWindow {
 
 type NewestIndex = hashbrown::HashMap<u64, i64, BuildHashed>;
 
-/// The hasher of maps whose keys already are uniform hashes (value hashes
-/// here, 128-bit entity key hashes in the partition's hot maps): it folds
-/// them instead of hashing again.
+/// The hasher of maps whose keys already are uniform hashes (the value
+/// hashes of distinct counts): it folds them instead of hashing again.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct BuildHashed;
 
@@ -619,14 +618,11 @@ impl std::hash::BuildHasher for BuildHashed {
 
 impl std::hash::Hasher for Hashed {
     fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` and `u128` keys are hashed; stay correct for anything else.
+        // Only `u64` keys are hashed; stay correct for anything else.
         self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
     }
     fn write_u64(&mut self, v: u64) {
         self.0 ^= v;
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
     }
     fn finish(&self) -> u64 {
         self.0
