@@ -110,6 +110,13 @@ pub(crate) struct HistoryState {
     /// one only costs a search.
     cursors: [(u16, u32); CURSORS],
     seen: Vec<SeenSet>,
+    /// At or before the oldest `last_day` of any seen value: a new day
+    /// scans the seen sets for values leaving the year only once one can.
+    seen_oldest: i64,
+    /// Seen-set searches of the current event's `FirstTime` reads, reused
+    /// by its `record` (the sets do not change in between): `(field, hash,
+    /// search result)`.
+    probes: Vec<(Field, u32, Result<usize, usize>)>,
 }
 
 impl Default for HistoryState {
@@ -120,6 +127,8 @@ impl Default for HistoryState {
             prefix: Vec::new(),
             cursors: [(0, 0); CURSORS],
             seen: Vec::new(),
+            seen_oldest: i64::MIN,
+            probes: Vec::new(),
         }
     }
 }
@@ -300,10 +309,9 @@ impl HistoryState {
                     .iter()
                     .find(|s| s.field == f)
                     .and_then(|s| {
-                        s.values
-                            .binary_search_by_key(&h, |v| v.hash)
-                            .ok()
-                            .map(|i| s.values[i])
+                        let found = s.values.binary_search_by_key(&h, |v| v.hash);
+                        self.probes.push((f, h, found));
+                        found.ok().map(|i| s.values[i])
                     })
                     .is_some_and(|v| {
                         in_range(v.first_day)
@@ -318,6 +326,8 @@ impl HistoryState {
     /// Records an event at `t`, tracking seen values of `tracked` fields.
     /// Events 365 days or more behind the user's latest day are ignored.
     pub(crate) fn record(&mut self, txn: &dyn Transaction, t: i64, tracked: &[Field]) {
+        // This event's reads' searches: valid until the first change below.
+        let mut probes = std::mem::take(&mut self.probes);
         let day = t.div_euclid(DAY_MS);
         if self.max_day != i64::MIN && day <= self.max_day - HISTORY_DAYS {
             return;
@@ -327,7 +337,12 @@ impl HistoryState {
             .filter(|v| !v.is_nan())
             .map(to_fixed);
         let hour = t.rem_euclid(DAY_MS) / 3_600_000;
-        let at = self.days.partition_point(|r| r.day < day);
+        // In order, the event's day is the newest day or a new one after it.
+        let at = match self.days.last() {
+            Some(r) if r.day == day => self.days.len() - 1,
+            Some(r) if r.day > day => self.days.partition_point(|r| r.day < day),
+            _ => self.days.len(),
+        };
         if self.days.get(at).is_none_or(|r| r.day != day) {
             self.days.insert(
                 at,
@@ -362,7 +377,14 @@ impl HistoryState {
                     self.seen.last_mut().expect("just pushed")
                 }
             };
-            match set.values.binary_search_by_key(&h, |v| v.hash) {
+            self.seen_oldest = self.seen_oldest.min(day);
+            // A set changes only under its own field: a search of it by
+            // this event's read still holds, once.
+            let probed = probes
+                .iter()
+                .position(|p| p.0 == f && p.1 == h)
+                .map(|i| probes.swap_remove(i).2);
+            match probed.unwrap_or_else(|| set.values.binary_search_by_key(&h, |v| v.hash)) {
                 Ok(i) => {
                     let v = &mut set.values[i];
                     v.first_day = v.first_day.min(day);
@@ -378,6 +400,8 @@ impl HistoryState {
                 ),
             }
         }
+        probes.clear();
+        self.probes = probes;
         if day > self.max_day {
             self.max_day = day;
             self.trim();
@@ -440,14 +464,24 @@ impl HistoryState {
         for c in &mut self.cursors {
             c.1 = c.1.saturating_sub(keep_from as u32);
         }
-        for s in &mut self.seen {
-            s.values.retain(|v| v.last_day > horizon);
+        if self.seen_oldest <= horizon {
+            for s in &mut self.seen {
+                s.values.retain(|v| v.last_day > horizon);
+            }
+            self.seen_oldest = self
+                .seen
+                .iter()
+                .flat_map(|s| s.values.iter().map(|v| v.last_day))
+                .min()
+                .unwrap_or(i64::MAX);
         }
     }
 
     /// Folds another user's partial history in (backfill chunks).
     pub(crate) fn merge(&mut self, other: &HistoryState) {
         self.prefix.clear();
+        self.probes.clear();
+        self.seen_oldest = self.seen_oldest.min(other.seen_oldest);
         for o in &other.days {
             let at = self.days.partition_point(|r| r.day < o.day);
             match self.days.get_mut(at) {
@@ -624,12 +658,19 @@ impl HistoryState {
             }
             seen.push(SeenSet { field, values });
         }
+        let seen_oldest = seen
+            .iter()
+            .flat_map(|s: &SeenSet| s.values.iter().map(|v| v.last_day))
+            .min()
+            .unwrap_or(i64::MAX);
         r.is_empty().then_some(HistoryState {
             max_day,
             days,
             prefix: Vec::new(),
             cursors: [(0, 0); CURSORS],
             seen,
+            seen_oldest,
+            probes: Vec::new(),
         })
     }
 }

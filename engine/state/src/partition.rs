@@ -803,7 +803,8 @@ impl PartitionState {
     /// (table slot, cells, each state's buffers, the history's arrays), so
     /// each distance prefetches one link: 4 events ahead the table slots,
     /// 3 the cells, 2 the buffers the cells point to, 1 the history's
-    /// arrays. By the time an event is processed its loads hit the cache.
+    /// arrays and distinct counts' value indexes. By the time an event is
+    /// processed its loads hit the cache.
     pub fn process_batch<T: Transaction>(&mut self, txns: &[T], out: &mut [f64], width: usize) {
         let g = self.groups.len();
         let mut keys = std::mem::take(&mut self.keys);
@@ -1001,15 +1002,11 @@ impl PartitionState {
                     CellState::History(h) => prefetch_line(&**h),
                     CellState::Previous(_) => {}
                 }),
-                1 => {
-                    if let Some(Cell {
-                        state: CellState::History(h),
-                        ..
-                    }) = entity.cells.last()
-                    {
-                        h.prefetch();
-                    }
-                }
+                1 => entity.cells.iter().for_each(|c| match &c.state {
+                    CellState::Window(w) => w.prefetch_index(),
+                    CellState::History(h) => h.prefetch(),
+                    CellState::Previous(_) => {}
+                }),
                 _ => {}
             }
         }

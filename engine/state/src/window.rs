@@ -528,6 +528,19 @@ pub(crate) enum WindowState {
 }
 
 impl WindowState {
+    /// Pulls a distinct count's short value index toward the core (one
+    /// link after [`Self::prefetch`], which brings in its header).
+    pub(crate) fn prefetch_index(&self) {
+        if let WindowState::Bucketed(BucketedWindow {
+            newest: Some(index),
+            ..
+        }) = self
+            && let NewestIndex::Few(v) = &**index
+        {
+            crate::partition::prefetch_slice(v);
+        }
+    }
+
     /// Pulls the ends of the state's buffer, where updates and queries
     /// start, toward the core (see `PartitionState::prefetch`).
     pub(crate) fn prefetch(&self) {
@@ -562,10 +575,7 @@ impl WindowState {
         match self {
             WindowState::Exact(s) => 48 + s.events.len() * 16,
             WindowState::Bucketed(s) => {
-                48 + s
-                    .newest
-                    .as_ref()
-                    .map_or(0, |index| 48 + index.capacity() * 17)
+                48 + s.newest.as_ref().map_or(0, |index| index.approx_bytes())
                     + s.buckets
                         .iter()
                         .map(|k| {
@@ -599,7 +609,92 @@ pub(crate) struct BucketedWindow {
     newest: Option<Box<NewestIndex>>,
 }
 
-type NewestIndex = hashbrown::HashMap<u64, i64, BuildHashed>;
+/// Each retained value of a distinct count with its newest bucket index.
+///
+/// Most keys see few values (a user's countries, a device's users): up to
+/// [`FEW_VALUES`] they stay in one short array scanned linearly, whose
+/// buffer the prefetch hints can reach ([`WindowState::prefetch_index`]);
+/// past that, a hash map.
+#[derive(Debug, Clone)]
+enum NewestIndex {
+    Few(Vec<(u64, i64)>),
+    Many(hashbrown::HashMap<u64, i64, BuildHashed>),
+}
+
+const FEW_VALUES: usize = 16;
+
+/// The same values with the same buckets, whatever the representation.
+impl PartialEq for NewestIndex {
+    fn eq(&self, other: &Self) -> bool {
+        let entries = |i: &NewestIndex| -> Vec<(u64, i64)> {
+            let mut e: Vec<(u64, i64)> = match i {
+                NewestIndex::Few(v) => v.clone(),
+                NewestIndex::Many(m) => m.iter().map(|(&h, &b)| (h, b)).collect(),
+            };
+            e.sort_unstable();
+            e
+        };
+        entries(self) == entries(other)
+    }
+}
+
+impl Default for NewestIndex {
+    fn default() -> Self {
+        NewestIndex::Few(Vec::new())
+    }
+}
+
+impl NewestIndex {
+    fn get(&self, h: u64) -> Option<i64> {
+        match self {
+            NewestIndex::Few(v) => v.iter().find(|e| e.0 == h).map(|e| e.1),
+            NewestIndex::Many(m) => m.get(&h).copied(),
+        }
+    }
+
+    /// Records that `h` is in bucket `idx` (keeping the newest).
+    fn insert(&mut self, h: u64, idx: i64) {
+        match self {
+            NewestIndex::Few(v) => match v.iter().position(|e| e.0 == h) {
+                Some(i) => v[i].1 = v[i].1.max(idx),
+                None if v.len() < FEW_VALUES => v.push((h, idx)),
+                None => {
+                    let mut m: hashbrown::HashMap<u64, i64, BuildHashed> =
+                        v.iter().copied().collect();
+                    m.insert(h, idx);
+                    *self = NewestIndex::Many(m);
+                }
+            },
+            NewestIndex::Many(m) => {
+                let e = m.entry(h).or_insert(idx);
+                *e = (*e).max(idx);
+            }
+        }
+    }
+
+    fn remove(&mut self, h: u64) {
+        match self {
+            NewestIndex::Few(v) => v.retain(|e| e.0 != h),
+            NewestIndex::Many(m) => {
+                m.remove(&h);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            NewestIndex::Few(v) => v.len(),
+            NewestIndex::Many(m) => m.len(),
+        }
+    }
+
+    fn approx_bytes(&self) -> usize {
+        match self {
+            NewestIndex::Few(v) => 32 + v.capacity() * 16,
+            NewestIndex::Many(m) => 48 + m.capacity() * 17,
+        }
+    }
+}
 
 /// The hasher of maps whose keys already are uniform hashes (the value
 /// hashes of distinct counts): it folds them instead of hashing again.
@@ -760,8 +855,7 @@ impl BucketedWindow {
                 if became_sketch {
                     self.newest = None;
                 } else if let Some(index) = &mut self.newest {
-                    let e = index.entry(v).or_insert(idx);
-                    *e = (*e).max(idx);
+                    index.insert(v, idx);
                 }
             }
             Agg::Count | Agg::Sum | Agg::Avg => {}
@@ -776,8 +870,8 @@ impl BucketedWindow {
         match (&k.distinct, &mut self.newest) {
             (Distinct::Exact(values), Some(index)) => {
                 for h in values {
-                    if index.get(h) == Some(&k.index) {
-                        index.remove(h);
+                    if index.get(*h) == Some(k.index) {
+                        index.remove(*h);
                     }
                 }
             }
@@ -814,7 +908,7 @@ impl BucketedWindow {
             .map(|k| match &k.distinct {
                 Distinct::Exact(values) => values
                     .iter()
-                    .filter(|h| index.get(*h) == Some(&k.index))
+                    .filter(|&&h| index.get(h) == Some(k.index))
                     .count(),
                 Distinct::Sketch(_) => 0,
             })
