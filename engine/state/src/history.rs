@@ -64,11 +64,80 @@ struct SeenValue {
     last_day: i64,
 }
 
+/// The values of one field a user was seen with.
+///
+/// Searched on every `FirstTime` read and record of the field, so the
+/// hashes are kept apart from their days: a binary search over a heavy
+/// user's hundreds of merchants touches a quarter of the cache lines it
+/// would over whole values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SeenSet {
     field: Field,
-    /// Sorted by hash.
-    values: Vec<SeenValue>,
+    /// Sorted.
+    hashes: Vec<u32>,
+    /// `(first day, last day)` of the value at the same index of `hashes`.
+    spans: Vec<(i64, i64)>,
+}
+
+impl SeenSet {
+    fn new(field: Field) -> Self {
+        SeenSet {
+            field,
+            hashes: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    fn find(&self, hash: u32) -> Result<usize, usize> {
+        self.hashes.binary_search(&hash)
+    }
+
+    fn get(&self, i: usize) -> SeenValue {
+        let (first_day, last_day) = self.spans[i];
+        SeenValue {
+            hash: self.hashes[i],
+            first_day,
+            last_day,
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = SeenValue> + '_ {
+        (0..self.hashes.len()).map(|i| self.get(i))
+    }
+
+    /// Notes `v` where `at` (a [`Self::find`] of its hash) says: widens
+    /// the days of a known value, inserts a new one.
+    fn note(&mut self, at: Result<usize, usize>, v: SeenValue) {
+        match at {
+            Ok(i) => {
+                let s = &mut self.spans[i];
+                s.0 = s.0.min(v.first_day);
+                s.1 = s.1.max(v.last_day);
+            }
+            Err(i) => {
+                self.hashes.insert(i, v.hash);
+                self.spans.insert(i, (v.first_day, v.last_day));
+            }
+        }
+    }
+
+    /// Keeps the values last seen after `horizon`.
+    fn retain_after(&mut self, horizon: i64) {
+        let mut kept = 0;
+        for i in 0..self.hashes.len() {
+            if self.spans[i].1 > horizon {
+                self.hashes[kept] = self.hashes[i];
+                self.spans[kept] = self.spans[i];
+                kept += 1;
+            }
+        }
+        self.hashes.truncate(kept);
+        self.spans.truncate(kept);
+    }
+
+    fn oldest(&self) -> Option<i64> {
+        self.spans.iter().map(|s| s.1).min()
+    }
 }
 
 /// Running totals at one day of [`HistoryState::days`], so that a range of
@@ -147,7 +216,7 @@ fn hash32(txn: &dyn Transaction, f: Field) -> Option<u32> {
 
 impl HistoryState {
     pub(crate) fn is_empty(&self) -> bool {
-        self.days.is_empty() && self.seen.iter().all(|s| s.values.is_empty())
+        self.days.is_empty() && self.seen.iter().all(|s| s.hashes.is_empty())
     }
 
     pub(crate) fn approx_bytes(&self) -> usize {
@@ -156,7 +225,7 @@ impl HistoryState {
             + self
                 .seen
                 .iter()
-                .map(|s| 32 + s.values.len() * std::mem::size_of::<SeenValue>())
+                .map(|s| 64 + s.hashes.len() * 20)
                 .sum::<usize>()
     }
 
@@ -309,9 +378,9 @@ impl HistoryState {
                     .iter()
                     .find(|s| s.field == f)
                     .and_then(|s| {
-                        let found = s.values.binary_search_by_key(&h, |v| v.hash);
+                        let found = s.find(h);
                         self.probes.push((f, h, found));
-                        found.ok().map(|i| s.values[i])
+                        found.ok().map(|i| s.get(i))
                     })
                     .is_some_and(|v| {
                         in_range(v.first_day)
@@ -370,10 +439,7 @@ impl HistoryState {
             let set = match self.seen.iter().position(|s| s.field == f) {
                 Some(i) => &mut self.seen[i],
                 None => {
-                    self.seen.push(SeenSet {
-                        field: f,
-                        values: Vec::new(),
-                    });
+                    self.seen.push(SeenSet::new(f));
                     self.seen.last_mut().expect("just pushed")
                 }
             };
@@ -384,21 +450,15 @@ impl HistoryState {
                 .iter()
                 .position(|p| p.0 == f && p.1 == h)
                 .map(|i| probes.swap_remove(i).2);
-            match probed.unwrap_or_else(|| set.values.binary_search_by_key(&h, |v| v.hash)) {
-                Ok(i) => {
-                    let v = &mut set.values[i];
-                    v.first_day = v.first_day.min(day);
-                    v.last_day = v.last_day.max(day);
-                }
-                Err(i) => set.values.insert(
-                    i,
-                    SeenValue {
-                        hash: h,
-                        first_day: day,
-                        last_day: day,
-                    },
-                ),
-            }
+            let at = probed.unwrap_or_else(|| set.find(h));
+            set.note(
+                at,
+                SeenValue {
+                    hash: h,
+                    first_day: day,
+                    last_day: day,
+                },
+            );
         }
         probes.clear();
         self.probes = probes;
@@ -466,12 +526,12 @@ impl HistoryState {
         }
         if self.seen_oldest <= horizon {
             for s in &mut self.seen {
-                s.values.retain(|v| v.last_day > horizon);
+                s.retain_after(horizon);
             }
             self.seen_oldest = self
                 .seen
                 .iter()
-                .flat_map(|s| s.values.iter().map(|v| v.last_day))
+                .filter_map(SeenSet::oldest)
                 .min()
                 .unwrap_or(i64::MAX);
         }
@@ -498,22 +558,13 @@ impl HistoryState {
             let set = match self.seen.iter().position(|s| s.field == os.field) {
                 Some(i) => &mut self.seen[i],
                 None => {
-                    self.seen.push(SeenSet {
-                        field: os.field,
-                        values: Vec::new(),
-                    });
+                    self.seen.push(SeenSet::new(os.field));
                     self.seen.last_mut().expect("just pushed")
                 }
             };
-            for ov in &os.values {
-                match set.values.binary_search_by_key(&ov.hash, |v| v.hash) {
-                    Ok(i) => {
-                        let v = &mut set.values[i];
-                        v.first_day = v.first_day.min(ov.first_day);
-                        v.last_day = v.last_day.max(ov.last_day);
-                    }
-                    Err(i) => set.values.insert(i, *ov),
-                }
+            for ov in os.values() {
+                let at = set.find(ov.hash);
+                set.note(at, ov);
             }
         }
         self.max_day = self.max_day.max(other.max_day);
@@ -595,8 +646,8 @@ impl HistoryState {
         w.uvar(self.seen.len() as u64);
         for s in &self.seen {
             w.u8(crate::keys::field_code(s.field));
-            w.uvar(s.values.len() as u64);
-            for v in &s.values {
+            w.uvar(s.hashes.len() as u64);
+            for v in s.values() {
                 w.u32_raw(v.hash);
                 w.uvar(self.max_day.saturating_sub(v.last_day) as u64);
                 w.uvar(v.last_day.saturating_sub(v.first_day) as u64);
@@ -645,22 +696,20 @@ impl HistoryState {
         for _ in 0..m {
             let field = *Field::ALL.get(usize::from(r.u8()?))?;
             let k = r.len()?;
-            let mut values = Vec::with_capacity(k);
+            let mut set = SeenSet::new(field);
+            set.hashes.reserve_exact(k);
+            set.spans.reserve_exact(k);
             for _ in 0..k {
-                let hash = r.u32_raw()?;
+                set.hashes.push(r.u32_raw()?);
                 let last_day = max_day - r.uvar()? as i64;
                 let first_day = last_day - r.uvar()? as i64;
-                values.push(SeenValue {
-                    hash,
-                    first_day,
-                    last_day,
-                });
+                set.spans.push((first_day, last_day));
             }
-            seen.push(SeenSet { field, values });
+            seen.push(set);
         }
         let seen_oldest = seen
             .iter()
-            .flat_map(|s: &SeenSet| s.values.iter().map(|v| v.last_day))
+            .filter_map(SeenSet::oldest)
             .min()
             .unwrap_or(i64::MAX);
         r.is_empty().then_some(HistoryState {
