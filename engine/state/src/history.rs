@@ -513,16 +513,22 @@ impl HistoryState {
 
     fn trim(&mut self) {
         let horizon = self.max_day - HISTORY_DAYS;
-        let keep_from = self.days.partition_point(|r| r.day <= horizon);
-        if self.prefix.len() == self.days.len() {
-            // Running totals are only ever read as differences.
-            self.prefix.drain(..keep_from);
-        } else {
-            self.prefix.clear();
-        }
-        self.days.drain(..keep_from);
-        for c in &mut self.cursors {
-            c.1 = c.1.saturating_sub(keep_from as u32);
+        // Most new days drop no day: a history younger than a year.
+        let keep_from = match self.days.first() {
+            Some(r) if r.day <= horizon => self.days.partition_point(|r| r.day <= horizon),
+            _ => 0,
+        };
+        if keep_from > 0 {
+            if self.prefix.len() == self.days.len() {
+                // Running totals are only ever read as differences.
+                self.prefix.drain(..keep_from);
+            } else {
+                self.prefix.clear();
+            }
+            self.days.drain(..keep_from);
+            for c in &mut self.cursors {
+                c.1 = c.1.saturating_sub(keep_from as u32);
+            }
         }
         if self.seen_oldest <= horizon {
             for s in &mut self.seen {
