@@ -231,7 +231,7 @@ impl HistoryState {
 
     /// Pulls what the next read and record start from toward the core: the
     /// newest day, where the last range reads started (days and totals),
-    /// and the seen sets' headers (see `PartitionState::prefetch`).
+    /// and the seen sets' headers (see `PartitionState::process_batch`).
     pub(crate) fn prefetch(&self) {
         use crate::partition::prefetch_line;
         let newest = self.days.len().wrapping_sub(1);

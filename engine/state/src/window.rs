@@ -542,7 +542,7 @@ impl WindowState {
     }
 
     /// Pulls the ends of the state's buffer, where updates and queries
-    /// start, toward the core (see `PartitionState::prefetch`).
+    /// start, toward the core (see `PartitionState::process_batch`).
     pub(crate) fn prefetch(&self) {
         use crate::partition::prefetch_line;
         match self {
