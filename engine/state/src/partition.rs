@@ -812,12 +812,13 @@ impl PartitionState {
         for txn in txns {
             event_keys(&self.groups, txn, &mut self.numkey, &mut keys);
         }
-        self.load_missing(txns, &keys);
-        // Where each event's entities are, found once (3 events ahead) and
-        // reused by the later hints and the event itself.
+        // Where each event's entities are: found once, by the load (or 3
+        // events ahead for the entities it inserted, which can move others),
+        // and reused by the hints and the event itself.
         let mut at = std::mem::take(&mut self.at);
         at.clear();
         at.resize(keys.len(), usize::MAX);
+        self.load_missing(txns, &keys, &mut at);
         for (i, txn) in txns.iter().enumerate() {
             for ahead in 1..=HINT_DEPTH {
                 let next = (i + ahead) * g..(i + ahead + 1) * g;
@@ -835,22 +836,28 @@ impl PartitionState {
 
     /// Makes every entity a batch touches hot, reading the missing ones
     /// in ONE multi-get (RocksDB looks the keys of a batched read up
-    /// together). The probes are independent of each other, so the CPU
-    /// overlaps their cache misses, and they leave the batch's table slots
-    /// in the cache for the per-event loop.
-    fn load_missing<T: Transaction>(&mut self, txns: &[T], keys: &[Option<u128>]) {
+    /// together), and notes in `at` where the present ones are. The probes
+    /// are independent of each other, so the CPU overlaps their cache
+    /// misses, and they leave the batch's table slots in the cache for the
+    /// per-event loop.
+    fn load_missing<T: Transaction>(
+        &mut self,
+        txns: &[T],
+        keys: &[Option<u128>],
+        at: &mut [usize],
+    ) {
         let g = self.groups.len();
         if g == 0 {
             return;
         }
         // (group, key hash, an event carrying the key)
         let mut missing: Vec<(usize, u128, usize)> = Vec::new();
-        for (i, event_keys) in keys.chunks(g).enumerate() {
-            for (gi, key) in event_keys.iter().enumerate() {
-                if let Some(hash) = *key
-                    && self.groups[gi].entries.get(hash).is_none()
-                {
-                    missing.push((gi, hash, i));
+        for (i, (event_keys, event_at)) in keys.chunks(g).zip(at.chunks_mut(g)).enumerate() {
+            for (gi, (key, slot)) in event_keys.iter().zip(event_at).enumerate() {
+                let Some(hash) = *key else { continue };
+                match self.groups[gi].entries.find(hash) {
+                    Some(found) => *slot = found,
+                    None => missing.push((gi, hash, i)),
                 }
             }
         }
