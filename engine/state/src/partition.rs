@@ -84,9 +84,19 @@ pub(crate) fn prefetch_line<T>(p: *const T) {
 
 /// Pulls every cache line of `s` toward the core.
 pub(crate) fn prefetch_slice<T>(s: &[T]) {
-    let start = s.as_ptr().cast::<u8>();
-    for offset in (0..std::mem::size_of_val(s)).step_by(64) {
-        prefetch_line(start.wrapping_add(offset));
+    prefetch_span(s.as_ptr(), std::mem::size_of_val(s));
+}
+
+/// Pulls every cache line of the `len` bytes from `p` toward the core
+/// (the bytes need not belong to one object: a prefetch never faults).
+pub(crate) fn prefetch_span<T>(p: *const T, len: usize) {
+    let start = p.cast::<u8>();
+    let first = start as usize & !63;
+    let end = (start as usize).wrapping_add(len);
+    let mut line = first;
+    while line < end {
+        prefetch_line(start.wrapping_add(line.wrapping_sub(start as usize)));
+        line += 64;
     }
 }
 
@@ -103,7 +113,7 @@ const PARALLEL_CHECKPOINT_RECORDS: usize = 4_096;
 
 /// Events ahead of the current one whose state [`PartitionState::process_batch`]
 /// prefetches, one link of the chain per distance.
-pub const HINT_DEPTH: usize = 4;
+pub const HINT_DEPTH: usize = 6;
 
 /// Appends the hash of each group's key of `txn` to `out` (`None` where the
 /// event has no such key).
@@ -800,11 +810,13 @@ impl PartitionState {
     /// Faster than one call per event: each key is hashed once, and while
     /// an event is computed the state of the next [`HINT_DEPTH`] events is
     /// pulled toward the cache. The state of one event is a chain of loads
-    /// (table slot, cells, each state's buffers, the history's arrays), so
-    /// each distance prefetches one link: 4 events ahead the table slots,
-    /// 3 the cells, 2 the buffers the cells point to, 1 the history's
-    /// arrays and distinct counts' value indexes. By the time an event is
-    /// processed its loads hit the cache.
+    /// (table slot, cells, each state's buffers, the history's arrays, the
+    /// seen values the event looks up), so each distance prefetches one
+    /// link: 6 events ahead the table slots, 5 the cells, 4 the ends of the
+    /// buffers the cells point to and the history, 3 the history's arrays
+    /// and distinct counts' value indexes, 2 where the event's values are
+    /// searched in the history's seen sets, 1 the days of the values found.
+    /// By the time an event is processed its loads hit the cache.
     pub fn process_batch<T: Transaction>(&mut self, txns: &[T], out: &mut [f64], width: usize) {
         let g = self.groups.len();
         let mut keys = std::mem::take(&mut self.keys);
@@ -822,8 +834,12 @@ impl PartitionState {
         for (i, txn) in txns.iter().enumerate() {
             for ahead in 1..=HINT_DEPTH {
                 let next = (i + ahead) * g..(i + ahead + 1) * g;
-                if let (Some(k), Some(a)) = (keys.get(next.clone()), at.get_mut(next)) {
-                    self.prefetch(k, a, ahead);
+                if let (Some(k), Some(a), Some(t)) = (
+                    keys.get(next.clone()),
+                    at.get_mut(next),
+                    txns.get(i + ahead),
+                ) {
+                    self.prefetch(t, k, a, ahead);
                 }
             }
             let row = &mut out[i * width..(i + 1) * width];
@@ -989,11 +1005,21 @@ impl PartitionState {
     /// events from now (see [`Self::process_batch`]): pulls one link of its
     /// state's chain toward the cache, changing nothing but `at`, where its
     /// entities are found.
-    fn prefetch(&self, keys: &[Option<u128>], at: &mut [usize], ahead: usize) {
+    fn prefetch(
+        &self,
+        txn: &dyn Transaction,
+        keys: &[Option<u128>],
+        at: &mut [usize],
+        ahead: usize,
+    ) {
         for ((group, key), slot) in self.groups.iter().zip(keys).zip(at) {
             let Some(hash) = *key else { continue };
             if ahead == HINT_DEPTH {
                 group.entries.prefetch(hash);
+                continue;
+            }
+            // The last two links are the history's seen sets.
+            if ahead <= 2 && !group.history {
                 continue;
             }
             if !group.entries.holds(*slot, hash) {
@@ -1003,18 +1029,26 @@ impl PartitionState {
                 continue;
             };
             match ahead {
-                3 => prefetch_slice(&entity.cells),
-                2 => entity.cells.iter().for_each(|c| match &c.state {
+                5 => prefetch_slice(&entity.cells),
+                4 => entity.cells.iter().for_each(|c| match &c.state {
                     CellState::Window(w) => w.prefetch(),
-                    CellState::History(h) => prefetch_line(&**h),
+                    CellState::History(h) => prefetch_span(&**h, size_of::<HistoryState>()),
                     CellState::Previous(_) => {}
                 }),
-                1 => entity.cells.iter().for_each(|c| match &c.state {
+                3 => entity.cells.iter().for_each(|c| match &c.state {
                     CellState::Window(w) => w.prefetch_index(),
                     CellState::History(h) => h.prefetch(),
                     CellState::Previous(_) => {}
                 }),
-                _ => {}
+                _ => {
+                    if let Some(Cell {
+                        state: CellState::History(h),
+                        ..
+                    }) = entity.cells.last()
+                    {
+                        h.prefetch_seen(txn, ahead);
+                    }
+                }
             }
         }
     }

@@ -544,18 +544,21 @@ impl WindowState {
     /// Pulls the ends of the state's buffer, where updates and queries
     /// start, toward the core (see `PartitionState::process_batch`).
     pub(crate) fn prefetch(&self) {
-        use crate::partition::prefetch_line;
+        use crate::partition::{prefetch_line, prefetch_span};
         match self {
             WindowState::Exact(s) => {
                 if let (Some(a), Some(b)) = (s.events.front(), s.events.back()) {
                     prefetch_line(a);
-                    prefetch_line(b);
+                    // The newest event and the slot an in-order one goes to.
+                    prefetch_span(b, 2 * size_of_val(b));
                 }
             }
             WindowState::Bucketed(s) => {
                 if let (Some(a), Some(b)) = (s.buckets.front(), s.buckets.back()) {
-                    prefetch_line(a);
-                    prefetch_line(b);
+                    // A bucket spans two lines: the first, and the newest
+                    // with the slot a new newest bucket goes to.
+                    prefetch_span(a, size_of_val(a));
+                    prefetch_span(b, 2 * size_of_val(b));
                 }
                 if let Some(index) = &s.newest {
                     prefetch_line(&**index);
