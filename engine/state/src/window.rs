@@ -177,11 +177,13 @@ impl WindowPlan {
             Layout::Exact => WindowState::Exact(ExactWindow {
                 max_time: i64::MIN,
                 events: VecDeque::new(),
+                start: Hint::default(),
             }),
             Layout::Bucketed { .. } => WindowState::Bucketed(BucketedWindow {
                 max_time: i64::MIN,
                 buckets: VecDeque::new(),
                 newest: (self.agg == Agg::Distinct).then(Box::default),
+                start: Hint::default(),
             }),
         }
     }
@@ -216,6 +218,7 @@ impl WindowPlan {
                 let horizon = self.horizon(s.max_time);
                 while s.events.front().is_some_and(|e| e.0 <= horizon) {
                     s.events.pop_front();
+                    s.start.shift();
                 }
                 r
             }
@@ -235,7 +238,7 @@ impl WindowPlan {
     }
 
     /// The aggregate at `t` without adding anything.
-    pub(crate) fn query(&self, st: &WindowState, t: i64, scratch: &mut Vec<u64>) -> f64 {
+    pub(crate) fn query(&self, st: &mut WindowState, t: i64, scratch: &mut Vec<u64>) -> f64 {
         match st {
             WindowState::Exact(s) => self.query_exact(s, t, scratch),
             WindowState::Bucketed(s) => self.query_bucketed(s, t, scratch),
@@ -260,8 +263,8 @@ impl WindowPlan {
         (end.div_euclid(DAY_MS) + 1).clamp(0, i64::from(u32::MAX)) as u32
     }
 
-    fn query_exact(&self, s: &ExactWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
-        let lo = front_point(&s.events, |e| e.0 <= t.saturating_sub(self.window_ms));
+    fn query_exact(&self, s: &mut ExactWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
+        let lo = s.start.point(&s.events, |e| e.0 <= t.saturating_sub(self.window_ms));
         let hi = back_point(&s.events, |e| e.0 <= t);
         let vals = s.events.range(lo..hi.max(lo)).map(|e| e.1);
         match self.agg {
@@ -286,12 +289,22 @@ impl WindowPlan {
         }
     }
 
-    fn query_bucketed(&self, s: &BucketedWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
+    fn query_bucketed(&self, s: &mut BucketedWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
         let b = self.bucket_ms().unwrap_or(1);
         let lo_idx = t.saturating_sub(self.window_ms).div_euclid(b);
         let hi_idx = t.div_euclid(b);
-        let lo = front_point(&s.buckets, |k| k.index <= lo_idx);
         let hi = back_point(&s.buckets, |k| k.index <= hi_idx);
+        let newest = hi == s.buckets.len();
+        // A distinct count through the newest bucket is the number of
+        // values whose newest bucket is in range: with few values, one
+        // pass over the short index, no bucket read.
+        if newest
+            && let Some(index) = &s.newest
+            && let NewestIndex::Few(entries) = &**index
+        {
+            return entries.iter().filter(|e| e.1 > lo_idx).count() as f64;
+        }
+        let lo = s.start.point(&s.buckets, |k| k.index <= lo_idx);
         if lo >= hi {
             return self.empty_result();
         }
@@ -302,7 +315,6 @@ impl WindowPlan {
         let (first, last) = (&s.buckets[lo], &s.buckets[hi - 1]);
         let count = last.cum_count - first.cum_count + first.count;
         let sum = || last.cum_sum - first.cum_sum + i128::from(first.acc as i64);
-        let newest = hi == s.buckets.len();
         match self.agg {
             Agg::Count => return count as f64,
             Agg::Sum => return sum() as f64 / 10_000.0,
@@ -444,7 +456,11 @@ impl WindowPlan {
                     prev = t;
                     events.push_back((t, self.decode_value(&mut r)?));
                 }
-                Some(WindowState::Exact(ExactWindow { max_time, events }))
+                Some(WindowState::Exact(ExactWindow {
+                    max_time,
+                    events,
+                    start: Hint::default(),
+                }))
             }
             (2, Layout::Bucketed { bucket_ms }) => {
                 if r.ivar()? != bucket_ms {
@@ -482,6 +498,7 @@ impl WindowPlan {
                     max_time,
                     buckets,
                     newest: None,
+                    start: Hint::default(),
                 };
                 s.derive(self.agg);
                 Some(WindowState::Bucketed(s))
@@ -491,16 +508,57 @@ impl WindowPlan {
     }
 }
 
-/// `partition_point` for a boundary expected near the front: a query's
-/// lower bound lies within the allowed lateness of the retained horizon, so
-/// a gallop from the front finds it touching the deque's first cache lines
-/// rather than a binary search's scattered probes.
-fn front_point<T>(d: &VecDeque<T>, pred: impl Fn(&T) -> bool) -> usize {
-    let mut hi = 1;
-    while hi < d.len() && pred(&d[hi - 1]) {
-        hi *= 2;
+/// Where the last query of a window found the lower end of its range (a
+/// position in its buffer): the next query's end is usually there or a
+/// step later, so it searches outward from it, touching the one line the
+/// hints pulled in (see [`WindowState::prefetch`]) rather than a binary
+/// search's scattered probes. A stale hint only costs a longer search. Not
+/// part of the state: equal whatever its value, not stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Hint(u32);
+
+impl PartialEq for Hint {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
-    let (mut lo, mut hi) = (hi / 2, hi.min(d.len()));
+}
+
+impl Hint {
+    /// `d.partition_point(pred)`, searched from the hint, which moves there.
+    fn point<T>(&mut self, d: &VecDeque<T>, pred: impl Fn(&T) -> bool) -> usize {
+        let p = point_from(d, self.0 as usize, pred);
+        self.0 = p.min(u32::MAX as usize) as u32;
+        p
+    }
+
+    /// The buffer's first element was dropped.
+    fn shift(&mut self) {
+        self.0 = self.0.saturating_sub(1);
+    }
+
+    fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// `d.partition_point(pred)`, galloping outward from `h`.
+fn point_from<T>(d: &VecDeque<T>, h: usize, pred: impl Fn(&T) -> bool) -> usize {
+    let n = d.len();
+    let h = h.min(n);
+    // The boundary lies in `lo..=hi`.
+    let (mut lo, mut hi) = if h < n && pred(&d[h]) {
+        let mut step = 1;
+        while h + step < n && pred(&d[h + step]) {
+            step *= 2;
+        }
+        (h + step / 2 + 1, (h + step).min(n))
+    } else {
+        let mut step = 1;
+        while step <= h && !pred(&d[h - step]) {
+            step *= 2;
+        }
+        ((h + 1).saturating_sub(step), h - step / 2)
+    };
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         if pred(&d[mid]) {
@@ -549,16 +607,23 @@ impl WindowState {
             WindowState::Exact(s) => {
                 if let (Some(a), Some(b)) = (s.events.front(), s.events.back()) {
                     prefetch_line(a);
+                    if let Some(start) = s.events.get(s.start.get()) {
+                        prefetch_line(start);
+                    }
                     // The newest event and the slot an in-order one goes to.
                     prefetch_span(b, 2 * size_of_val(b));
                 }
             }
             WindowState::Bucketed(s) => {
                 if let (Some(a), Some(b)) = (s.buckets.front(), s.buckets.back()) {
-                    // A bucket spans two lines: the first, and the newest
-                    // with the slot a new newest bucket goes to.
+                    // A bucket spans two lines: the first (a pop reads
+                    // it), the newest with the slot a new newest bucket
+                    // goes to, and where the last range started.
                     prefetch_span(a, size_of_val(a));
                     prefetch_span(b, 2 * size_of_val(b));
+                    if let Some(start) = s.buckets.get(s.start.get()) {
+                        prefetch_span(start, size_of_val(start));
+                    }
                 }
                 if let Some(index) = &s.newest {
                     prefetch_line(&**index);
@@ -599,6 +664,8 @@ pub(crate) struct ExactWindow {
     max_time: i64,
     /// `(event time, value)` sorted by time; equal times in arrival order.
     events: VecDeque<(i64, u64)>,
+    /// Where the last query's range started.
+    start: Hint,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -610,6 +677,8 @@ pub(crate) struct BucketedWindow {
     /// every retained bucket is exact (`None` once one is a sketch, until
     /// it expires). Boxed so that a window's header stays small.
     newest: Option<Box<NewestIndex>>,
+    /// Where the last query's range started.
+    start: Hint,
 }
 
 /// Each retained value of a distinct count with its newest bucket index.
@@ -870,6 +939,7 @@ impl BucketedWindow {
         let Some(k) = self.buckets.pop_front() else {
             return;
         };
+        self.start.shift();
         match (&k.distinct, &mut self.newest) {
             (Distinct::Exact(values), Some(index)) => {
                 for h in values {
@@ -938,5 +1008,33 @@ impl BucketedWindow {
                 .iter()
                 .all(|k| matches!(k.distinct, Distinct::Exact(_))))
         .then(|| Box::new(self.build_newest()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The search from a hint answers as a binary search does, from
+        /// any hint, in a buffer that wrapped around its allocation.
+        #[test]
+        fn a_search_from_any_hint_agrees_with_partition_point(
+            mut values in proptest::collection::vec(0i64..50, 0..80),
+            rotate in 0usize..80,
+            hint in 0usize..100,
+            bound in -1i64..52,
+        ) {
+            values.sort_unstable();
+            let mut d: VecDeque<i64> = VecDeque::with_capacity(values.len() + 1);
+            // Wrap the ring: push and pop some before the real values.
+            for _ in 0..rotate.min(values.len()) {
+                d.push_back(-1);
+                d.pop_front();
+            }
+            d.extend(values);
+            let expected = d.partition_point(|&v| v <= bound);
+            proptest::prop_assert_eq!(point_from(&d, hint, |&v| v <= bound), expected);
+        }
     }
 }
