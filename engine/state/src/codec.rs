@@ -110,6 +110,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An `i128` as two words. `i128` is 16-byte aligned, which pads the
+/// structs holding one (a history's running totals per day, a window's per
+/// bucket) to the next 16 bytes, for every entry of every hot state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Wide(pub(crate) u64, pub(crate) u64);
+
+impl Wide {
+    pub(crate) fn new(v: i128) -> Self {
+        Wide(v as u64, (v >> 64) as u64)
+    }
+
+    pub(crate) fn get(self) -> i128 {
+        (i128::from(self.1) << 64) | i128::from(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@
 use verdict_rules::input::{Field, Transaction};
 use verdict_rules::spec::HistoryFeature;
 
-use crate::codec::{Reader, Writer};
+use crate::codec::{Reader, Wide, Writer};
 use crate::window::{DAY_MS, field_hash, to_fixed};
 
 pub(crate) const HISTORY_DAYS: i64 = 365;
@@ -186,21 +186,6 @@ struct Prefix {
     count: u64,
     sum: Wide,
     max_from: i64,
-}
-
-/// An `i128` as two words: `i128` is 16-byte aligned, which would make a
-/// `Prefix` 48 bytes instead of 32, for every day of every hot history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Wide(u64, u64);
-
-impl Wide {
-    fn new(v: i128) -> Self {
-        Wide(v as u64, (v >> 64) as u64)
-    }
-
-    fn get(self) -> i128 {
-        (i128::from(self.1) << 64) | i128::from(self.0)
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -206,6 +206,9 @@ struct Group {
     slots: Vec<usize>,
     /// Entities of this group also carry the user history (the user group).
     history: bool,
+    /// The hints' last links reach this group's states: the history's seen
+    /// sets, bucketed distinct counts' values.
+    deep: bool,
     /// Entities by the 128-bit hash of their key (see [`crate::hot`]).
     entries: HotTable<Entity>,
 }
@@ -736,6 +739,7 @@ impl PartitionState {
                     key: slot.key,
                     slots: vec![i],
                     history: false,
+                    deep: false,
                     entries: HotTable::default(),
                 }),
             }
@@ -747,9 +751,16 @@ impl PartitionState {
                     key: Field::UserId,
                     slots: Vec::new(),
                     history: true,
+                    deep: false,
                     entries: HotTable::default(),
                 }),
             }
+        }
+        for g in &mut groups {
+            g.deep = g.history
+                || g.slots.iter().any(|&si| {
+                    matches!(&self.slots[si].kind, SlotKind::Window { plan, .. } if plan.keeps_values())
+                });
         }
         self.hot = 0;
         for mut old in old_groups {
@@ -1018,8 +1029,9 @@ impl PartitionState {
                 group.entries.prefetch(hash);
                 continue;
             }
-            // The last two links are the history's seen sets.
-            if ahead <= 2 && !group.history {
+            // The last links are the history's seen sets and distinct
+            // counts' values.
+            if ahead <= 2 && !group.deep {
                 continue;
             }
             if !group.entries.holds(*slot, hash) {
@@ -1038,6 +1050,11 @@ impl PartitionState {
                 3 => entity.cells.iter().for_each(|c| match &c.state {
                     CellState::Window(w) => w.prefetch_index(),
                     CellState::History(h) => h.prefetch(),
+                    CellState::Previous(_) => {}
+                }),
+                2 => entity.cells.iter().for_each(|c| match &c.state {
+                    CellState::Window(w) => w.prefetch_values(),
+                    CellState::History(h) => h.prefetch_seen(txn, ahead),
                     CellState::Previous(_) => {}
                 }),
                 _ => {

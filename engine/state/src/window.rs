@@ -48,7 +48,7 @@ use std::collections::VecDeque;
 use verdict_rules::input::{Field, Transaction};
 use verdict_rules::spec::{Aggregate, WindowFeature};
 
-use crate::codec::{Reader, Writer};
+use crate::codec::{Reader, Wide, Writer};
 use crate::sketch::{HyperLogLog, REGISTERS};
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -152,6 +152,11 @@ impl WindowPlan {
         }
     }
 
+    /// A bucketed distinct count: its buckets' values live apart from them.
+    pub(crate) fn keeps_values(&self) -> bool {
+        self.agg == Agg::Distinct && matches!(self.layout, Layout::Bucketed { .. })
+    }
+
     /// Bucket width, or `None` for an exact window.
     pub(crate) fn bucket_ms(&self) -> Option<i64> {
         match self.layout {
@@ -182,7 +187,12 @@ impl WindowPlan {
             Layout::Bucketed { .. } => WindowState::Bucketed(BucketedWindow {
                 max_time: i64::MIN,
                 buckets: VecDeque::new(),
-                newest: (self.agg == Agg::Distinct).then(Box::default),
+                distinct: (self.agg == Agg::Distinct).then(|| {
+                    Box::new(DistinctParts {
+                        sets: VecDeque::new(),
+                        newest: Some(NewestIndex::default()),
+                    })
+                }),
                 start: Hint::default(),
             }),
         }
@@ -264,7 +274,9 @@ impl WindowPlan {
     }
 
     fn query_exact(&self, s: &mut ExactWindow, t: i64, scratch: &mut Vec<u64>) -> f64 {
-        let lo = s.start.point(&s.events, |e| e.0 <= t.saturating_sub(self.window_ms));
+        let lo = s
+            .start
+            .point(&s.events, |e| e.0 <= t.saturating_sub(self.window_ms));
         let hi = back_point(&s.events, |e| e.0 <= t);
         let vals = s.events.range(lo..hi.max(lo)).map(|e| e.1);
         match self.agg {
@@ -299,8 +311,10 @@ impl WindowPlan {
         // values whose newest bucket is in range: with few values, one
         // pass over the short index, no bucket read.
         if newest
-            && let Some(index) = &s.newest
-            && let NewestIndex::Few(entries) = &**index
+            && let Some(DistinctParts {
+                newest: Some(NewestIndex::Few(entries)),
+                ..
+            }) = s.distinct.as_deref()
         {
             return entries.iter().filter(|e| e.1 > lo_idx).count() as f64;
         }
@@ -313,28 +327,32 @@ impl WindowPlan {
         // when the range reaches the newest bucket (a query at the newest
         // time); other ranges scan their buckets.
         let (first, last) = (&s.buckets[lo], &s.buckets[hi - 1]);
-        let count = last.cum_count - first.cum_count + first.count;
-        let sum = || last.cum_sum - first.cum_sum + i128::from(first.acc as i64);
+        let count = last.cum_count.wrapping_sub(first.cum_count) + first.count;
+        let sum = || last.cum_sum() - first.cum_sum() + i128::from(first.acc as i64);
         match self.agg {
-            Agg::Count => return count as f64,
+            Agg::Count => return f64::from(count),
             Agg::Sum => return sum() as f64 / 10_000.0,
-            Agg::Avg => return sum() as f64 / 10_000.0 / count as f64,
-            Agg::Min | Agg::Max if newest => return f64::from_bits(first.from),
+            Agg::Avg => return sum() as f64 / 10_000.0 / f64::from(count),
+            Agg::Min | Agg::Max if newest => return f64::from_bits(first.from()),
             Agg::Distinct if newest => {
-                if let Some(index) = &s.newest {
-                    return s.distinct_from(index, lo) as f64;
+                if let Some(DistinctParts {
+                    sets,
+                    newest: Some(index),
+                }) = s.distinct.as_deref()
+                {
+                    return s.distinct_from(sets, index, lo) as f64;
                 }
             }
             _ => {}
         }
         let in_range = s.buckets.range(lo..hi);
         match self.agg {
-            Agg::Count => in_range.map(|k| k.count).sum::<u64>() as f64,
+            Agg::Count => in_range.map(|k| u64::from(k.count)).sum::<u64>() as f64,
             Agg::Sum => in_range.map(|k| i128::from(k.acc as i64)).sum::<i128>() as f64 / 10_000.0,
             Agg::Avg => {
                 let (mut n, mut sum) = (0u64, 0i128);
                 for k in in_range {
-                    n += k.count;
+                    n += u64::from(k.count);
                     sum += i128::from(k.acc as i64);
                 }
                 if n == 0 {
@@ -350,13 +368,14 @@ impl WindowPlan {
                 .map(|k| f64::from_bits(k.acc))
                 .fold(f64::NAN, f64::max),
             Agg::Distinct => {
-                if in_range
-                    .clone()
-                    .any(|k| matches!(k.distinct, Distinct::Sketch(_)))
-                {
+                let Some(parts) = s.distinct.as_deref() else {
+                    return self.empty_result();
+                };
+                let in_range = parts.sets.range(lo..hi);
+                if in_range.clone().any(|d| matches!(d, Distinct::Sketch(_))) {
                     let mut hll = HyperLogLog::new();
-                    for k in in_range {
-                        match &k.distinct {
+                    for d in in_range {
+                        match d {
                             Distinct::Exact(v) => v.iter().for_each(|&h| hll.insert(h)),
                             Distinct::Sketch(h) => hll.merge(h),
                         }
@@ -364,8 +383,8 @@ impl WindowPlan {
                     return hll.estimate().round();
                 }
                 scratch.clear();
-                for k in in_range {
-                    if let Distinct::Exact(v) = &k.distinct {
+                for d in in_range {
+                    if let Distinct::Exact(v) = d {
                         scratch.extend_from_slice(v);
                     }
                 }
@@ -396,16 +415,17 @@ impl WindowPlan {
                 w.ivar(s.max_time);
                 w.uvar(s.buckets.len() as u64);
                 let mut prev = 0i64;
-                for k in &s.buckets {
+                let sets = s.distinct.as_deref().map(|d| &d.sets);
+                for (i, k) in s.buckets.iter().enumerate() {
                     w.ivar(k.index.wrapping_sub(prev));
                     prev = k.index;
-                    w.uvar(k.count);
+                    w.uvar(u64::from(k.count));
                     match self.agg {
                         Agg::Sum | Agg::Avg | Agg::Min | Agg::Max => {
                             self.encode_value(&mut w, k.acc)
                         }
                         Agg::Count => {}
-                        Agg::Distinct => match &k.distinct {
+                        Agg::Distinct => match sets.and_then(|d| d.get(i)).unwrap_or(&NO_VALUES) {
                             Distinct::Exact(v) => {
                                 w.u8(0);
                                 w.uvar(v.len() as u64);
@@ -469,27 +489,22 @@ impl WindowPlan {
                 let max_time = r.ivar()?;
                 let n = r.len()?;
                 let mut buckets = VecDeque::with_capacity(n);
+                let mut sets = VecDeque::new();
                 let mut prev = 0i64;
                 for _ in 0..n {
                     let index = prev.wrapping_add(r.ivar()?);
                     prev = index;
                     let mut k = Bucket::new(index, self.agg);
-                    k.count = r.uvar()?;
+                    k.count = u32::try_from(r.uvar()?).ok()?;
                     match self.agg {
                         Agg::Count => {}
-                        Agg::Distinct => {
-                            k.distinct = match r.u8()? {
-                                0 => {
-                                    let m = r.len()?;
-                                    Distinct::Exact(
-                                        (0..m).map(|_| r.u64_raw()).collect::<Option<_>>()?,
-                                    )
-                                }
-                                _ => Distinct::Sketch(HyperLogLog::from_registers(
-                                    r.take(REGISTERS)?,
-                                )?),
+                        Agg::Distinct => sets.push_back(match r.u8()? {
+                            0 => {
+                                let m = r.len()?;
+                                Distinct::Exact((0..m).map(|_| r.u64_raw()).collect::<Option<_>>()?)
                             }
-                        }
+                            _ => Distinct::Sketch(HyperLogLog::from_registers(r.take(REGISTERS)?)?),
+                        }),
                         _ => k.acc = self.decode_value(&mut r)?,
                     }
                     buckets.push_back(k);
@@ -497,7 +512,8 @@ impl WindowPlan {
                 let mut s = BucketedWindow {
                     max_time,
                     buckets,
-                    newest: None,
+                    distinct: (self.agg == Agg::Distinct)
+                        .then(|| Box::new(DistinctParts { sets, newest: None })),
                     start: Hint::default(),
                 };
                 s.derive(self.agg);
@@ -590,12 +606,30 @@ impl WindowState {
     /// link after [`Self::prefetch`], which brings in its header).
     pub(crate) fn prefetch_index(&self) {
         if let WindowState::Bucketed(BucketedWindow {
-            newest: Some(index),
+            distinct: Some(parts),
             ..
         }) = self
-            && let NewestIndex::Few(v) = &**index
         {
-            crate::partition::prefetch_slice(v);
+            if let Some(NewestIndex::Few(v)) = &parts.newest {
+                crate::partition::prefetch_slice(v);
+            }
+            if let Some(set) = parts.sets.back() {
+                crate::partition::prefetch_line(set);
+            }
+        }
+    }
+
+    /// Pulls a distinct count's newest bucket's values toward the core (one
+    /// link after [`Self::prefetch_index`]), where an in-order event's
+    /// value is looked up.
+    pub(crate) fn prefetch_values(&self) {
+        if let WindowState::Bucketed(BucketedWindow {
+            distinct: Some(parts),
+            ..
+        }) = self
+            && let Some(Distinct::Exact(values)) = parts.sets.back()
+        {
+            crate::partition::prefetch_slice(values);
         }
     }
 
@@ -625,8 +659,8 @@ impl WindowState {
                         prefetch_span(start, size_of_val(start));
                     }
                 }
-                if let Some(index) = &s.newest {
-                    prefetch_line(&**index);
+                if let Some(parts) = &s.distinct {
+                    prefetch_line(&**parts);
                 }
             }
         }
@@ -643,17 +677,21 @@ impl WindowState {
         match self {
             WindowState::Exact(s) => 48 + s.events.len() * 16,
             WindowState::Bucketed(s) => {
-                48 + s.newest.as_ref().map_or(0, |index| index.approx_bytes())
-                    + s.buckets
-                        .iter()
-                        .map(|k| {
-                            std::mem::size_of::<Bucket>()
-                                + match &k.distinct {
-                                    Distinct::Exact(v) => v.len() * 8,
-                                    Distinct::Sketch(_) => REGISTERS,
-                                }
-                        })
-                        .sum::<usize>()
+                48 + s.buckets.len() * std::mem::size_of::<Bucket>()
+                    + s.distinct.as_ref().map_or(0, |parts| {
+                        64 + parts.newest.as_ref().map_or(0, NewestIndex::approx_bytes)
+                            + parts
+                                .sets
+                                .iter()
+                                .map(|d| {
+                                    std::mem::size_of::<Distinct>()
+                                        + match d {
+                                            Distinct::Exact(v) => v.len() * 8,
+                                            Distinct::Sketch(_) => REGISTERS,
+                                        }
+                                })
+                                .sum::<usize>()
+                    })
             }
         }
     }
@@ -673,13 +711,25 @@ pub(crate) struct BucketedWindow {
     max_time: i64,
     /// Non-empty buckets sorted by index.
     buckets: VecDeque<Bucket>,
-    /// Distinct counts: each retained value's newest bucket index, while
-    /// every retained bucket is exact (`None` once one is a sketch, until
-    /// it expires). Boxed so that a window's header stays small.
-    newest: Option<Box<NewestIndex>>,
+    /// Distinct counts only (boxed, so that other windows' headers and
+    /// every window's buckets stay small).
+    distinct: Option<Box<DistinctParts>>,
     /// Where the last query's range started.
     start: Hint,
 }
+
+/// What a bucketed distinct count keeps beside its buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DistinctParts {
+    /// The values of each bucket, parallel to `buckets`.
+    sets: VecDeque<Distinct>,
+    /// Each retained value's newest bucket index, while every retained
+    /// bucket is exact (`None` once one is a sketch, until it expires).
+    newest: Option<NewestIndex>,
+}
+
+/// An empty bucket's values.
+static NO_VALUES: Distinct = Distinct::Exact(Vec::new());
 
 /// Each retained value of a distinct count with its newest bucket index.
 ///
@@ -688,7 +738,7 @@ pub(crate) struct BucketedWindow {
 /// buffer the prefetch hints can reach ([`WindowState::prefetch_index`]);
 /// past that, a hash map.
 #[derive(Debug, Clone)]
-enum NewestIndex {
+pub(crate) enum NewestIndex {
     Few(Vec<(u64, i64)>),
     Many(hashbrown::HashMap<u64, i64, BuildHashed>),
 }
@@ -796,19 +846,26 @@ impl std::hash::Hasher for Hashed {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// One time bucket of a bucketed window: 40 bytes, so that a buffer's
+/// end (where in-order events land) spans one or two cache lines. A
+/// distinct count's values are kept apart ([`DistinctParts`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Bucket {
     index: i64,
-    count: u64,
+    /// Events in the bucket. A bucket is at most a day of one key of one
+    /// partition, far below 2³² events.
+    count: u32,
+    /// Events of the retained buckets up to and including this one,
+    /// counted from an arbitrary base and wrapping: ranges read them as
+    /// differences.
+    cum_count: u32,
     /// Sum (fixed-point i64 bits) or min/max (f64 bits), per aggregate.
     acc: u64,
-    /// Events and sum of the retained buckets up to and including this one,
-    /// counted from an arbitrary base: ranges read them as differences.
-    cum_count: u64,
-    cum_sum: i128,
-    /// Min/max: the extreme of this bucket and every newer one.
-    from: u64,
-    distinct: Distinct,
+    /// Sum and average: the sum of the retained buckets up to and
+    /// including this one, like `cum_count` (exact in 128 bits). Min and
+    /// max: the extreme of this bucket and every newer one, in the first
+    /// word.
+    run: Wide,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -818,6 +875,28 @@ enum Distinct {
     Sketch(HyperLogLog),
 }
 
+impl Distinct {
+    fn add(&mut self, v: u64, distinct_limit: usize) {
+        match self {
+            Distinct::Exact(set) => {
+                if let Err(at) = set.binary_search(&v) {
+                    set.insert(at, v);
+                    if set.len() > distinct_limit {
+                        let mut h = HyperLogLog::new();
+                        set.iter().for_each(|&x| h.insert(x));
+                        *self = Distinct::Sketch(h);
+                    }
+                }
+            }
+            Distinct::Sketch(h) => h.insert(v),
+        }
+    }
+
+    fn is_exact(&self) -> bool {
+        matches!(self, Distinct::Exact(_))
+    }
+}
+
 impl Bucket {
     fn new(index: i64, agg: Agg) -> Self {
         let acc = match agg {
@@ -825,37 +904,39 @@ impl Bucket {
             Agg::Max => f64::NEG_INFINITY.to_bits(),
             _ => 0,
         };
-        Bucket {
+        let mut k = Bucket {
             index,
             count: 0,
             acc,
             cum_count: 0,
-            cum_sum: 0,
-            from: acc,
-            distinct: Distinct::Exact(Vec::new()),
+            run: Wide::default(),
+        };
+        if matches!(agg, Agg::Min | Agg::Max) {
+            k.set_from(acc);
         }
+        k
     }
 
-    fn add(&mut self, agg: Agg, v: u64, distinct_limit: usize) {
-        self.count += 1;
+    fn cum_sum(&self) -> i128 {
+        self.run.get()
+    }
+
+    fn from(&self) -> u64 {
+        self.run.0
+    }
+
+    fn set_from(&mut self, v: u64) {
+        self.run.0 = v;
+    }
+
+    /// Adds `v` to the bucket's own count and accumulator.
+    fn add(&mut self, agg: Agg, v: u64) {
+        self.count = self.count.saturating_add(1);
         match agg {
-            Agg::Count => {}
+            Agg::Count | Agg::Distinct => {}
             Agg::Sum | Agg::Avg => self.acc = (self.acc as i64).saturating_add(v as i64) as u64,
             Agg::Min => self.acc = f64::from_bits(self.acc).min(f64::from_bits(v)).to_bits(),
             Agg::Max => self.acc = f64::from_bits(self.acc).max(f64::from_bits(v)).to_bits(),
-            Agg::Distinct => match &mut self.distinct {
-                Distinct::Exact(set) => {
-                    if let Err(at) = set.binary_search(&v) {
-                        set.insert(at, v);
-                        if set.len() > distinct_limit {
-                            let mut h = HyperLogLog::new();
-                            set.iter().for_each(|&x| h.insert(x));
-                            self.distinct = Distinct::Sketch(h);
-                        }
-                    }
-                }
-                Distinct::Sketch(h) => h.insert(v),
-            },
         }
     }
 }
@@ -882,52 +963,73 @@ impl BucketedWindow {
         };
         if self.buckets.get(at).is_none_or(|k| k.index != idx) {
             let mut k = Bucket::new(idx, agg);
+            let next = self.buckets.get(at);
             // Totals before this bucket.
-            (k.cum_count, k.cum_sum) = match (at.checked_sub(1), self.buckets.get(at)) {
-                (Some(p), _) => (self.buckets[p].cum_count, self.buckets[p].cum_sum),
+            let (cum_count, cum_sum) = match (at.checked_sub(1), next) {
+                (Some(p), _) => (self.buckets[p].cum_count, self.buckets[p].cum_sum()),
                 (None, Some(next)) => (
-                    next.cum_count - next.count,
-                    next.cum_sum - i128::from(next.acc as i64),
+                    next.cum_count.wrapping_sub(next.count),
+                    next.cum_sum() - i128::from(next.acc as i64),
                 ),
                 (None, None) => (0, 0),
             };
-            if let Some(next) = self.buckets.get(at) {
-                k.from = next.from;
+            k.cum_count = cum_count;
+            match agg {
+                Agg::Sum | Agg::Avg => k.run = Wide::new(cum_sum),
+                Agg::Min | Agg::Max => {
+                    if let Some(next) = next {
+                        k.set_from(next.from());
+                    }
+                }
+                Agg::Count | Agg::Distinct => {}
             }
             self.buckets.insert(at, k);
+            if let Some(parts) = &mut self.distinct {
+                parts.sets.insert(at, Distinct::Exact(Vec::new()));
+            }
         }
         let k = &mut self.buckets[at];
-        let (acc0, exact0) = (k.acc, matches!(k.distinct, Distinct::Exact(_)));
-        k.add(agg, v, distinct_limit);
-        let d_sum = match agg {
-            Agg::Sum | Agg::Avg => i128::from(k.acc as i64) - i128::from(acc0 as i64),
-            _ => 0,
-        };
-        let became_sketch = exact0 && matches!(k.distinct, Distinct::Sketch(_));
-        for k in self.buckets.range_mut(at..) {
-            k.cum_count += 1;
-            k.cum_sum += d_sum;
+        let acc0 = k.acc;
+        k.add(agg, v);
+        match agg {
+            Agg::Sum | Agg::Avg => {
+                let d_sum = i128::from(k.acc as i64) - i128::from(acc0 as i64);
+                for k in self.buckets.range_mut(at..) {
+                    k.cum_count = k.cum_count.wrapping_add(1);
+                    k.run = Wide::new(k.cum_sum() + d_sum);
+                }
+            }
+            _ => {
+                for k in self.buckets.range_mut(at..) {
+                    k.cum_count = k.cum_count.wrapping_add(1);
+                }
+            }
         }
         match agg {
             Agg::Min | Agg::Max => {
                 // Suffix extremes change from `at` back to the first that
                 // already covers the new value.
-                let mut next = self.buckets.get(at + 1).map(|k| k.from);
+                let mut next = self.buckets.get(at + 1).map(Bucket::from);
                 for j in (0..=at).rev() {
                     let k = &mut self.buckets[j];
                     let f = next.map_or(k.acc, |nf| extreme(agg, k.acc, nf));
-                    if j < at && f == k.from {
+                    if j < at && f == k.from() {
                         break;
                     }
-                    k.from = f;
+                    k.set_from(f);
                     next = Some(f);
                 }
             }
             Agg::Distinct => {
-                if became_sketch {
-                    self.newest = None;
-                } else if let Some(index) = &mut self.newest {
-                    index.insert(v, idx);
+                if let Some(parts) = &mut self.distinct {
+                    let set = &mut parts.sets[at];
+                    let was_exact = set.is_exact();
+                    set.add(v, distinct_limit);
+                    if was_exact && !set.is_exact() {
+                        parts.newest = None;
+                    } else if let Some(index) = &mut parts.newest {
+                        index.insert(v, idx);
+                    }
                 }
             }
             Agg::Count | Agg::Sum | Agg::Avg => {}
@@ -940,45 +1042,32 @@ impl BucketedWindow {
             return;
         };
         self.start.shift();
-        match (&k.distinct, &mut self.newest) {
-            (Distinct::Exact(values), Some(index)) => {
+        let Some(parts) = &mut self.distinct else {
+            return;
+        };
+        match (parts.sets.pop_front(), &mut parts.newest) {
+            (Some(Distinct::Exact(values)), Some(index)) => {
                 for h in values {
-                    if index.get(*h) == Some(k.index) {
-                        index.remove(*h);
+                    if index.get(h) == Some(k.index) {
+                        index.remove(h);
                     }
                 }
             }
-            (Distinct::Sketch(_), None)
-                if self
-                    .buckets
-                    .iter()
-                    .all(|b| matches!(b.distinct, Distinct::Exact(_))) =>
-            {
-                self.newest = Some(Box::new(self.build_newest()));
+            (Some(Distinct::Sketch(_)), None) if parts.sets.iter().all(Distinct::is_exact) => {
+                parts.newest = Some(build_newest(&self.buckets, &parts.sets));
             }
             _ => {}
         }
     }
 
-    fn build_newest(&self) -> NewestIndex {
-        let mut index = NewestIndex::default();
-        for k in &self.buckets {
-            if let Distinct::Exact(values) = &k.distinct {
-                for &h in values {
-                    index.insert(h, k.index);
-                }
-            }
-        }
-        index
-    }
-
     /// Distinct values in buckets `lo..` (through the newest): the values
     /// whose newest bucket is at or after `lo`.
-    fn distinct_from(&self, index: &NewestIndex, lo: usize) -> usize {
+    fn distinct_from(&self, sets: &VecDeque<Distinct>, index: &NewestIndex, lo: usize) -> usize {
         let older = self
             .buckets
             .range(..lo)
-            .map(|k| match &k.distinct {
+            .zip(sets.range(..lo))
+            .map(|(k, d)| match d {
                 Distinct::Exact(values) => values
                     .iter()
                     .filter(|&&h| index.get(h) == Some(k.index))
@@ -991,29 +1080,56 @@ impl BucketedWindow {
 
     /// Rebuilds what is derived from the buckets (after decoding).
     fn derive(&mut self, agg: Agg) {
-        let (mut count, mut sum) = (0u64, 0i128);
+        let (mut count, mut sum) = (0u32, 0i128);
         for k in &mut self.buckets {
-            count += k.count;
-            sum += i128::from(k.acc as i64);
-            (k.cum_count, k.cum_sum) = (count, sum);
+            count = count.wrapping_add(k.count);
+            k.cum_count = count;
+            if matches!(agg, Agg::Sum | Agg::Avg) {
+                sum += i128::from(k.acc as i64);
+                k.run = Wide::new(sum);
+            }
         }
-        let mut next: Option<u64> = None;
-        for k in self.buckets.iter_mut().rev() {
-            k.from = next.map_or(k.acc, |nf| extreme(agg, k.acc, nf));
-            next = Some(k.from);
+        if matches!(agg, Agg::Min | Agg::Max) {
+            let mut next: Option<u64> = None;
+            for k in self.buckets.iter_mut().rev() {
+                let f = next.map_or(k.acc, |nf| extreme(agg, k.acc, nf));
+                k.set_from(f);
+                next = Some(f);
+            }
         }
-        self.newest = (agg == Agg::Distinct
-            && self
-                .buckets
+        if let Some(parts) = &mut self.distinct {
+            parts.newest = parts
+                .sets
                 .iter()
-                .all(|k| matches!(k.distinct, Distinct::Exact(_))))
-        .then(|| Box::new(self.build_newest()));
+                .all(Distinct::is_exact)
+                .then(|| build_newest(&self.buckets, &parts.sets));
+        }
     }
+}
+
+/// The newest-bucket index of exact buckets and their values.
+fn build_newest(buckets: &VecDeque<Bucket>, sets: &VecDeque<Distinct>) -> NewestIndex {
+    let mut index = NewestIndex::default();
+    for (k, d) in buckets.iter().zip(sets) {
+        if let Distinct::Exact(values) = d {
+            for &h in values {
+                index.insert(h, k.index);
+            }
+        }
+    }
+    index
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_is_40_bytes() {
+        // Buckets are read at a buffer's ends on every event: at 40 bytes
+        // the newest and the slot after it span one or two cache lines.
+        assert_eq!(std::mem::size_of::<Bucket>(), 40);
+    }
 
     proptest::proptest! {
         /// The search from a hint answers as a binary search does, from
