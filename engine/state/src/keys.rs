@@ -73,11 +73,17 @@ pub(crate) fn history_key(buf: &mut Vec<u8>, partition: i32, user: &[u8]) {
 /// Index entry for `record_key` (a full key of this partition) expiring on `day`.
 pub(crate) fn expiry_key(partition: i32, day: u32, record_key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(9 + record_key.len());
-    k.extend_from_slice(&partition_prefix(partition));
-    k.push(TAG_EXPIRY);
-    k.extend_from_slice(&day.to_be_bytes());
-    k.extend_from_slice(&record_key[4..]);
+    expiry_key_into(&mut k, partition, day, record_key);
     k
+}
+
+/// [`expiry_key`] into `buf` (cleared first).
+pub(crate) fn expiry_key_into(buf: &mut Vec<u8>, partition: i32, day: u32, record_key: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(&partition_prefix(partition));
+    buf.push(TAG_EXPIRY);
+    buf.extend_from_slice(&day.to_be_bytes());
+    buf.extend_from_slice(&record_key[4..]);
 }
 
 /// `[start, end)` of expiry entries for days `<= day`.

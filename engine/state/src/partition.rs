@@ -1169,7 +1169,7 @@ impl PartitionState {
         // (on the engine's two cores, the final checkpoint of a replay or a
         // partition catching up), and the halves are appended in order.
         let stage = |jobs: &[(usize, &Entity, bool)]| {
-            let mut staging = Staging::new(p, today);
+            let mut staging = Staging::new(p, today, jobs.len());
             let (mut section, mut rec_key) = (Vec::new(), Vec::new());
             for &(gi, entity, history) in jobs {
                 let g = &self.groups[gi];
@@ -1217,6 +1217,7 @@ impl PartitionState {
         };
         drop(dirty);
         let mut index = WriteBatch::new();
+        batch.reserve(2 * jobs.len() + 1);
         for staging in stagings {
             batch.append(staging.records);
             index.append(staging.index);

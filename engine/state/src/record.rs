@@ -35,16 +35,23 @@ pub(crate) struct Staging {
     pub(crate) records: WriteBatch,
     pub(crate) index: WriteBatch,
     value: Vec<u8>,
+    index_key: Vec<u8>,
 }
 
+/// Bytes a staged record takes on average, to size a checkpoint's batches
+/// up front (an undersized guess only starts another chunk).
+const RECORD_BYTES_GUESS: usize = 160;
+
 impl Staging {
-    pub(crate) fn new(partition: i32, today: Option<u32>) -> Self {
+    /// Staging for about `records` records.
+    pub(crate) fn new(partition: i32, today: Option<u32>, records: usize) -> Self {
         Staging {
             partition,
             today,
-            records: WriteBatch::new(),
-            index: WriteBatch::new(),
+            records: WriteBatch::with_capacity(records, records * RECORD_BYTES_GUESS),
+            index: WriteBatch::with_capacity(records, records * 32),
             value: Vec::new(),
+            index_key: Vec::new(),
         }
     }
 
@@ -65,23 +72,24 @@ impl Staging {
         let expired = today.is_some_and(|d| exp <= d);
         // An old index entry at or before today was already removed by the sweep.
         let old_live = indexed_day.filter(|&old| today.is_none_or(|d| old > d));
+        let index_key = &mut self.index_key;
         if empty || expired {
-            self.records.delete(rec_key.to_vec());
+            self.records.delete(rec_key);
             if let Some(old) = old_live {
-                self.index.delete(keys::expiry_key(partition, old, rec_key));
+                keys::expiry_key_into(index_key, partition, old, rec_key);
+                self.index.delete(&index_key[..]);
             }
             return;
         }
         self.value[..4].copy_from_slice(&exp.to_le_bytes());
-        // Copied out at its size; the scratch buffer keeps its capacity.
-        self.records
-            .put(rec_key.to_vec(), self.value.as_slice().to_vec());
+        self.records.put(rec_key, &self.value[..]);
         if old_live != Some(exp) {
             if let Some(old) = old_live {
-                self.index.delete(keys::expiry_key(partition, old, rec_key));
+                keys::expiry_key_into(index_key, partition, old, rec_key);
+                self.index.delete(&index_key[..]);
             }
-            self.index
-                .put(keys::expiry_key(partition, exp, rec_key), Vec::new());
+            keys::expiry_key_into(index_key, partition, exp, rec_key);
+            self.index.put(&index_key[..], []);
         }
     }
 }
