@@ -62,16 +62,16 @@ fn conformance(store: &dyn StateStore) {
 
     // Overwrite and delete.
     let mut b = WriteBatch::new();
-    b.put(b"a".to_vec(), b"new".to_vec());
-    b.delete(b"c".to_vec());
+    b.put(b"a", b"new");
+    b.delete(b"c");
     store.write(b).unwrap();
     assert_eq!(store.get(b"a").unwrap(), Some(b"new".to_vec()));
     assert_eq!(store.get(b"c").unwrap(), None);
 
     // delete_range is half-open; ops apply in order within a batch.
     let mut b = WriteBatch::new();
-    b.delete_range(b"ab".to_vec(), b"b".to_vec());
-    b.put(b"abc".to_vec(), b"reborn".to_vec());
+    b.delete_range(b"ab", b"b");
+    b.put(b"abc", b"reborn");
     store.write(b).unwrap();
     let left: Vec<(Vec<u8>, Vec<u8>)> = scan_all(store, b"", &[0xff]);
     let left_keys: Vec<&[u8]> = left.iter().map(|(k, _)| k.as_slice()).collect();
@@ -119,7 +119,7 @@ fn rocks_store_persists_across_reopen() {
     {
         let store = RocksStore::open(dir.path(), &RocksOptions::default()).unwrap();
         let mut b = WriteBatch::new();
-        b.put(b"k".to_vec(), b"v".to_vec());
+        b.put(b"k", b"v");
         store.write(b).unwrap();
     }
     let store = RocksStore::open(dir.path(), &RocksOptions::default()).unwrap();
@@ -131,14 +131,14 @@ fn rocks_store_persists_across_reopen() {
 #[test]
 fn sorted_batch_applies_like_the_original() {
     let mut batch = WriteBatch::new();
-    batch.delete_range(b"k5".to_vec(), b"k8".to_vec());
-    batch.put(b"k9".to_vec(), b"a".to_vec());
-    batch.put(b"k1".to_vec(), b"a".to_vec());
-    batch.delete(b"k1".to_vec());
-    batch.put(b"k6".to_vec(), b"inside the range, after it".to_vec());
-    batch.put(b"k1".to_vec(), b"b".to_vec());
-    batch.delete(b"k3".to_vec());
-    batch.put(b"k0".to_vec(), b"c".to_vec());
+    batch.delete_range(b"k5", b"k8");
+    batch.put(b"k9", b"a");
+    batch.put(b"k1", b"a");
+    batch.delete(b"k1");
+    batch.put(b"k6", b"inside the range, after it");
+    batch.put(b"k1", b"b");
+    batch.delete(b"k3");
+    batch.put(b"k0", b"c");
     let mut sorted = batch.clone();
     sorted.sort_by_key();
     assert!(matches!(
@@ -149,7 +149,7 @@ fn sorted_batch_applies_like_the_original() {
     let seed = |store: &MemoryStore| {
         let mut b = WriteBatch::new();
         for k in ["k1", "k3", "k5", "k6", "k7"] {
-            b.put(k.as_bytes().to_vec(), b"old".to_vec());
+            b.put(k.as_bytes(), b"old");
         }
         store.write(b).unwrap();
     };
