@@ -271,7 +271,9 @@ fn model_dir(
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let scratch = tempfile_dir()?;
+    // Removed when `run` returns, on success or error.
+    let scratch_dir = tempfile::Builder::new().prefix("verdict-").tempdir()?;
+    let scratch = scratch_dir.path().to_path_buf();
     match cli.command {
         Command::Run { config } => {
             let cfg = Config::load(config.as_deref())?;
@@ -648,11 +650,4 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
     }
-}
-
-/// A scratch directory for the embedded defaults, removed at exit.
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("verdict-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
