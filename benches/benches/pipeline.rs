@@ -1,13 +1,21 @@
-//! Per-stage and whole-pipeline throughput without Kafka.
+//! Per-stage and whole-pipeline throughput without Kafka, and the durable
+//! replay as `verdict replay --state-dir` runs it.
 //!
 //!     cargo bench -p verdict-benches --bench pipeline
 //!
 //! Every measured iteration processes a slice of generated traffic; criterion
 //! reports time per event (`Throughput::Elements`).
 
+use std::sync::Arc;
+
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use verdict_benches::{Fixture, StateKind, messages};
+use verdict_engine::config::Config;
 use verdict_engine::contract::{DecodeConfig, decode};
+use verdict_engine::defaults;
+use verdict_engine::metrics::Metrics;
+use verdict_engine::replay::{self, ReplayOptions};
+use verdict_engine::wiring::Shared;
 
 // The allocator the `verdict` binary runs on.
 verdict_engine::engine_allocator!();
@@ -51,5 +59,61 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_only, pipeline);
+/// `verdict replay --state-dir` as the CLI runs it: three threads (decode ‖
+/// features, score, rules ‖ encode and write decisions) on the machine's
+/// cores, RocksDB state checkpointed at the end, over the README's data set
+/// shape (20k users, an event every 4 s). Each sample replays into a fresh
+/// store; opening it is outside the timing, the final checkpoint inside.
+fn durable_replay(c: &mut Criterion) {
+    const REPLAYED: usize = 200_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("events.jsonl");
+    let mut lines = Vec::new();
+    for m in messages(REPLAYED, 20_000) {
+        lines.extend_from_slice(&m);
+        lines.push(b'\n');
+    }
+    std::fs::write(&input, lines).expect("write the events");
+    let defaults = defaults::extract(dir.path()).expect("embedded defaults");
+    let mut g = c.benchmark_group("replay");
+    g.throughput(Throughput::Elements(REPLAYED as u64));
+    g.sample_size(10);
+    // Ten replays of about a second each.
+    g.measurement_time(std::time::Duration::from_secs(12));
+    g.bench_function("rocksdb_state_rules_and_model_200k_events", |b| {
+        b.iter_batched(
+            || {
+                let run = tempfile::tempdir().expect("tempdir");
+                let rules = Shared::fixed_rules(&defaults.rules_dir).expect("rules");
+                let shared = Shared::build(
+                    rules,
+                    Some(defaults.model_dir.as_path()),
+                    Arc::new(Metrics::new()),
+                    Some(run.path().join("state").as_path()),
+                    Default::default(),
+                )
+                .expect("pipeline");
+                let opts = ReplayOptions {
+                    input: input.clone(),
+                    output: run.path().join("decisions.jsonl"),
+                    dlq: None,
+                    feature_log: None,
+                    batch_size: 1024,
+                    decode: Config::default().decode_config(false),
+                    checkpoint_every: Some(replay::CHECKPOINT_EVERY),
+                };
+                (run, shared, opts)
+            },
+            |(run, shared, opts)| {
+                let summary = replay::replay(&opts, &shared).expect("replay");
+                assert_eq!(summary.decisions, REPLAYED as u64);
+                (run, shared)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode_only, pipeline, durable_replay);
 criterion_main!(benches);

@@ -220,12 +220,6 @@ enum ConfigCommand {
     },
 }
 
-/// Lines between the checkpoints of a replay over a durable store: about 5 s
-/// of replay work, the order of a stream processor's checkpoint interval
-/// (a checkpoint rewrites every entity touched since the last one, so its
-/// cost per event falls as the interval grows).
-const REPLAY_CHECKPOINT_EVERY: u64 = 1_000_000;
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -406,7 +400,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 feature_log,
                 batch_size,
                 decode: cfg.decode_config(false),
-                checkpoint_every: state_dir.is_some().then_some(REPLAY_CHECKPOINT_EVERY),
+                checkpoint_every: state_dir.is_some().then_some(replay::CHECKPOINT_EVERY),
             };
             let s = replay::replay(&opts, &shared)?;
             eprintln!(

@@ -18,6 +18,12 @@ use crate::feature_log::FeatureLog;
 use crate::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
 use crate::wiring::Shared;
 
+/// Lines between the checkpoints of a replay over a durable store: about 5 s
+/// of replay work, the order of a stream processor's checkpoint interval
+/// (a checkpoint rewrites every entity touched since the last one, so its
+/// cost per event falls as the interval grows).
+pub const CHECKPOINT_EVERY: u64 = 1_000_000;
+
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
     pub input: PathBuf,
