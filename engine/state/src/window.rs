@@ -27,10 +27,12 @@
 //! through it, and for min/max the extreme from it to the newest), and a
 //! distinct count an index of each value's newest bucket. A query at the
 //! newest time (the in-order case) then reads count, sum, average, min and
-//! max in O(1) and a distinct count in O(values in the buckets older than
-//! the window, i.e. within the allowed lateness), not O(buckets); a late
-//! event's query scans its range. Both layouts search from the ends of
-//! their buffer, where in-order events land.
+//! max in O(1) and a distinct count in O(values) while it holds at most 16
+//! (one pass over the index), beyond that in O(values in the buckets older
+//! than the window, i.e. within the allowed lateness), not O(buckets); a
+//! late event's query scans its range. Both layouts search the newest end
+//! of their buffer first, where in-order events land, and find the start of
+//! a query's range from where the window's last query found it.
 //!
 //! Sums and averages accumulate fixed-point `i64` in 1/10000 units, so they
 //! are exact (for values with at most 4 decimals) and independent of arrival
