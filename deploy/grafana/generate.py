@@ -37,7 +37,7 @@ PANELS = [
     ("Hot state keys", "none", [("sum by (partition) (verdict_state_keys)", "partition {{partition}}")], "timeseries"),
     ("Checkpoints", "s", [
         ("sum(rate(verdict_checkpoints_total[5m]))", "checkpoints/s"),
-        ("histogram_quantile(0.99, sum by (le) (rate(verdict_checkpoint_duration_seconds_bucket[5m])))", "p99 duration")], "timeseries"),
+        ("histogram_quantile(0.99, sum by (le, phase) (rate(verdict_checkpoint_duration_seconds_bucket[5m])))", "p99 {{phase}}")], "timeseries"),
     ("Rule reloads", "none", [("sum by (result) (increase(verdict_rules_reloads_total[1h]))", "{{result}}")], "timeseries"),
     ("Running versions", "none", [("verdict_rules_info", "rules {{version}}"),
                                   ("verdict_model_info", "{{role}} {{model}}")], "table"),

@@ -7,8 +7,17 @@
 //!   decode   ─(bad)─► DLQ record (original bytes, reason in headers)
 //!   pipeline ─► decisions ─► producer (idempotent), delivery futures kept in order
 //!   every checkpoint-interval, and on stop:
-//!       await every delivery ─► checkpoint state + next offset atomically ─► commit offset
+//!       await every delivery ─► await the previous checkpoint's write
+//!       ─► encode state + next offset into one batch (the worker's share)
+//!       ─► write it on a blocking thread while the worker goes on
+//!       ─► once it lands: commit the offset
 //! ```
+//!
+//! Only the encoding stops the partition: RocksDB's write of the batch (about
+//! half of a checkpoint) runs beside it, one checkpoint at a time. The
+//! offset is committed to the group only after its batch has landed, and a
+//! failed write fails the worker, so the partition reopens from the last
+//! checkpoint that landed.
 //!
 //! If a delivery fails after librdkafka's own retries, the worker stops
 //! *without* checkpointing: everything after the last checkpoint will be
@@ -30,6 +39,7 @@ use crate::config::Config;
 use crate::contract::{DecodeConfig, TimeCheck, decode, pan};
 use crate::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
 use crate::wiring::Shared;
+use verdict_state::StateError;
 
 /// A message routed to a worker.
 pub struct Routed {
@@ -106,6 +116,24 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
     WorkerHandle { tx, stop, done }
 }
 
+/// A checkpoint's batch being written on a blocking thread.
+struct Writing {
+    next: i64,
+    started: Instant,
+    done: tokio::task::JoinHandle<Result<(), StateError>>,
+}
+
+/// Resolves when the checkpoint being written (if any) has landed or failed.
+async fn written(writing: &mut Option<Writing>) -> Result<(), StateError> {
+    match writing {
+        Some(w) => match (&mut w.done).await {
+            Ok(result) => result,
+            Err(e) => Err(StateError::Storage(format!("checkpoint writer: {e}"))),
+        },
+        None => std::future::pending().await,
+    }
+}
+
 struct Worker {
     partition: i32,
     deps: WorkerDeps,
@@ -120,6 +148,8 @@ struct Worker {
     /// Next offset after the last processed message.
     next_offset: Option<i64>,
     checkpointed: Option<i64>,
+    /// The checkpoint whose batch is being written.
+    writing: Option<Writing>,
     inflight: VecDeque<DeliveryFuture>,
     /// Encoded decisions of the current batch, keyed by transaction id.
     outbox: Vec<(String, Vec<u8>)>,
@@ -154,6 +184,7 @@ impl Worker {
             resume_from,
             next_offset: None,
             checkpointed: resume_from,
+            writing: None,
             inflight: VecDeque::new(),
             outbox: Vec::new(),
             last_checkpoint: Instant::now(),
@@ -194,6 +225,7 @@ impl Worker {
                     self.process(&mut pending).await?;
                 }
                 _ = tick.tick() => self.on_tick(),
+                result = written(&mut self.writing) => self.landed(result)?,
             }
             if self.last_checkpoint.elapsed()
                 >= Duration::from_millis(engine.checkpoint_interval_ms)
@@ -202,6 +234,10 @@ impl Worker {
             }
         }
         self.checkpoint().await?;
+        if self.writing.is_some() {
+            let result = written(&mut self.writing).await;
+            self.landed(result)?;
+        }
         tracing::info!(partition = self.partition, next_offset = ?self.next_offset, "partition worker stopped");
         Ok(())
     }
@@ -392,12 +428,17 @@ impl Worker {
         }
     }
 
-    /// Waits for every delivery, then persists state and offset together and
-    /// commits the offset to the group.
+    /// Waits for every delivery and for the previous checkpoint's write,
+    /// then encodes state and offset into one batch and starts writing it
+    /// beside the worker; [`Self::landed`] commits the offset once it lands.
     async fn checkpoint(&mut self) -> anyhow::Result<()> {
         self.last_checkpoint = Instant::now();
         while let Some(fut) = self.inflight.pop_front() {
             self.settle(fut).await?;
+        }
+        if self.writing.is_some() {
+            let result = written(&mut self.writing).await;
+            self.landed(result)?;
         }
         let Some(next) = self.next_offset else {
             return Ok(());
@@ -406,15 +447,41 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        self.pipeline
-            .on_checkpoint(next)
+        let prepared = self
+            .pipeline
+            .prepare_checkpoint(next)
             .map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
+        self.deps
+            .shared
+            .metrics
+            .checkpoint_duration
+            .with_label_values(&["encode"])
+            .observe(started.elapsed().as_secs_f64());
+        self.writing = Some(Writing {
+            next,
+            started: Instant::now(),
+            done: tokio::task::spawn_blocking(move || prepared.write()),
+        });
+        Ok(())
+    }
+
+    /// The checkpoint being written landed (or failed): records it and
+    /// commits its offset to the group.
+    fn landed(&mut self, result: Result<(), StateError>) -> anyhow::Result<()> {
+        let Some(w) = self.writing.take() else {
+            return Ok(());
+        };
+        self.pipeline
+            .finish_checkpoint(result)
+            .map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
+        let next = w.next;
         self.checkpointed = Some(next);
         let metrics = &self.deps.shared.metrics;
         metrics.checkpoints.inc();
         metrics
             .checkpoint_duration
-            .observe(started.elapsed().as_secs_f64());
+            .with_label_values(&["write"])
+            .observe(w.started.elapsed().as_secs_f64());
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(
             &self.deps.config.kafka.input_topic,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use verdict_rules::RuleSet;
-use verdict_state::PartitionState;
+use verdict_state::{PartitionState, PreparedCheckpoint, StateError};
 
 use super::{Batch, Stage, StageError};
 
@@ -36,6 +36,24 @@ impl FeatureStage {
 
     pub fn checkpointed_offset(&self) -> Option<i64> {
         self.state.checkpointed_offset()
+    }
+
+    /// Encodes a checkpoint for `next_offset`, to be written beside the
+    /// partition (see [`PartitionState::prepare_checkpoint`]).
+    pub fn prepare_checkpoint(
+        &mut self,
+        next_offset: i64,
+    ) -> Result<PreparedCheckpoint, StageError> {
+        self.state
+            .prepare_checkpoint(next_offset)
+            .map_err(|e| StageError::External(e.to_string()))
+    }
+
+    /// Records the outcome of the prepared checkpoint's write.
+    pub fn finish_checkpoint(&mut self, written: Result<(), StateError>) -> Result<(), StageError> {
+        self.state
+            .finish_checkpoint(written)
+            .map_err(|e| StageError::External(e.to_string()))
     }
 }
 

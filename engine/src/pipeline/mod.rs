@@ -117,6 +117,26 @@ impl Pipeline {
         self.rules.on_checkpoint(next_offset)
     }
 
+    /// [`Self::on_checkpoint`] with the state's write left to the caller,
+    /// to run beside the partition: the other stages checkpoint at once,
+    /// the feature stage's batch is returned encoded. Finish it with
+    /// [`Self::finish_checkpoint`].
+    pub fn prepare_checkpoint(
+        &mut self,
+        next_offset: i64,
+    ) -> Result<verdict_state::PreparedCheckpoint, StageError> {
+        self.score.on_checkpoint(next_offset)?;
+        self.rules.on_checkpoint(next_offset)?;
+        self.features.prepare_checkpoint(next_offset)
+    }
+
+    pub fn finish_checkpoint(
+        &mut self,
+        written: Result<(), verdict_state::StateError>,
+    ) -> Result<(), StageError> {
+        self.features.finish_checkpoint(written)
+    }
+
     pub fn on_timer(&mut self) {
         self.features.on_timer();
         self.score.on_timer();

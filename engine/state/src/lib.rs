@@ -32,6 +32,6 @@ mod window;
 
 pub use config::StateConfig;
 pub use error::{ErrorClass, StateError};
-pub use partition::{PartitionState, StateStats};
+pub use partition::{PartitionState, PreparedCheckpoint, StateStats};
 pub use rocks::{RocksOptions, RocksStore};
-pub use store::{BatchOp, MemoryStore, StateStore, WriteBatch};
+pub use store::{BatchOp, MemoryStore, ScanVisitor, StateStore, WriteBatch};

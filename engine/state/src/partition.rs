@@ -51,6 +51,7 @@
 //! `process`; the partition records it, answers from empty state, and
 //! refuses the next checkpoint, so the worker reopens from the last good one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use verdict_rules::input::{Field, Transaction};
@@ -64,6 +65,7 @@ use crate::hot::HotTable;
 use crate::keys;
 use crate::record::{
     PreviousState, Staging, decode_previous, decode_stored, encode_previous, previous_expiry_day,
+    split_value,
 };
 use crate::store::{StateStore, WriteBatch};
 use crate::window::{DAY_MS, WindowPlan, WindowState, WindowTuning};
@@ -130,6 +132,32 @@ fn event_keys(
     );
 }
 
+/// A checkpoint's batch, encoded by [`PartitionState::prepare_checkpoint`]
+/// and not yet written.
+#[must_use = "a prepared checkpoint must be written and finished"]
+pub struct PreparedCheckpoint {
+    store: Arc<dyn StateStore>,
+    batch: WriteBatch,
+}
+
+impl PreparedCheckpoint {
+    /// Writes the batch atomically. Blocking: call it off the partition's
+    /// worker (or inline, as [`PartitionState::checkpoint`] does), then
+    /// hand the result to [`PartitionState::finish_checkpoint`].
+    pub fn write(self) -> Result<(), StateError> {
+        self.store.write(self.batch)
+    }
+
+    /// Operations in the batch.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+}
+
 /// Gauges for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StateStats {
@@ -192,6 +220,10 @@ struct Entity {
     cells: Vec<Cell>,
     /// Some cell is dirty.
     dirty: bool,
+    /// Sequence number of the last checkpoint whose batch carries this
+    /// entity: it stays hot until that batch has landed (see
+    /// [`PartitionState::prepare_checkpoint`]).
+    pinned: u32,
     touched: u64,
     /// Expiry days of the index entries of the entity record and of the
     /// history record in the store, if any.
@@ -297,6 +329,18 @@ pub struct PartitionState {
     /// State id → intro epoch from the checkpoint the partition opened on.
     registry: Vec<(u64, u32)>,
     failed: Option<String>,
+    /// Checkpoints prepared; the last whose batch landed; the one being
+    /// written, with its next offset.
+    prepared: u32,
+    landed: u32,
+    writing: Option<(u32, i64)>,
+    /// The day through which the last prepared checkpoint swept expired
+    /// records.
+    swept: Option<u32>,
+    /// Entities a rules reload dropped while their checkpoint was being
+    /// written, with the expiry day of the index entry it writes (see
+    /// [`Self::regroup`]); emptied when it lands.
+    limbo: HashMap<(Field, Box<[u8]>), Option<u32>>,
     scratch: Vec<u64>,
     numkey: String,
     /// Key hashes of the events being processed, one per group per event.
@@ -397,6 +441,17 @@ impl Cell {
     }
 }
 
+/// An entity just read from the store whose key a rules reload dropped
+/// while its checkpoint was being written: its index entry is the one that
+/// checkpoint wrote.
+fn from_limbo(limbo: &HashMap<(Field, Box<[u8]>), Option<u32>>, field: Field, e: &mut Entity) {
+    if !limbo.is_empty()
+        && let Some(&day) = limbo.get(&(field, e.key.clone()))
+    {
+        e.indexed_day = day;
+    }
+}
+
 /// A group's layout, as [`fetch_entities`] needs it.
 struct GroupShape<'a> {
     field: Field,
@@ -423,6 +478,7 @@ fn fetch_entities(
     slots: &[KeyedSlot],
     wanted: &[(GroupShape<'_>, &[u8])],
     clock: u64,
+    swept: Option<u32>,
     failed: &mut Option<String>,
 ) -> Vec<Entity> {
     let mut record_keys: Vec<Vec<u8>> = Vec::with_capacity(2 * wanted.len());
@@ -443,7 +499,15 @@ fn fetch_entities(
         failed.get_or_insert_with(|| e.to_string());
         vec![None; refs.len()]
     });
-    let mut values = values.into_iter().zip(&record_keys);
+    // A record whose expiry day a checkpoint's sweep has passed is gone
+    // once that checkpoint lands: read it as absent even while the batch
+    // deleting it is still being written.
+    let live =
+        |data: &[u8]| split_value(data).is_some_and(|(day, _)| swept.is_none_or(|d| day > d));
+    let mut values = values
+        .into_iter()
+        .map(|v| v.filter(|data| live(data)))
+        .zip(&record_keys);
     let mut corrupt = |rk: &[u8]| {
         failed.get_or_insert_with(|| format!("corrupt record under key {rk:02x?}"));
     };
@@ -490,6 +554,7 @@ fn fetch_entities(
                 key: (*key).into(),
                 cells,
                 dirty: false,
+                pinned: 0,
                 touched: clock,
                 indexed_day,
                 history_indexed_day,
@@ -618,6 +683,11 @@ impl PartitionState {
             epoch,
             registry,
             failed: None,
+            prepared: 0,
+            landed: 0,
+            writing: None,
+            swept: None,
+            limbo: HashMap::new(),
             scratch: Vec::new(),
             numkey: String::new(),
             keys: Vec::new(),
@@ -765,6 +835,18 @@ impl PartitionState {
         self.hot = 0;
         for mut old in old_groups {
             let Some(g) = groups.iter_mut().find(|g| g.key == old.key) else {
+                // Dropped with every state of its key field. If one comes
+                // back before the checkpoint being written lands, a key
+                // read from the store then gets its old record (whose
+                // sections it ignores: re-declared states start at a newer
+                // epoch) but must get the expiry index entry the batch
+                // wrote, or a stale entry could later sweep a live record.
+                if self.writing.is_some() {
+                    let landed = self.landed;
+                    for e in old.entries.values().filter(|e| e.pinned > landed) {
+                        self.limbo.insert((old.key, e.key.clone()), e.indexed_day);
+                    }
+                }
                 continue;
             };
             // Each new cell's position among the old cells, if it was kept.
@@ -912,11 +994,14 @@ impl PartitionState {
             &self.slots,
             &wanted,
             self.clock,
+            self.swept,
             &mut self.failed,
         );
         drop(wanted);
-        for (&(gi, hash, _), entity) in missing.iter().zip(entities) {
-            self.groups[gi].entries.get_or_insert_with(hash, || entity);
+        for (&(gi, hash, _), mut entity) in missing.iter().zip(entities) {
+            let g = &mut self.groups[gi];
+            from_limbo(&self.limbo, g.key, &mut entity);
+            g.entries.get_or_insert_with(hash, || entity);
         }
         self.hot += missing.len();
     }
@@ -957,6 +1042,8 @@ impl PartitionState {
             failed,
             scratch,
             numkey,
+            swept,
+            limbo,
             ..
         } = self;
         for ((group, key), &slot) in groups.iter_mut().zip(keys).zip(at) {
@@ -981,8 +1068,11 @@ impl PartitionState {
                         history: group.history,
                     };
                     let wanted = [(shape, key)];
-                    let mut e = fetch_entities(&**store, *partition, slots, &wanted, clock, failed);
-                    e.pop().expect("one entity per key")
+                    let mut e =
+                        fetch_entities(&**store, *partition, slots, &wanted, clock, *swept, failed);
+                    let mut e = e.pop().expect("one entity per key");
+                    from_limbo(limbo, group.key, &mut e);
+                    e
                 })
             };
             entity.touched = clock;
@@ -1080,7 +1170,12 @@ impl PartitionState {
         }
         let mut ages: Vec<u64> = Vec::with_capacity(self.hot);
         for g in &self.groups {
-            ages.extend(g.entries.values().filter(|e| !e.dirty).map(|e| e.touched));
+            ages.extend(
+                g.entries
+                    .values()
+                    .filter(|e| !e.dirty && e.pinned <= self.landed)
+                    .map(|e| e.touched),
+            );
         }
         if ages.is_empty() {
             self.evict_at = self
@@ -1091,8 +1186,10 @@ impl PartitionState {
         }
         let n = excess.min(ages.len());
         let cutoff = *ages.select_nth_unstable(n - 1).1;
+        let landed = self.landed;
         for g in &mut self.groups {
-            g.entries.retain(|e| e.dirty || e.touched > cutoff);
+            g.entries
+                .retain(|e| e.dirty || e.pinned > landed || e.touched > cutoff);
         }
         self.hot = self.groups.iter().map(|g| g.entries.len()).sum();
         self.evict_at = self
@@ -1101,11 +1198,39 @@ impl PartitionState {
             .max(self.hot + self.cfg.cache_capacity / 10 + 1);
     }
 
-    /// Persists dirty state and `next_offset` in one atomic write batch.
+    /// Persists dirty state and `next_offset` in one atomic write batch:
+    /// [`Self::prepare_checkpoint`], the write, [`Self::finish_checkpoint`].
     pub fn checkpoint(&mut self, next_offset: i64) -> Result<(), StateError> {
+        let prepared = self.prepare_checkpoint(next_offset)?;
+        let written = prepared.write();
+        self.finish_checkpoint(written)
+    }
+
+    /// The first half of a checkpoint: encodes every dirty record, the
+    /// expiry sweep and `next_offset` into one batch, which
+    /// [`PreparedCheckpoint::write`] writes, on any thread, while this
+    /// partition goes on processing events; [`Self::finish_checkpoint`]
+    /// then records the outcome. Only the encoding blocks the partition.
+    ///
+    /// From here on the batch's entities count as clean (a change after
+    /// this point makes them dirty again, for the next checkpoint) but stay
+    /// hot until the batch lands, so no read goes to the store for a record
+    /// the batch is still writing; a record the batch's sweep deletes reads
+    /// as absent at once. One checkpoint is written at a time: preparing
+    /// another before the last is finished is an error.
+    pub fn prepare_checkpoint(
+        &mut self,
+        next_offset: i64,
+    ) -> Result<PreparedCheckpoint, StateError> {
         if let Some(e) = &self.failed {
             return Err(StateError::Storage(format!(
-                "partition {} read from the store failed since the last checkpoint ({e}); reopen and replay",
+                "partition {}: a store read or checkpoint write failed since the last checkpoint ({e}); reopen and replay",
+                self.partition
+            )));
+        }
+        if let Some((seq, _)) = self.writing {
+            return Err(StateError::Storage(format!(
+                "partition {}: checkpoint {seq} is still being written",
                 self.partition
             )));
         }
@@ -1231,15 +1356,22 @@ impl PartitionState {
             registry: self.slots.iter().map(|s| (s.sid_hash, s.intro)).collect(),
         };
         batch.put(keys::meta_key(p), meta.encode());
-        self.store.write(batch)?;
 
-        // The batch landed: everything written is now clean.
+        // Everything in the batch is clean from here, and pinned hot until
+        // the batch lands.
+        self.prepared = self.prepared.wrapping_add(1);
+        let seq = self.prepared;
+        self.writing = Some((seq, next_offset));
+        if today.is_some() {
+            self.swept = today;
+        }
         let live = |empty: bool, exp: u32| (!empty && today.is_none_or(|d| exp > d)).then_some(exp);
         for g in &mut self.groups {
             let slots = &self.slots;
             let n = g.slots.len();
             for e in g.entries.values_mut().filter(|e| e.dirty) {
                 e.dirty = false;
+                e.pinned = seq;
                 if e.cells[..n].iter().any(|c| c.dirty) {
                     let (empty, exp) = entity_expiry(slots, &g.slots, &e.cells[..n]);
                     e.indexed_day = live(empty, exp);
@@ -1255,12 +1387,42 @@ impl PartitionState {
             }
         }
         self.registry.clear();
+        Ok(PreparedCheckpoint {
+            store: Arc::clone(&self.store),
+            batch,
+        })
+    }
+
+    /// The second half of a checkpoint: `written` is what
+    /// [`PreparedCheckpoint::write`] returned. On success the checkpoint's
+    /// offset is the partition's, and its entities may be evicted. On
+    /// failure the partition refuses further checkpoints: its memory is
+    /// ahead of the store, so the worker must reopen from the last good
+    /// checkpoint and replay.
+    pub fn finish_checkpoint(&mut self, written: Result<(), StateError>) -> Result<(), StateError> {
+        let Some((seq, next_offset)) = self.writing.take() else {
+            return Err(StateError::Storage(format!(
+                "partition {}: no checkpoint is being written",
+                self.partition
+            )));
+        };
+        if let Err(e) = written {
+            self.failed.get_or_insert_with(|| e.to_string());
+            return Err(e);
+        }
+        self.landed = seq;
+        self.limbo.clear();
         self.offset = Some(next_offset);
         self.evict_at = self.cfg.cache_capacity;
         if self.hot > self.cfg.cache_capacity {
             self.evict();
         }
         Ok(())
+    }
+
+    /// A checkpoint is being written (prepared, not finished).
+    pub fn checkpoint_in_flight(&self) -> bool {
+        self.writing.is_some()
     }
 
     /// Gauges for metrics (walks the hot layer: call at scrape time, not per event).

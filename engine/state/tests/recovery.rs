@@ -403,3 +403,121 @@ fn a_large_checkpoint_encoded_on_two_threads_restores_exactly() {
         assert!(same(g, w), "event {i}: {g:?} != {w:?}");
     }
 }
+
+/// A checkpoint whose batch reaches the store only after the partition has
+/// processed more events (and, with a tiny cache, evicted entities) gives
+/// the same results as an uninterrupted run, and restores exactly: entities
+/// in the batch stay hot until it lands, so no read sees the store without
+/// it.
+#[test]
+fn checkpoints_written_beside_the_partition_restore_exactly() {
+    let features = feature_set();
+    let events = stream(5, 3_000, 60, 15_000, 30_000);
+    let want = uninterrupted(&features, &events, &StateConfig::default());
+    let tiny = StateConfig {
+        cache_capacity: 8,
+        ..StateConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stop = 2_200;
+    {
+        let mut st = PartitionState::open(rocks(dir.path()), 3, &features, &tiny).unwrap();
+        let mut writing = None;
+        for (i, e) in events[..stop].iter().enumerate() {
+            let mut out = vec![-1.0; features.len()];
+            st.process(e, &mut out);
+            assert!(same(&out, &want[i]), "event {i}: {out:?} != {:?}", want[i]);
+            if i % 50 == 29 {
+                // Twenty events after it was prepared, the batch is written
+                // on another thread.
+                let prepared: verdict_state::PreparedCheckpoint =
+                    writing.take().expect("prepared 20 events ago");
+                let written = std::thread::spawn(move || prepared.write()).join().unwrap();
+                st.finish_checkpoint(written).unwrap();
+                assert!(!st.checkpoint_in_flight());
+            }
+            if i % 50 == 9 {
+                writing = Some(st.prepare_checkpoint(i as i64 + 1).unwrap());
+                assert!(st.checkpoint_in_flight());
+                assert!(
+                    st.prepare_checkpoint(i as i64 + 1).is_err(),
+                    "one checkpoint is written at a time"
+                );
+            }
+        }
+        if let Some(prepared) = writing.take() {
+            st.finish_checkpoint(prepared.write()).unwrap();
+        }
+        st.checkpoint(stop as i64).unwrap();
+    }
+    let mut st = PartitionState::open(rocks(dir.path()), 3, &features, &tiny).unwrap();
+    assert_eq!(st.checkpointed_offset(), Some(stop as i64));
+    for (i, e) in events.iter().enumerate().skip(stop) {
+        let mut out = vec![-1.0; features.len()];
+        st.process(e, &mut out);
+        assert!(same(&out, &want[i]), "event {i} after the restart");
+    }
+}
+
+/// A store whose writes fail once `fail` is set.
+struct FailingWrites {
+    inner: MemoryStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl StateStore for FailingWrites {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, verdict_state::StateError> {
+        self.inner.get(key)
+    }
+    fn write(&self, batch: verdict_state::WriteBatch) -> Result<(), verdict_state::StateError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(verdict_state::StateError::Storage("disk full".into()));
+        }
+        self.inner.write(batch)
+    }
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut verdict_state::ScanVisitor<'_>,
+    ) -> Result<(), verdict_state::StateError> {
+        self.inner.scan(start, end, visit)
+    }
+    fn approximate_size(&self, start: &[u8], end: &[u8]) -> Result<u64, verdict_state::StateError> {
+        self.inner.approximate_size(start, end)
+    }
+}
+
+/// A checkpoint write that fails leaves the store at the previous
+/// checkpoint and the partition refusing further checkpoints (its memory is
+/// ahead of the store): the worker must reopen and replay.
+#[test]
+fn a_failed_checkpoint_write_refuses_later_checkpoints() {
+    let features = feature_set();
+    let events = stream(8, 400, 20, 15_000, 30_000);
+    let store = Arc::new(FailingWrites {
+        inner: MemoryStore::new(),
+        fail: false.into(),
+    });
+    let cfg = StateConfig::default();
+    let mut st = PartitionState::open(store.clone(), 3, &features, &cfg).unwrap();
+    let mut out = vec![0.0; features.len()];
+    for e in &events[..200] {
+        st.process(e, &mut out);
+    }
+    st.checkpoint(200).unwrap();
+    for e in &events[200..] {
+        st.process(e, &mut out);
+    }
+    store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let prepared = st.prepare_checkpoint(400).unwrap();
+    assert!(st.finish_checkpoint(prepared.write()).is_err());
+    store.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        st.checkpoint(400).is_err(),
+        "a failed partition refuses checkpoints"
+    );
+    assert_eq!(st.checkpointed_offset(), Some(200));
+    let reopened = PartitionState::open(store, 3, &features, &cfg).unwrap();
+    assert_eq!(reopened.checkpointed_offset(), Some(200));
+}
