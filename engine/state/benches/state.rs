@@ -299,6 +299,22 @@ fn bench(c: &mut Criterion) {
             total
         })
     });
+    // The share of it that stops the partition in the engine: the worker
+    // encodes the batch, and RocksDB's write runs beside it.
+    group.bench_function("checkpoint_encode_after_10k_events", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                run(&mut st, &events, span, 1, &mut i, 10_000, width, &mut out);
+                offset += 10_000;
+                let t = Instant::now();
+                let prepared = st.prepare_checkpoint(offset).expect("prepare");
+                total += t.elapsed();
+                st.finish_checkpoint(prepared.write()).expect("write");
+            }
+            total
+        })
+    });
     group.finish();
 
     // Cold path: a cache far smaller than the key count, misses read RocksDB.

@@ -20,9 +20,10 @@
 //! At most `cache-capacity` entities (keys of any group) stay hot. When a new
 //! entity pushes the count over, the least recently used *clean* entities are
 //! dropped down to 90% of capacity; they are reloaded from the store on their
-//! next use. Dirty entities (changed since the last checkpoint) are never
-//! evicted, so memory is bounded by the capacity plus the keys touched within
-//! one checkpoint interval, never by the total number of keys.
+//! next use. Dirty entities (changed since the last checkpoint) and those in
+//! a checkpoint still being written are never evicted, so memory is bounded
+//! by the capacity plus the keys touched within two checkpoint intervals,
+//! never by the total number of keys.
 //!
 //! # Checkpoint protocol
 //!
@@ -37,6 +38,14 @@
 //! engine reopens, reads [`PartitionState::checkpointed_offset`], and
 //! replays from there: every aggregate then equals that of an uninterrupted
 //! run.
+//!
+//! The checkpoint runs in halves so that the partition only waits for the
+//! encoding: [`PartitionState::prepare_checkpoint`] builds the batch,
+//! [`PreparedCheckpoint::write`] writes it on any thread while events go
+//! on, and [`PartitionState::finish_checkpoint`] records the outcome. The
+//! batch's entities are clean from `prepare` (later changes dirty them
+//! again) but pinned hot until it lands, so no read reaches the store for a
+//! record still being written.
 //!
 //! All window and previous-value states of one key are one entity record
 //! (see [`crate::keys`]); the user history is its own record, so a backfill
