@@ -133,7 +133,7 @@ enum Command {
         #[arg(long, default_value = "2026-01-01T00:00:00Z")]
         start: String,
     },
-    /// Load a year of per-user history from past transactions (JSON lines) into the state store.
+    /// Load a year of per-user history from past transactions (JSON lines, or Parquet with the contract's field names as columns) into the state store.
     Backfill {
         #[arg(long)]
         input: PathBuf,
