@@ -208,8 +208,7 @@ impl Worker {
             // committed and its entities can be evicted without waiting
             // for the next checkpoint.
             if self.writing.as_ref().is_some_and(|w| w.done.is_finished()) {
-                let result = written(&mut self.writing).await;
-                self.landed(result)?;
+                self.land().await?;
             }
             tokio::select! {
                 biased;
@@ -242,10 +241,7 @@ impl Worker {
             }
         }
         self.checkpoint().await?;
-        if self.writing.is_some() {
-            let result = written(&mut self.writing).await;
-            self.landed(result)?;
-        }
+        self.land().await?;
         tracing::info!(partition = self.partition, next_offset = ?self.next_offset, "partition worker stopped");
         Ok(())
     }
@@ -444,10 +440,7 @@ impl Worker {
         while let Some(fut) = self.inflight.pop_front() {
             self.settle(fut).await?;
         }
-        if self.writing.is_some() {
-            let result = written(&mut self.writing).await;
-            self.landed(result)?;
-        }
+        self.land().await?;
         let Some(next) = self.next_offset else {
             return Ok(());
         };
@@ -471,6 +464,15 @@ impl Worker {
             done: tokio::task::spawn_blocking(move || prepared.write()),
         });
         Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any, and records it.
+    async fn land(&mut self) -> anyhow::Result<()> {
+        if self.writing.is_none() {
+            return Ok(());
+        }
+        let result = written(&mut self.writing).await;
+        self.landed(result)
     }
 
     /// The checkpoint being written landed (or failed): records it and

@@ -32,7 +32,7 @@ use verdict_rules::input::{Field, Transaction};
 use verdict_rules::spec::HistoryFeature;
 
 use crate::codec::{Reader, Wide, Writer};
-use crate::window::{DAY_MS, field_hash, to_fixed};
+use crate::window::{DAY_MS, field_hash, partition_point_from, to_fixed};
 
 pub(crate) const HISTORY_DAYS: i64 = 365;
 
@@ -98,30 +98,11 @@ impl SeenSet {
     /// ([`HistoryState::prefetch_seen`]) pulls in that same line.
     fn find(&self, hash: u32) -> Result<usize, usize> {
         let h = &self.hashes;
-        let guess = Self::guess(hash, h.len());
-        let (lo, hi) = match h.get(guess) {
-            None => return h.binary_search(&hash),
-            Some(&x) if x == hash => return Ok(guess),
-            Some(&x) if x < hash => {
-                // Gallop up: the answer is in (guess, guess + step].
-                let mut step = 1;
-                while guess + step < h.len() && h[guess + step] < hash {
-                    step *= 2;
-                }
-                (guess + step / 2 + 1, (guess + step + 1).min(h.len()))
-            }
-            Some(_) => {
-                // Gallop down: the answer is in [guess - step, guess).
-                let mut step = 1;
-                while step <= guess && h[guess - step] > hash {
-                    step *= 2;
-                }
-                (guess.saturating_sub(step), guess + 1 - step.div_ceil(2))
-            }
-        };
-        match h[lo..hi].binary_search(&hash) {
-            Ok(i) => Ok(lo + i),
-            Err(i) => Err(lo + i),
+        let at = partition_point_from(h.len(), Self::guess(hash, h.len()), |i| h[i] < hash);
+        if h.get(at) == Some(&hash) {
+            Ok(at)
+        } else {
+            Err(at)
         }
     }
 

@@ -12,7 +12,7 @@
 //! Removal is bulk only ([`HotTable::retain`], the cache eviction), which
 //! rebuilds the table, so probing needs no tombstones.
 
-use crate::partition::prefetch_line;
+use crate::partition::prefetch_slice;
 
 /// Slots probed from the home slot that a prefetch covers (the home slot
 /// holds the entry about three times in four at load one half).
@@ -75,13 +75,7 @@ impl<V> HotTable<V> {
         }
         let at = self.home(hash);
         let end = (at + PREFETCH_SLOTS).min(self.slots.len());
-        let bytes = std::mem::size_of_val(&self.slots[at..end]);
-        let start = self.slots[at..].as_ptr().cast::<u8>();
-        let first = start as usize & !63;
-        let last = (start as usize + bytes - 1) & !63;
-        for line in (first..=last).step_by(64) {
-            prefetch_line(start.wrapping_add(line.wrapping_sub(start as usize)));
-        }
+        prefetch_slice(&self.slots[at..end]);
     }
 
     /// The slot holding `hash`'s entry: a handle that stays good until an

@@ -156,15 +156,6 @@ impl PreparedCheckpoint {
     pub fn write(self) -> Result<(), StateError> {
         self.store.write(self.batch)
     }
-
-    /// Operations in the batch.
-    pub fn len(&self) -> usize {
-        self.batch.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batch.is_empty()
-    }
 }
 
 /// Gauges for metrics.
@@ -450,15 +441,17 @@ impl Cell {
     }
 }
 
-/// An entity just read from the store whose key a rules reload dropped
-/// while its checkpoint was being written: its index entry is the one that
-/// checkpoint wrote.
-fn from_limbo(limbo: &HashMap<(Field, Box<[u8]>), Option<u32>>, field: Field, e: &mut Entity) {
-    if !limbo.is_empty()
-        && let Some(&day) = limbo.get(&(field, e.key.clone()))
-    {
-        e.indexed_day = day;
-    }
+/// What a checkpoint being written changes for reads from the store (see
+/// [`PartitionState::prepare_checkpoint`]).
+#[derive(Clone, Copy)]
+struct InFlight<'a> {
+    /// The day through which the last prepared checkpoint swept expired
+    /// records: a record expiring by then reads as absent.
+    swept: Option<u32>,
+    /// Keys a rules reload dropped while their checkpoint was being
+    /// written, with the expiry day of the index entry that checkpoint
+    /// writes for them.
+    limbo: &'a HashMap<(Field, Box<[u8]>), Option<u32>>,
 }
 
 /// A group's layout, as [`fetch_entities`] needs it.
@@ -487,7 +480,7 @@ fn fetch_entities(
     slots: &[KeyedSlot],
     wanted: &[(GroupShape<'_>, &[u8])],
     clock: u64,
-    swept: Option<u32>,
+    in_flight: InFlight<'_>,
     failed: &mut Option<String>,
 ) -> Vec<Entity> {
     let mut record_keys: Vec<Vec<u8>> = Vec::with_capacity(2 * wanted.len());
@@ -511,8 +504,9 @@ fn fetch_entities(
     // A record whose expiry day a checkpoint's sweep has passed is gone
     // once that checkpoint lands: read it as absent even while the batch
     // deleting it is still being written.
-    let live =
-        |data: &[u8]| split_value(data).is_some_and(|(day, _)| swept.is_none_or(|d| day > d));
+    let live = |data: &[u8]| {
+        split_value(data).is_some_and(|(day, _)| in_flight.swept.is_none_or(|d| day > d))
+    };
     let mut values = values
         .into_iter()
         .map(|v| v.filter(|data| live(data)))
@@ -558,6 +552,13 @@ fn fetch_entities(
                     }
                     None => corrupt(rk),
                 }
+            }
+            // A key dropped by a reload while its batch was in flight: its
+            // index entry is the one that batch writes.
+            if !in_flight.limbo.is_empty()
+                && let Some(&day) = in_flight.limbo.get(&(g.field, Box::<[u8]>::from(*key)))
+            {
+                indexed_day = day;
             }
             Entity {
                 key: (*key).into(),
@@ -1003,14 +1004,15 @@ impl PartitionState {
             &self.slots,
             &wanted,
             self.clock,
-            self.swept,
+            InFlight {
+                swept: self.swept,
+                limbo: &self.limbo,
+            },
             &mut self.failed,
         );
         drop(wanted);
-        for (&(gi, hash, _), mut entity) in missing.iter().zip(entities) {
-            let g = &mut self.groups[gi];
-            from_limbo(&self.limbo, g.key, &mut entity);
-            g.entries.get_or_insert_with(hash, || entity);
+        for (&(gi, hash, _), entity) in missing.iter().zip(entities) {
+            self.groups[gi].entries.get_or_insert_with(hash, || entity);
         }
         self.hot += missing.len();
     }
@@ -1077,11 +1079,14 @@ impl PartitionState {
                         history: group.history,
                     };
                     let wanted = [(shape, key)];
-                    let mut e =
-                        fetch_entities(&**store, *partition, slots, &wanted, clock, *swept, failed);
-                    let mut e = e.pop().expect("one entity per key");
-                    from_limbo(limbo, group.key, &mut e);
-                    e
+                    let in_flight = InFlight {
+                        swept: *swept,
+                        limbo,
+                    };
+                    let mut e = fetch_entities(
+                        &**store, *partition, slots, &wanted, clock, in_flight, failed,
+                    );
+                    e.pop().expect("one entity per key")
                 })
             };
             entity.touched = clock;

@@ -561,25 +561,32 @@ impl Hint {
 
 /// `d.partition_point(pred)`, galloping outward from `h`.
 fn point_from<T>(d: &VecDeque<T>, h: usize, pred: impl Fn(&T) -> bool) -> usize {
-    let n = d.len();
+    partition_point_from(d.len(), h, |i| pred(&d[i]))
+}
+
+/// The first index in `0..n` where `below` is false (`below` true then false
+/// along the range, as for `partition_point`), found by galloping outward
+/// from `h`: O(log d) probes for a boundary `d` places away, all near `h`
+/// when it is close.
+pub(crate) fn partition_point_from(n: usize, h: usize, below: impl Fn(usize) -> bool) -> usize {
     let h = h.min(n);
     // The boundary lies in `lo..=hi`.
-    let (mut lo, mut hi) = if h < n && pred(&d[h]) {
+    let (mut lo, mut hi) = if h < n && below(h) {
         let mut step = 1;
-        while h + step < n && pred(&d[h + step]) {
+        while h + step < n && below(h + step) {
             step *= 2;
         }
         (h + step / 2 + 1, (h + step).min(n))
     } else {
         let mut step = 1;
-        while step <= h && !pred(&d[h - step]) {
+        while step <= h && !below(h - step) {
             step *= 2;
         }
         ((h + 1).saturating_sub(step), h - step / 2)
     };
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if pred(&d[mid]) {
+        if below(mid) {
             lo = mid + 1;
         } else {
             hi = mid;
