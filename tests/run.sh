@@ -12,21 +12,17 @@ export CARGO_INCREMENTAL=0
 step() { printf '\n=== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 
 step "system packages"
-missing=()
-for pkg in libclang-dev libssl-dev make gcc g++ pkg-config; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+bash deploy/install-packages.sh --tests
 
 step "tansu (real Kafka-protocol broker for end-to-end tests)"
 if ! tansu --version 2>/dev/null | grep -q '0\.6\.0'; then
   cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore
 fi
 tansu --version
+
+step "alert rules (promtool)"
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
 
 step "cargo fmt --check"
 cargo fmt --all --check
