@@ -53,3 +53,29 @@ fn example_configuration_loads_and_validates() {
     assert_eq!(cfg.engine.sla_ms, 75);
     cfg.validate().unwrap();
 }
+
+#[test]
+fn alert_rules_query_only_exported_metrics() {
+    let text = std::fs::read_to_string(deploy().join("prometheus/alerts.yml")).unwrap();
+    let exported: BTreeSet<&str> = METRIC_NAMES.iter().copied().collect();
+    let mut alerts = 0;
+    for line in text.lines().map(str::trim) {
+        alerts += usize::from(line.starts_with("- alert:"));
+        if line.starts_with("summary:") || line.starts_with("description:") {
+            continue;
+        }
+        for token in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if token.starts_with("verdict_") {
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| token.strip_suffix(s).filter(|f| exported.contains(f)))
+                    .unwrap_or(token);
+                assert!(
+                    exported.contains(family),
+                    "alerts.yml queries {token}, which the engine does not export"
+                );
+            }
+        }
+    }
+    assert!(alerts >= 8, "alerts.yml has only {alerts} alerts");
+}
