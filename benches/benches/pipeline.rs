@@ -12,13 +12,13 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use verdict_benches::{Fixture, StateKind, messages};
 use verdict_engine::config::Config;
 use verdict_engine::contract::{DecodeConfig, decode};
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::metrics::Metrics;
 use verdict_engine::replay::{self, ReplayOptions};
-use verdict_engine::wiring::Shared;
 
 // The allocator the `verdict` binary runs on.
-verdict_engine::engine_allocator!();
+verdict_alloc::engine_allocator!();
 
 const EVENTS: usize = 20_000;
 
@@ -49,7 +49,7 @@ fn pipeline(c: &mut Criterion) {
                 || Fixture::new(state, model).expect("fixture"),
                 |f| {
                     let n = f.run(&msgs, 1024);
-                    f.pipeline.on_checkpoint(EVENTS as i64).expect("checkpoint");
+                    f.pipeline.checkpoint(EVENTS as i64).expect("checkpoint");
                     n
                 },
                 BatchSize::PerIteration,
@@ -84,8 +84,8 @@ fn durable_replay(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let run = tempfile::tempdir().expect("tempdir");
-                let rules = Shared::fixed_rules(&defaults.rules_dir).expect("rules");
-                let shared = Shared::build(
+                let rules = Dataflow::fixed_rules(&defaults.rules_dir).expect("rules");
+                let dataflow = Dataflow::build(
                     rules,
                     Some(defaults.model_dir.as_path()),
                     Arc::new(Metrics::new()),
@@ -102,12 +102,12 @@ fn durable_replay(c: &mut Criterion) {
                     decode: Config::default().decode_config(false),
                     checkpoint_every: Some(replay::CHECKPOINT_EVERY),
                 };
-                (run, shared, opts)
+                (run, dataflow, opts)
             },
-            |(run, shared, opts)| {
-                let summary = replay::replay(&opts, &shared).expect("replay");
+            |(run, dataflow, opts)| {
+                let summary = replay::replay(&opts, &dataflow).expect("replay");
                 assert_eq!(summary.decisions, REPLAYED as u64);
-                (run, shared)
+                (run, dataflow)
             },
             BatchSize::PerIteration,
         )

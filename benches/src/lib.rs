@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use verdict_engine::contract::{DecodeConfig, decode};
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::metrics::Metrics;
 use verdict_engine::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
-use verdict_engine::wiring::Shared;
 
 /// `n` generated messages (valid ones only), deterministic: one event every
 /// 4 s of event time on average, as in the README's replay data set (20,000
@@ -34,7 +34,7 @@ pub enum StateKind {
 
 /// A pipeline on the embedded default rules and model.
 pub struct Fixture {
-    pub shared: Shared,
+    pub dataflow: Dataflow,
     pub pipeline: Pipeline,
     pub decode: DecodeConfig,
     emitter: DecisionEmitter,
@@ -46,22 +46,22 @@ impl Fixture {
     pub fn new(state: StateKind, with_model: bool) -> anyhow::Result<Fixture> {
         let dir = tempfile::tempdir()?;
         let d = defaults::extract(dir.path())?;
-        let rules = Shared::fixed_rules(&d.rules_dir)?;
+        let rules = Dataflow::fixed_rules(&d.rules_dir)?;
         let state_dir = dir.path().join("state");
-        let shared = Shared::build(
+        let dataflow = Dataflow::build(
             rules,
             with_model.then_some(d.model_dir.as_path()),
             Arc::new(Metrics::new()),
             (state == StateKind::RocksDb).then_some(state_dir.as_path()),
             Default::default(),
         )?;
-        let pipeline = shared.pipeline(0)?;
+        let pipeline = dataflow.pipeline(0)?;
         let batch = Batch {
             budget: Duration::from_secs(3600),
             ..Batch::default()
         };
         Ok(Fixture {
-            shared,
+            dataflow,
             pipeline,
             decode: DecodeConfig::default(),
             emitter: DecisionEmitter::new(),
@@ -88,7 +88,7 @@ impl Fixture {
                 &self.batch,
                 DecisionClock::EventTime,
                 model.as_deref(),
-                &self.shared.metrics,
+                &self.dataflow.metrics,
                 |_, _, json| {
                     written += json.len() + 1;
                 },

@@ -8,19 +8,19 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::wiring::Shared;
+use crate::dataflow::Dataflow;
 
 /// Serves until the returned task is aborted. Returns the bound address
 /// (useful with port 0).
 pub async fn serve(
     listen: &str,
-    shared: Shared,
+    dataflow: Dataflow,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/version", get(version))
-        .with_state(Arc::new(shared));
+        .with_state(Arc::new(dataflow));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -31,16 +31,20 @@ pub async fn serve(
     Ok((addr, task))
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics(State(dataflow): State<Arc<Dataflow>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(),
+        dataflow.metrics.render(),
     )
 }
 
-async fn version(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let rules = shared.rules.load();
-    let model = shared.models.champion.load_full().map(|m| m.label.clone());
+async fn version(State(dataflow): State<Arc<Dataflow>>) -> impl IntoResponse {
+    let rules = dataflow.rules.load();
+    let model = dataflow
+        .models
+        .champion
+        .load_full()
+        .map(|m| m.label.clone());
     axum::Json(serde_json::json!({
         "verdict": env!("CARGO_PKG_VERSION"),
         "rules_version": rules.version(),

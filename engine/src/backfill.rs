@@ -26,7 +26,7 @@ use verdict_state::StateConfig;
 use verdict_state::backfill::{BackfillOptions, BackfillProgress, load_history};
 
 use crate::contract::{DecodeConfig, decode};
-use crate::wiring::Shared;
+use crate::dataflow::Dataflow;
 
 #[derive(Debug, Clone)]
 pub struct BackfillRun {
@@ -59,7 +59,7 @@ pub fn run(
 ) -> anyhow::Result<BackfillSummary> {
     anyhow::ensure!(opts.partitions > 0, "--partitions must be at least 1");
     let started = Instant::now();
-    let store = Shared::open_store(Some(&opts.state_dir))?;
+    let store = Dataflow::open_store(Some(&opts.state_dir))?;
     let mut load = BackfillOptions::new(opts.partitions, state);
     for spec in rules.features() {
         if let FeatureKind::History(HistoryFeature::FirstTime(field)) = spec.kind

@@ -16,8 +16,8 @@ use verdict_models::metrics::evaluate_scores;
 use verdict_models::table::read_labels;
 
 use crate::contract::decision::DecisionRecord;
+use crate::dataflow::Dataflow;
 use crate::replay::{ReplayOptions, ReplaySummary, replay};
-use crate::wiring::Shared;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStats {
@@ -47,10 +47,10 @@ pub struct BacktestReport {
 /// Replays `opts.input` and evaluates its decisions against `labels`.
 pub fn backtest(
     opts: &ReplayOptions,
-    shared: &Shared,
+    dataflow: &Dataflow,
     labels: &Path,
 ) -> anyhow::Result<(ReplaySummary, BacktestReport)> {
-    let summary = replay(opts, shared)?;
+    let summary = replay(opts, dataflow)?;
     let labels = read_labels(labels)?;
     let mut report = BacktestReport::default();
     let (mut y, mut model_scores, mut action_scores) = (Vec::new(), Vec::new(), Vec::new());

@@ -1,14 +1,19 @@
-//! Configuration in layers: built-in defaults, then a TOML file, then
-//! `VERDICT_*` environment variables (`VERDICT_KAFKA__BROKERS=...`: sections
-//! separated by a double underscore, `-` written as `_`). Keys are kebab-case
-//! and unknown keys are rejected, so a typo is an error, not a silent default.
+//! Configuration in layers, merged by figment: built-in defaults (each
+//! section's `Default`), then a TOML file, then `VERDICT_*` environment
+//! variables (`VERDICT_KAFKA__BROKERS=...`: sections separated by a double
+//! underscore, `-` written as `_`; each variable is merged as its own
+//! `(key.path, value)` layer, so [`Config::load_with_env`] can be handed any
+//! environment). Keys are kebab-case and unknown keys are rejected, so a typo
+//! is an error, not a silent default.
 //! [`Config::validate`] collects every problem before failing; `verdict config
 //! check` prints them all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use serde::{Deserialize, Serialize};
 
 /// Everything the engine can be told.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -163,46 +168,33 @@ impl Config {
         Self::load_with_env(file, std::env::vars())
     }
 
+    /// The layers, with `env` standing in for the process environment.
     pub fn load_with_env(
         file: Option<&Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> anyhow::Result<Config> {
-        let mut tree = match file {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-            }
-            None => toml::Table::new(),
-        };
+        // Embedded defaults: every section is `#[serde(default)]`, so what
+        // no layer sets keeps its `Default` value.
+        let mut figment = Figment::new();
+        if let Some(p) = file {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
+            // Checked here first so a syntax error names the file.
+            text.parse::<toml::Table>()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        // The environment, one variable at a time: `("kafka.brokers", value)`
+        // nests under its section and wins over the file.
         for (key, value) in env {
-            let Some(path) = key.strip_prefix("VERDICT_") else {
+            let Some(path) = key.strip_prefix(ENV_PREFIX).and_then(env_key) else {
                 continue;
             };
-            let parts: Vec<String> = path
-                .split("__")
-                .map(|p| p.to_ascii_lowercase().replace('_', "-"))
-                .collect();
-            if parts.len() < 2 || parts.iter().any(String::is_empty) {
-                continue;
-            }
-            let mut table = &mut tree;
-            for section in &parts[..parts.len() - 1] {
-                let entry = table
-                    .entry(section.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                let toml::Value::Table(t) = entry else {
-                    anyhow::bail!("{key}: {section} is not a section");
-                };
-                table = t;
-            }
-            table.insert(parts[parts.len() - 1].clone(), env_value(&value));
+            figment = figment.merge((path, EnvValue::parse(&value)));
         }
-        let cfg: Config = toml::Value::Table(tree)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("configuration: {e}"))?;
-        Ok(cfg)
+        figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))
     }
 
     /// Every problem with the configuration, or `Ok` when there is none.
@@ -316,17 +308,45 @@ impl Config {
     }
 }
 
-/// Environment values are strings; numbers and booleans are recognised so
-/// `VERDICT_ENGINE__SLA_MS=80` sets an integer.
-fn env_value(v: &str) -> toml::Value {
-    if let Ok(i) = v.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(b) = v.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else if let Ok(f) = v.parse::<f64>() {
-        toml::Value::Float(f)
-    } else {
-        toml::Value::String(v.to_string())
+/// The prefix of every configuration variable.
+const ENV_PREFIX: &str = "VERDICT_";
+
+/// `KAFKA__BROKERS` (prefix stripped) → `kafka.brokers`: sections split on
+/// `__`, lowercased, `_` written `-`. A variable naming no section's key
+/// (`VERDICT_LOG`) is not configuration.
+fn env_key(path: &str) -> Option<String> {
+    let parts: Vec<String> = path
+        .split("__")
+        .map(|p| p.to_ascii_lowercase().replace('_', "-"))
+        .collect();
+    if parts.len() < 2 || parts.iter().any(String::is_empty) {
+        return None;
+    }
+    Some(parts.join("."))
+}
+
+/// An environment value: numbers and booleans are recognised so
+/// `VERDICT_ENGINE__SLA_MS=80` sets an integer; anything else is text.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EnvValue {
+    Integer(i64),
+    Boolean(bool),
+    Float(f64),
+    Text(String),
+}
+
+impl EnvValue {
+    fn parse(v: &str) -> EnvValue {
+        if let Ok(i) = v.parse::<i64>() {
+            EnvValue::Integer(i)
+        } else if let Ok(b) = v.parse::<bool>() {
+            EnvValue::Boolean(b)
+        } else if let Ok(f) = v.parse::<f64>() {
+            EnvValue::Float(f)
+        } else {
+            EnvValue::Text(v.to_string())
+        }
     }
 }
 

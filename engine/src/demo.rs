@@ -16,13 +16,13 @@ use hdrhistogram::Histogram;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DefaultProducerContext, DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::Config;
+use crate::dataflow::Dataflow;
 use crate::generate::{Generator, GeneratorConfig};
 use crate::kafka::run_engine;
-use crate::wiring::Shared;
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -64,57 +64,21 @@ struct Tally {
 const FETCH_WAIT: &str = "fetch.wait.max.ms";
 const FETCH_WAIT_MS: &str = "5";
 
-/// Runs the demo; `shared` holds the rule set and model to use.
+/// Runs the demo; `dataflow` holds the rule set and model to use.
 pub async fn run(
     opts: DemoOptions,
     mut config: Config,
-    shared: Shared,
+    dataflow: Dataflow,
 ) -> anyhow::Result<DemoSummary> {
-    let (cluster, brokers) = match &opts.brokers {
-        Some(b) => (None, b.clone()),
-        None => {
-            let cluster = MockCluster::new(1)?;
-            for topic in [
-                &config.kafka.input_topic,
-                &config.kafka.output_topic,
-                &config.kafka.dlq_topic,
-            ] {
-                cluster.create_topic(topic, opts.partitions, 1)?;
-            }
-            let brokers = cluster.bootstrap_servers();
-            (Some(cluster), brokers)
-        }
-    };
-    config.kafka.brokers = brokers.clone();
-    // librdkafka's mock cluster answers a fetch only when fetch.wait.max.ms
-    // expires (a real broker answers as soon as data arrives), so keep the
-    // wait short or every hop would add up to the 500 ms default.
-    config
-        .kafka
-        .consumer_properties
-        .entry(FETCH_WAIT.into())
-        .or_insert_with(|| FETCH_WAIT_MS.into());
-    config.kafka.topic_partitions = opts.partitions;
-    if cluster.is_none() {
-        crate::kafka::ensure_topics(&config.kafka).await?;
-    }
+    let cluster = connect(&opts, &mut config).await?;
+    let brokers = config.kafka.brokers.clone();
     let config = Arc::new(config);
     if let Some(listen) = &opts.admin {
-        let (addr, _) = crate::admin::serve(listen, shared.clone()).await?;
+        let (addr, _) = crate::admin::serve(listen, dataflow.clone()).await?;
         println!("metrics: http://{addr}/metrics");
     }
-    let engine = run_engine(Arc::clone(&config), shared.clone())?;
-    // Feed only once the engine owns its partitions, so the figures measure
-    // deciding, not the consumer group's first join.
-    let joined = Instant::now();
-    let mut poll = tokio::time::interval(Duration::from_millis(20));
-    while shared.metrics.partitions_assigned.get() == 0 {
-        anyhow::ensure!(
-            joined.elapsed() < Duration::from_secs(30),
-            "the engine was not assigned any partition within 30 s"
-        );
-        poll.tick().await;
-    }
+    let engine = run_engine(Arc::clone(&config), dataflow.clone())?;
+    wait_for_assignment(&dataflow).await?;
 
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
@@ -132,12 +96,103 @@ pub async fn run(
         Arc::clone(&window),
         Arc::clone(&tally),
     )?;
+    let produced = Arc::new(AtomicU64::new(0));
+    let feeder = spawn_feeder(
+        &opts,
+        &brokers,
+        config.kafka.input_topic.clone(),
+        Arc::clone(&produced),
+        sent_at,
+    )?;
+    report_every_second(&opts, &tally, &window, &feeder, &produced).await;
+    engine.shutdown().await?;
+    // Readers close their clients before the in-process cluster goes away.
+    for r in readers {
+        r.abort();
+        let _ = r.await;
+    }
+    let l = latency.lock().expect("lock");
+    let summary = DemoSummary {
+        produced: produced.load(Ordering::Relaxed),
+        decisions: tally.decisions.load(Ordering::Relaxed),
+        allow: tally.allow.load(Ordering::Relaxed),
+        review: tally.review.load(Ordering::Relaxed),
+        decline: tally.decline.load(Ordering::Relaxed),
+        dlq: tally.dlq.load(Ordering::Relaxed),
+        degraded: tally.degraded.load(Ordering::Relaxed),
+        p50_ms: l.value_at_quantile(0.5) as f64 / 1e3,
+        p99_ms: l.value_at_quantile(0.99) as f64 / 1e3,
+    };
+    drop(cluster);
+    Ok(summary)
+}
 
+/// Points `config` at the given broker (creating the topics) or at a new
+/// in-process mock cluster with them, which is returned to keep it alive.
+async fn connect(
+    opts: &DemoOptions,
+    config: &mut Config,
+) -> anyhow::Result<Option<MockCluster<'static, DefaultProducerContext>>> {
+    let (cluster, brokers) = match &opts.brokers {
+        Some(b) => (None, b.clone()),
+        None => {
+            let cluster = MockCluster::new(1)?;
+            for topic in [
+                &config.kafka.input_topic,
+                &config.kafka.output_topic,
+                &config.kafka.dlq_topic,
+            ] {
+                cluster.create_topic(topic, opts.partitions, 1)?;
+            }
+            let brokers = cluster.bootstrap_servers();
+            (Some(cluster), brokers)
+        }
+    };
+    config.kafka.brokers = brokers;
+    // librdkafka's mock cluster answers a fetch only when fetch.wait.max.ms
+    // expires (a real broker answers as soon as data arrives), so keep the
+    // wait short or every hop would add up to the 500 ms default.
+    config
+        .kafka
+        .consumer_properties
+        .entry(FETCH_WAIT.into())
+        .or_insert_with(|| FETCH_WAIT_MS.into());
+    config.kafka.topic_partitions = opts.partitions;
+    if cluster.is_none() {
+        crate::kafka::ensure_topics(&config.kafka).await?;
+    }
+    Ok(cluster)
+}
+
+/// Feed only once the engine owns its partitions, so the figures measure
+/// deciding, not the consumer group's first join.
+async fn wait_for_assignment(dataflow: &Dataflow) -> anyhow::Result<()> {
+    let joined = Instant::now();
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    while dataflow.metrics.partitions_assigned.get() == 0 {
+        anyhow::ensure!(
+            joined.elapsed() < Duration::from_secs(30),
+            "the engine was not assigned any partition within 30 s"
+        );
+        poll.tick().await;
+    }
+    Ok(())
+}
+
+/// Produces `seconds × rate` generated messages to `topic` at `rate` per
+/// second, noting when each labelled one was sent; `produced` counts the
+/// confirmed deliveries. Finishes once every delivery is confirmed.
+fn spawn_feeder(
+    opts: &DemoOptions,
+    brokers: &str,
+    topic: String,
+    produced: Arc<AtomicU64>,
+    sent_at: Arc<Mutex<HashMap<String, Instant>>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+        .set("bootstrap.servers", brokers)
         .set("linger.ms", "1")
         .create()?;
-    let produced = Arc::new(AtomicU64::new(0));
     let gen_cfg = GeneratorConfig {
         seed: opts.seed,
         users: opts.users,
@@ -147,65 +202,68 @@ pub async fn run(
         events_per_sec: f64::from(opts.rate),
         ..Default::default()
     };
-    let feeder = {
-        let (produced, sent_at, topic) = (
-            Arc::clone(&produced),
-            Arc::clone(&sent_at),
-            config.kafka.input_topic.clone(),
-        );
-        let (seconds, rate) = (opts.seconds, opts.rate);
-        // Deliveries are awaited by a second task, in order, so the feeder
-        // never waits on a broker round trip (awaiting each send would cap
-        // the feed at one message per linger interval).
-        let (deliveries, mut delivered) = tokio::sync::mpsc::channel::<DeliveryFuture>(65_536);
-        let confirmer = tokio::spawn(async move {
-            while let Some(fut) = delivered.recv().await {
-                if matches!(fut.await, Ok(Ok(_))) {
-                    produced.fetch_add(1, Ordering::Relaxed);
-                }
+    let (seconds, rate) = (opts.seconds, opts.rate);
+    // Deliveries are awaited by a second task, in order, so the feeder
+    // never waits on a broker round trip (awaiting each send would cap
+    // the feed at one message per linger interval).
+    let (deliveries, mut delivered) = tokio::sync::mpsc::channel::<DeliveryFuture>(65_536);
+    let confirmer = tokio::spawn(async move {
+        while let Some(fut) = delivered.recv().await {
+            if matches!(fut.await, Ok(Ok(_))) {
+                produced.fetch_add(1, Ordering::Relaxed);
             }
-        });
-        tokio::spawn(async move {
-            let mut generator = Generator::new(gen_cfg);
-            let start = Instant::now();
-            let total = seconds * u64::from(rate);
-            let mut n = 0u64;
-            while n < total {
-                // Pace in 10 ms slices.
-                let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64;
-                while n < due.min(total) {
-                    let g = generator.next_message();
-                    if let Some(label) = &g.label {
-                        sent_at
-                            .lock()
-                            .expect("lock")
-                            .insert(label.transaction_id.clone(), Instant::now());
-                    }
-                    let mut record = FutureRecord::to(&topic).key(&g.key).payload(&g.payload);
-                    loop {
-                        match producer.send_result(record) {
-                            Ok(fut) => {
-                                if deliveries.send(fut).await.is_err() {
-                                    return;
-                                }
-                                break;
+        }
+    });
+    Ok(tokio::spawn(async move {
+        let mut generator = Generator::new(gen_cfg);
+        let start = Instant::now();
+        let total = seconds * u64::from(rate);
+        let mut n = 0u64;
+        while n < total {
+            // Pace in 10 ms slices.
+            let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64;
+            while n < due.min(total) {
+                let g = generator.next_message();
+                if let Some(label) = &g.label {
+                    sent_at
+                        .lock()
+                        .expect("lock")
+                        .insert(label.transaction_id.clone(), Instant::now());
+                }
+                let mut record = FutureRecord::to(&topic).key(&g.key).payload(&g.payload);
+                loop {
+                    match producer.send_result(record) {
+                        Ok(fut) => {
+                            if deliveries.send(fut).await.is_err() {
+                                return;
                             }
-                            // Queue full: let deliveries drain, then retry.
-                            Err((_, r)) => {
-                                record = r;
-                                tokio::time::sleep(Duration::from_millis(5)).await;
-                            }
+                            break;
+                        }
+                        // Queue full: let deliveries drain, then retry.
+                        Err((_, r)) => {
+                            record = r;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
                         }
                     }
-                    n += 1;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                n += 1;
             }
-            drop(deliveries);
-            let _ = confirmer.await;
-        })
-    };
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(deliveries);
+        let _ = confirmer.await;
+    }))
+}
 
+/// Prints a live line every second until everything fed is back (decided
+/// or dead-lettered), or 30 s past the feed's planned end.
+async fn report_every_second(
+    opts: &DemoOptions,
+    tally: &Tally,
+    window: &Mutex<Histogram<u64>>,
+    feeder: &tokio::task::JoinHandle<()>,
+    produced: &AtomicU64,
+) {
     let started = Instant::now();
     let mut last = (0u64, Instant::now());
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -242,26 +300,6 @@ pub async fn run(
             break;
         }
     }
-    engine.shutdown().await?;
-    // Readers close their clients before the in-process cluster goes away.
-    for r in readers {
-        r.abort();
-        let _ = r.await;
-    }
-    let l = latency.lock().expect("lock");
-    let summary = DemoSummary {
-        produced: produced.load(Ordering::Relaxed),
-        decisions: tally.decisions.load(Ordering::Relaxed),
-        allow: tally.allow.load(Ordering::Relaxed),
-        review: tally.review.load(Ordering::Relaxed),
-        decline: tally.decline.load(Ordering::Relaxed),
-        dlq: tally.dlq.load(Ordering::Relaxed),
-        degraded: tally.degraded.load(Ordering::Relaxed),
-        p50_ms: l.value_at_quantile(0.5) as f64 / 1e3,
-        p99_ms: l.value_at_quantile(0.99) as f64 / 1e3,
-    };
-    drop(cluster);
-    Ok(summary)
 }
 
 fn spawn_readers(

@@ -1,14 +1,38 @@
 //! Verdict's engine: Kafka source and sink, the partition-affine dataflow
 //! runtime, keyed state, the decision pipeline, metrics and the CLI.
 //!
-//! The whole dataflow of a partition is wired in [`wiring::Shared::pipeline`];
+//! The whole dataflow of a partition is wired in [`dataflow::Dataflow::pipeline`];
 //! the Kafka runtime around it is in [`kafka`], the file runtime in [`replay`].
+//!
+//! Module map:
+//!
+//! ```text
+//! contract/    what crosses the Kafka boundary: event.rs (the Event), decode.rs
+//!              (bytes → Event or Rejection), decision.rs, dlq.rs, amount, pan
+//! dataflow.rs  the parts partitions share, and the one function wiring a
+//!              partition's stages
+//! pipeline/    the Stage trait, StageError (whose fault), the Pipeline; one
+//!              file per stage (features, score, rules), the batch, emit
+//! kafka/       the Kafka runtime: run.rs (router), worker.rs (a partition),
+//!              handle.rs, context.rs (rebalance), dlq.rs, client.rs
+//! replay.rs    the file runtime (deterministic); backtest.rs, backfill.rs on it
+//! config.rs    layered configuration and its validation
+//! metrics.rs   every metric family; admin.rs serves them
+//! generate/    synthetic traffic; demo.rs runs it through in-process Kafka
+//! reload.rs    rule hot reload; defaults.rs the embedded rules and model;
+//!              feature_log.rs the training log
+//! ```
+//!
+//! The `verdict` binary is `main.rs` (parse, dispatch) and `cli/` (one file
+//! per command; `cli/assets.rs` the shared arguments and the one place that
+//! loads rules, model and dataflow).
 
 pub mod admin;
 pub mod backfill;
 pub mod backtest;
 pub mod config;
 pub mod contract;
+pub mod dataflow;
 pub mod defaults;
 pub mod demo;
 pub mod feature_log;
@@ -18,8 +42,3 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reload;
 pub mod replay;
-pub mod wiring;
-
-/// Installs the allocator the `verdict` binary runs on (jemalloc with
-/// transparent huge pages; see [`verdict_state::alloc`]) in another binary.
-pub use verdict_state::engine_allocator;

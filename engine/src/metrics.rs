@@ -42,6 +42,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.08, 0.1, 0.2, 0.5, 1.0, 2.5,
 ];
 
+const STAGE_BUCKETS: &[f64] = &[
+    1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
+];
+const CHECKPOINT_BUCKETS: &[f64] = &[1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0];
+
 /// Handles to every metric; cheap to clone through an `Arc`.
 pub struct Metrics {
     pub registry: Registry,
@@ -73,156 +78,114 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
-        fn reg<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: C) -> C {
-            r.register(Box::new(c.clone()))
-                .expect("metric names are unique");
-            c
-        }
-        let counter = |name: &str, help: &str| reg(&r, IntCounter::new(name, help).expect("valid"));
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                &r,
-                IntCounterVec::new(Opts::new(name, help), labels).expect("valid"),
-            )
-        };
-        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                &r,
-                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid"),
-            )
-        };
-        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
-            reg(
-                &r,
-                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
-                    .expect("valid"),
-            )
-        };
+        let f = Families(&r);
         let score_buckets: Vec<f64> = (1..=20).map(|i| f64::from(i) * 0.05).collect();
         Metrics {
-            events_consumed: counter(
+            events_consumed: f.counter(
                 "verdict_events_consumed_total",
                 "Messages read from the input topic or file",
             ),
-            decisions: counter_vec(
+            decisions: f.counter_vec(
                 "verdict_decisions_total",
                 "Decisions emitted, by action",
                 &["action"],
             ),
-            degraded: counter(
+            degraded: f.counter(
                 "verdict_degraded_decisions_total",
                 "Decisions made by rules alone because no score came in time",
             ),
-            dlq: counter_vec(
+            dlq: f.counter_vec(
                 "verdict_dlq_messages_total",
                 "Messages sent to the dead-letter topic, by reason",
                 &["reason"],
             ),
-            rule_hits: counter_vec(
+            rule_hits: f.counter_vec(
                 "verdict_rule_hits_total",
                 "Rule matches, by rule and mode (live or shadow)",
                 &["rule", "mode"],
             ),
-            decision_latency: histogram(
+            decision_latency: f.histogram(
                 "verdict_decision_latency_seconds",
                 "From a message's arrival to its decision being handed to the producer",
                 LATENCY_BUCKETS.to_vec(),
             ),
-            stage_duration: reg(
-                &r,
-                HistogramVec::new(
-                    HistogramOpts::new(
-                        "verdict_stage_duration_seconds",
-                        "Time a pipeline stage spent on one batch",
-                    )
-                    .buckets(vec![
-                        1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2,
-                    ]),
-                    &["stage"],
-                )
-                .expect("valid"),
+            stage_duration: f.histogram_vec(
+                "verdict_stage_duration_seconds",
+                "Time a pipeline stage spent on one batch",
+                STAGE_BUCKETS.to_vec(),
+                &["stage"],
             ),
-            batch_size: histogram(
+            batch_size: f.histogram(
                 "verdict_batch_size_events",
                 "Events per processed batch",
                 vec![1.0, 4.0, 16.0, 64.0, 256.0, 512.0, 1024.0, 4096.0],
             ),
-            sla_misses: counter(
+            sla_misses: f.counter(
                 "verdict_sla_misses_total",
                 "Decisions emitted after their deadline",
             ),
-            consumer_lag: gauge_vec(
+            consumer_lag: f.gauge_vec(
                 "verdict_consumer_lag_messages",
                 "High watermark minus next offset, by partition",
                 &["partition"],
             ),
-            watermark_lag: gauge_vec(
+            watermark_lag: f.gauge_vec(
                 "verdict_watermark_lag_seconds",
                 "Wall clock minus the partition's event-time watermark",
                 &["partition"],
             ),
-            score: histogram(
+            score: f.histogram(
                 "verdict_model_score",
                 "Champion model scores",
                 score_buckets.clone(),
             ),
-            challenger_score: histogram(
+            challenger_score: f.histogram(
                 "verdict_challenger_score",
                 "Challenger (shadow) model scores",
                 score_buckets,
             ),
-            model_errors: counter("verdict_model_errors_total", "Model calls that failed"),
-            rules_reloads: counter_vec(
+            model_errors: f.counter("verdict_model_errors_total", "Model calls that failed"),
+            rules_reloads: f.counter_vec(
                 "verdict_rules_reloads_total",
                 "Rule-set reloads, by result (ok or error)",
                 &["result"],
             ),
-            rules_info: gauge_vec(
+            rules_info: f.gauge_vec(
                 "verdict_rules_info",
                 "1 for the running rule-set version",
                 &["version"],
             ),
-            model_info: gauge_vec(
+            model_info: f.gauge_vec(
                 "verdict_model_info",
                 "1 for the running model, by role",
                 &["role", "model"],
             ),
-            checkpoints: counter(
+            checkpoints: f.counter(
                 "verdict_checkpoints_total",
                 "Checkpoints written (state + offsets, atomically)",
             ),
-            checkpoint_duration: reg(
-                &r,
-                HistogramVec::new(
-                    HistogramOpts::new(
-                        "verdict_checkpoint_duration_seconds",
-                        "One partition's checkpoint, by phase: encode (the partition waits) \
-                         and write (RocksDB, beside the partition, until the batch lands)",
-                    )
-                    .buckets(vec![1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0]),
-                    &["phase"],
-                )
-                .expect("valid"),
+            checkpoint_duration: f.histogram_vec(
+                "verdict_checkpoint_duration_seconds",
+                "One partition's checkpoint, by phase: encode (the partition waits) \
+                 and write (RocksDB, beside the partition, until the batch lands)",
+                CHECKPOINT_BUCKETS.to_vec(),
+                &["phase"],
             ),
-            state_keys: gauge_vec(
+            state_keys: f.gauge_vec(
                 "verdict_state_keys",
                 "Hot keys held in memory, by partition",
                 &["partition"],
             ),
-            state_size: gauge_vec(
+            state_size: f.gauge_vec(
                 "verdict_state_size_bytes",
                 "Approximate state size, by partition",
                 &["partition"],
             ),
-            partitions_assigned: reg(
-                &r,
-                IntGauge::new(
-                    "verdict_partitions_assigned",
-                    "Input partitions this instance owns",
-                )
-                .expect("valid"),
+            partitions_assigned: f.gauge(
+                "verdict_partitions_assigned",
+                "Input partitions this instance owns",
             ),
-            kafka_errors: counter_vec(
+            kafka_errors: f.counter_vec(
                 "verdict_kafka_errors_total",
                 "Broker errors, by operation",
                 &["op"],
@@ -244,6 +207,53 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Registers each family it builds in one registry.
+struct Families<'r>(&'r Registry);
+
+impl Families<'_> {
+    fn register<C: prometheus::core::Collector + Clone + 'static>(&self, c: C) -> C {
+        self.0
+            .register(Box::new(c.clone()))
+            .expect("metric names are unique");
+        c
+    }
+
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.register(IntCounter::new(name, help).expect("valid"))
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.register(IntGauge::new(name, help).expect("valid"))
+    }
+
+    fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid"))
+    }
+
+    fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid"))
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+        self.register(
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid"),
+        )
+    }
+
+    fn histogram_vec(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: Vec<f64>,
+        labels: &[&str],
+    ) -> HistogramVec {
+        self.register(
+            HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+                .expect("valid"),
+        )
     }
 }
 

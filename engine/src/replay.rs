@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::contract::dlq::{self, Origin};
 use crate::contract::{DecodeConfig, decode};
+use crate::dataflow::Dataflow;
 use crate::feature_log::FeatureLog;
 use crate::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
-use crate::wiring::Shared;
 
 /// Lines between the checkpoints of a replay over a durable store: about 5 s
 /// of replay work, the order of a stream processor's checkpoint interval
@@ -82,7 +82,7 @@ enum ToWriter {
 /// bounded, and order is kept end to end, so the output is deterministic.
 /// A checkpoint first waits for the writer to flush every decision before
 /// it: what the store says is done is on disk.
-pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySummary> {
+pub fn replay(opts: &ReplayOptions, dataflow: &Dataflow) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let input = BufReader::with_capacity(1 << 20, File::open(&opts.input)?);
     let out = BufWriter::with_capacity(1 << 20, File::create(&opts.output)?);
@@ -94,7 +94,7 @@ pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySum
         Some(p) => Some(FeatureLog::create(p)?),
         None => None,
     };
-    let mut runner = Runner::new(shared.pipeline(0)?, opts.batch_size);
+    let mut runner = Runner::new(dataflow.pipeline(0)?, opts.batch_size);
     let batch_size = opts.batch_size.max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Decoded>();
@@ -103,10 +103,11 @@ pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySum
     let mut checkpointed = 0u64;
     let mut checkpoint_time = Duration::ZERO;
     let (mut summary, decoded) = std::thread::scope(|scope| -> anyhow::Result<_> {
-        let decoder = scope
-            .spawn(move || decode_lines(input, dlq_out, opts, shared, batch_size, tx, recycle_rx));
+        let decoder = scope.spawn(move || {
+            decode_lines(input, dlq_out, opts, dataflow, batch_size, tx, recycle_rx)
+        });
         let writer =
-            scope.spawn(move || write_decisions(out, features, shared, writer_rx, free_tx));
+            scope.spawn(move || write_decisions(out, features, dataflow, writer_rx, free_tx));
         let flush = |to_writer: &std::sync::mpsc::SyncSender<ToWriter>| {
             let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
             // A closed channel means the writer failed: it reports why.
@@ -174,7 +175,7 @@ pub fn replay(opts: &ReplayOptions, shared: &Shared) -> anyhow::Result<ReplaySum
 fn write_decisions(
     mut out: BufWriter<File>,
     mut features: Option<FeatureLog>,
-    shared: &Shared,
+    dataflow: &Dataflow,
     batches: std::sync::mpsc::Receiver<ToWriter>,
     free: std::sync::mpsc::Sender<Batch>,
 ) -> anyhow::Result<ReplaySummary> {
@@ -194,7 +195,7 @@ fn write_decisions(
             &batch,
             DecisionClock::EventTime,
             model.as_deref(),
-            &shared.metrics,
+            &dataflow.metrics,
             |_, _, json| {
                 if let Err(e) = out.write_all(json).and_then(|_| out.write_all(b"\n")) {
                     io_err.get_or_insert(e);
@@ -233,7 +234,7 @@ fn decode_lines(
     input: BufReader<File>,
     mut dlq_out: Option<BufWriter<File>>,
     opts: &ReplayOptions,
-    shared: &Shared,
+    dataflow: &Dataflow,
     batch_size: usize,
     tx: std::sync::mpsc::SyncSender<Decoded>,
     recycle: std::sync::mpsc::Receiver<Decoded>,
@@ -247,12 +248,12 @@ fn decode_lines(
             line.pop();
         }
         lines += 1;
-        shared.metrics.events_consumed.inc();
+        dataflow.metrics.events_consumed.inc();
         match decode(&line, &opts.decode) {
             Ok(event) => events.push((event, line_no as i64)),
             Err(rejection) => {
                 rejected += 1;
-                shared
+                dataflow
                     .metrics
                     .dlq
                     .with_label_values(&[rejection.reason.code()])
@@ -318,10 +319,12 @@ impl Runner {
         batch
     }
 
-    /// Persists the state with the next line to read, in one atomic batch.
+    /// Persists the state with the next line to read, in one atomic batch:
+    /// every stage prepared, the batch written on this thread, every stage
+    /// finished.
     fn checkpoint(&mut self) -> anyhow::Result<()> {
         self.pipeline
-            .on_checkpoint(self.next_line as i64)
+            .checkpoint(self.next_line as i64)
             .map_err(|e| anyhow::anyhow!("checkpoint at line {}: {e}", self.next_line))
     }
 }

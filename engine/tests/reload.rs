@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use verdict_engine::contract::{DecodeConfig, decode};
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::metrics::Metrics;
 use verdict_engine::pipeline::{Batch, Pipeline};
-use verdict_engine::wiring::Shared;
 use verdict_rules::Action;
 use verdict_rules::reload::{ReloadEvent, RuleSetReloader};
 
@@ -59,7 +59,7 @@ fn a_bad_rule_set_never_runs_and_a_good_one_takes_over_keeping_state() {
     let scratch = tempfile::tempdir().unwrap();
     let d = verdict_engine::defaults::extract(scratch.path()).unwrap();
     let reloader = RuleSetReloader::new(&d.rules_dir).expect("default rules compile");
-    let shared = Shared::build(
+    let shared = Dataflow::build(
         reloader.shared(),
         None,
         Arc::new(Metrics::new()),

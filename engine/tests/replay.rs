@@ -6,10 +6,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use verdict_engine::contract::decision::DecisionRecord;
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::metrics::Metrics;
 use verdict_engine::replay::{ReplayOptions, replay};
-use verdict_engine::wiring::Shared;
 
 struct Input {
     dir: tempfile::TempDir,
@@ -50,8 +50,8 @@ fn run(input: &Input, tag: &str, rocksdb: bool) -> (Vec<u8>, Vec<u8>) {
     let base = input.dir.path();
     let d = verdict_engine::defaults::extract(&base.join(format!("defaults-{tag}"))).unwrap();
     let state = base.join(format!("state-{tag}"));
-    let shared = Shared::build(
-        Shared::fixed_rules(&d.rules_dir).unwrap(),
+    let shared = Dataflow::build(
+        Dataflow::fixed_rules(&d.rules_dir).unwrap(),
         Some(&d.model_dir),
         Arc::new(Metrics::new()),
         rocksdb.then_some(state.as_path()),

@@ -21,10 +21,10 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::{ensure_topics, run_engine};
 use verdict_engine::metrics::Metrics;
-use verdict_engine::wiring::Shared;
 use verdict_tests::Broker;
 
 const MESSAGES: usize = 4_000;
@@ -56,8 +56,8 @@ fn engine_process_entry() {
     let defaults = std::env::var("CRASH_DEFAULTS").unwrap();
     let config = Arc::new(engine_config(&brokers, "crash", "decisions.crash"));
     let d = verdict_engine::defaults::extract(std::path::Path::new(&defaults)).unwrap();
-    let shared = Shared::build(
-        Shared::fixed_rules(&d.rules_dir).unwrap(),
+    let shared = Dataflow::build(
+        Dataflow::fixed_rules(&d.rules_dir).unwrap(),
         Some(&d.model_dir),
         Arc::new(Metrics::new()),
         Some(std::path::Path::new(&state)),
@@ -213,8 +213,8 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
 
     // The uninterrupted reference: same input, same partitioning, fresh state.
     let d = verdict_engine::defaults::extract(&dir.path().join("reference-defaults")).unwrap();
-    let shared = Shared::build(
-        Shared::fixed_rules(&d.rules_dir).unwrap(),
+    let shared = Dataflow::build(
+        Dataflow::fixed_rules(&d.rules_dir).unwrap(),
         Some(&d.model_dir),
         Arc::new(Metrics::new()),
         Some(&dir.path().join("reference-state")),

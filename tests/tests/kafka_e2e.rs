@@ -13,11 +13,11 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::{ensure_topics, run_engine};
 use verdict_engine::metrics::Metrics;
-use verdict_engine::wiring::Shared;
 use verdict_tests::Broker;
 
 const MESSAGES: usize = 3_000;
@@ -64,8 +64,8 @@ async fn decides_every_valid_event_once_and_dead_letters_every_invalid_one_acros
     let config = Arc::new(config);
 
     let d = defaults::extract(scratch.path()).unwrap();
-    let rules = Shared::fixed_rules(&d.rules_dir).unwrap();
-    let shared = Shared::build(
+    let rules = Dataflow::fixed_rules(&d.rules_dir).unwrap();
+    let shared = Dataflow::build(
         rules,
         Some(&d.model_dir),
         Arc::new(Metrics::new()),

@@ -13,12 +13,12 @@
 use std::sync::Arc;
 
 use verdict_engine::config::Config;
+use verdict_engine::dataflow::Dataflow;
 use verdict_engine::demo::{DemoOptions, run};
 use verdict_engine::metrics::Metrics;
-use verdict_engine::wiring::Shared;
 
 // The allocator the `verdict` binary runs on.
-verdict_engine::engine_allocator!();
+verdict_alloc::engine_allocator!();
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -46,15 +46,15 @@ fn main() -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let d = verdict_engine::defaults::extract(dir.path())?;
-    let shared = Shared::build(
-        Shared::fixed_rules(&d.rules_dir)?,
+    let dataflow = Dataflow::build(
+        Dataflow::fixed_rules(&d.rules_dir)?,
         Some(&d.model_dir),
         Arc::new(Metrics::new()),
         None,
         Default::default(),
     )?;
     let rt = tokio_runtime()?;
-    let s = rt.block_on(run(opts.clone(), Config::default(), shared))?;
+    let s = rt.block_on(run(opts.clone(), Config::default(), dataflow))?;
     println!(
         "{{\"rate\":{},\"seconds\":{},\"produced\":{},\"decisions\":{},\"dlq\":{},\"degraded\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
         opts.rate, opts.seconds, s.produced, s.decisions, s.dlq, s.degraded, s.p50_ms, s.p99_ms

@@ -13,7 +13,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
 
-use super::worker::WorkerHandle;
+use super::handle::WorkerHandle;
 use crate::metrics::Metrics;
 
 /// Live workers by partition, shared by the router and the rebalance hook.

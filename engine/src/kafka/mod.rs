@@ -6,6 +6,12 @@
 //! through bounded channels (a slow worker blocks routing, routing stops
 //! polling, librdkafka's bounded fetch queue fills, and memory stays flat).
 //!
+//! Files: `client.rs` (librdkafka settings per role), `run.rs` (the consumer
+//! loop that routes messages), `context.rs` (rebalance hooks, statistics),
+//! `handle.rs` (a worker's channel and stop signal, shared by the router and
+//! the rebalance hook), `worker.rs` (one partition: batch, decide, produce,
+//! checkpoint), `dlq.rs` (the dead-letter record).
+//!
 //! Delivery guarantees (see `worker.rs`):
 //! - offsets are never auto-committed; a worker checkpoints its state together
 //!   with the next offset only after every decision and DLQ record before that
@@ -14,59 +20,17 @@
 //!   covers, so no event is counted twice and, because decisions are
 //!   deterministic, any re-emitted decision is identical to the first one.
 
+mod client;
 mod context;
+mod dlq;
+mod handle;
 mod run;
 mod worker;
 
-use rdkafka::ClientConfig;
-
+pub use client::{Role, client_config};
 pub use run::{EngineRun, run_engine};
 
 use crate::config::KafkaConfig;
-
-/// Builds a client config: engine-managed settings, then pass-through
-/// properties (TLS, SASL, tuning) from the configuration.
-pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &k.brokers);
-    match role {
-        Role::Consumer => {
-            c.set("group.id", &k.group_id)
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                .set("auto.offset.reset", "earliest")
-                .set("session.timeout.ms", "6000")
-                .set("statistics.interval.ms", "1000")
-                .set("queued.max.messages.kbytes", "16384");
-        }
-        Role::Producer => {
-            c.set("enable.idempotence", "true")
-                .set("acks", "all")
-                .set("linger.ms", "1")
-                .set("message.timeout.ms", "30000");
-        }
-        Role::Admin => {}
-    }
-    for (key, value) in &k.properties {
-        c.set(key, value);
-    }
-    let specific = match role {
-        Role::Consumer => &k.consumer_properties,
-        Role::Producer => &k.producer_properties,
-        Role::Admin => return c,
-    };
-    for (key, value) in specific {
-        c.set(key, value);
-    }
-    c
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Consumer,
-    Producer,
-    Admin,
-}
 
 /// Creates the input, output and DLQ topics if they do not exist.
 pub async fn ensure_topics(k: &KafkaConfig) -> anyhow::Result<()> {

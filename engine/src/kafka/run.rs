@@ -9,11 +9,12 @@ use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{Notify, watch};
 
+use super::client::{Role, client_config};
 use super::context::{EngineContext, Workers};
-use super::worker::{self, Routed, WorkerDeps};
-use super::{Role, client_config};
+use super::handle::Routed;
+use super::worker::{self, WorkerDeps};
 use crate::config::Config;
-use crate::wiring::Shared;
+use crate::dataflow::Dataflow;
 
 /// A running engine: ask it to stop, then await the result.
 pub struct EngineRun {
@@ -35,11 +36,11 @@ impl EngineRun {
 }
 
 /// Starts the engine on the current tokio runtime.
-pub fn run_engine(config: Arc<Config>, shared: Shared) -> anyhow::Result<EngineRun> {
+pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<EngineRun> {
     let workers: Workers = Arc::new(Mutex::new(HashMap::new()));
     let context = EngineContext {
         workers: Arc::clone(&workers),
-        metrics: Arc::clone(&shared.metrics),
+        metrics: Arc::clone(&dataflow.metrics),
         input_topic: config.kafka.input_topic.clone(),
     };
     let consumer: Arc<StreamConsumer<EngineContext>> =
@@ -48,7 +49,7 @@ pub fn run_engine(config: Arc<Config>, shared: Shared) -> anyhow::Result<EngineR
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer).create()?;
     let (stop, mut stop_rx) = watch::channel(false);
     let deps = WorkerDeps {
-        shared,
+        dataflow,
         config: Arc::clone(&config),
         consumer: Arc::clone(&consumer),
         producer,
@@ -56,7 +57,7 @@ pub fn run_engine(config: Arc<Config>, shared: Shared) -> anyhow::Result<EngineR
         fail_notify: Arc::new(Notify::new()),
     };
     let task = tokio::spawn(async move {
-        let metrics = Arc::clone(&deps.shared.metrics);
+        let metrics = Arc::clone(&deps.dataflow.metrics);
         loop {
             tokio::select! {
                 biased;

@@ -22,68 +22,39 @@
 //! If a delivery fails after librdkafka's own retries, the worker stops
 //! *without* checkpointing: everything after the last checkpoint will be
 //! re-processed by the next run, from the same state, into the same decisions.
+//!
+//! Errors act by whose fault they are ([`StageError::remedy`]): a message
+//! that does not decode is the user's, and goes to the DLQ (`dlq.rs`); an
+//! external error while preparing a checkpoint changed nothing and is
+//! retried with a doubling backoff, a bounded number of times; an internal
+//! error, a failed checkpoint write (whose batch is gone) and retries used up
+//! fail the partition loudly, and the engine stops with the error.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{Notify, mpsc};
 
 use super::context::EngineContext;
+use super::dlq::DeadLetter;
+use super::handle::{Routed, StopSignal, WorkerHandle};
 use crate::config::Config;
-use crate::contract::{DecodeConfig, TimeCheck, decode, pan};
-use crate::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
-use crate::wiring::Shared;
-use verdict_state::StateError;
-
-/// A message routed to a worker.
-pub struct Routed {
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub payload: Option<Vec<u8>>,
-    pub arrival: Instant,
-}
-
-/// The router's and rebalance hook's handle on a worker.
-pub struct WorkerHandle {
-    pub tx: mpsc::Sender<Routed>,
-    stop: Arc<StopSignal>,
-    done: std::sync::mpsc::Receiver<()>,
-}
-
-struct StopSignal {
-    flag: AtomicBool,
-    notify: Notify,
-}
-
-impl WorkerHandle {
-    /// Asks the worker to checkpoint and exit; true if it did within `timeout`.
-    pub fn stop_and_wait(self, timeout: Duration) -> bool {
-        self.signal_stop();
-        self.done.recv_timeout(timeout).is_ok()
-    }
-
-    pub fn signal_stop(&self) {
-        self.stop.flag.store(true, Ordering::SeqCst);
-        self.stop.notify.notify_one();
-    }
-
-    /// Waits without blocking a runtime thread.
-    pub async fn stopped(self) {
-        self.signal_stop();
-        let _ = tokio::task::spawn_blocking(move || self.done.recv()).await;
-    }
-}
+use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
+use crate::contract::dlq::Rejection;
+use crate::dataflow::Dataflow;
+use crate::pipeline::{
+    Batch, CheckpointShape, CheckpointWrites, DecisionClock, DecisionEmitter, Pipeline,
+    PreparedCheckpoints, Remedy, StageError,
+};
 
 /// Everything a worker needs besides its partition.
 #[derive(Clone)]
 pub struct WorkerDeps {
-    pub shared: Shared,
+    pub dataflow: Dataflow,
     pub config: Arc<Config>,
     pub consumer: Arc<StreamConsumer<EngineContext>>,
     pub producer: FutureProducer,
@@ -95,10 +66,7 @@ pub struct WorkerDeps {
 /// Starts the worker of `partition`.
 pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
     let (tx, rx) = mpsc::channel(deps.config.engine.partition_buffer);
-    let stop = Arc::new(StopSignal {
-        flag: AtomicBool::new(false),
-        notify: Notify::new(),
-    });
+    let stop = StopSignal::new();
     let (done_tx, done) = std::sync::mpsc::channel();
     let stop_w = Arc::clone(&stop);
     tokio::spawn(async move {
@@ -113,26 +81,34 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
         }
         let _ = done_tx.send(());
     });
-    WorkerHandle { tx, stop, done }
+    WorkerHandle::new(tx, stop, done)
 }
 
-/// A checkpoint's batch being written on a blocking thread.
+/// A checkpoint's batches being written on a blocking thread.
 struct Writing {
     next: i64,
     started: Instant,
-    done: tokio::task::JoinHandle<Result<(), StateError>>,
+    /// Which stages have a batch in the write, to fail them all if its
+    /// thread dies.
+    shape: CheckpointShape,
+    done: tokio::task::JoinHandle<CheckpointWrites>,
 }
 
 /// Resolves when the checkpoint being written (if any) has landed or failed.
-async fn written(writing: &mut Option<Writing>) -> Result<(), StateError> {
+async fn written(writing: &mut Option<Writing>) -> CheckpointWrites {
     match writing {
         Some(w) => match (&mut w.done).await {
             Ok(result) => result,
-            Err(e) => Err(StateError::Storage(format!("checkpoint writer: {e}"))),
+            Err(e) => w.shape.failed(&format!("checkpoint writer: {e}")),
         },
         None => std::future::pending().await,
     }
 }
+
+/// Attempts at preparing a checkpoint when it fails with an external error,
+/// and the backoff before the first retry (doubled for each next one).
+const CHECKPOINT_ATTEMPTS: u32 = 4;
+const CHECKPOINT_BACKOFF: Duration = Duration::from_millis(100);
 
 struct Worker {
     partition: i32,
@@ -165,7 +141,7 @@ impl Worker {
         rx: mpsc::Receiver<Routed>,
         stop: Arc<StopSignal>,
     ) -> anyhow::Result<Self> {
-        let pipeline = deps.shared.pipeline(partition)?;
+        let pipeline = deps.dataflow.pipeline(partition)?;
         let resume_from = pipeline.features.checkpointed_offset();
         tracing::info!(partition, checkpoint = ?resume_from, "partition worker started");
         let batch = Batch {
@@ -200,7 +176,7 @@ impl Worker {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending: Vec<Routed> = Vec::with_capacity(engine.batch_size);
         loop {
-            if self.stop.flag.load(Ordering::SeqCst) {
+            if self.stop.is_raised() {
                 break;
             }
             // Under steady traffic the biased select below always finds a
@@ -212,7 +188,7 @@ impl Worker {
             }
             tokio::select! {
                 biased;
-                _ = self.stop.notify.notified() => break,
+                _ = self.stop.raised() => break,
                 msg = self.rx.recv() => {
                     let Some(first) = msg else { break };
                     pending.push(first);
@@ -260,7 +236,7 @@ impl Worker {
             self.pipeline.on_watermark(watermark);
             let lag = (now_ms - watermark).max(0) / 1000;
             self.deps
-                .shared
+                .dataflow
                 .metrics
                 .watermark_lag
                 .with_label_values(&[&self.partition.to_string()])
@@ -270,13 +246,13 @@ impl Worker {
         let stats = self.pipeline.features.state().stats();
         let p = self.partition.to_string();
         self.deps
-            .shared
+            .dataflow
             .metrics
             .state_keys
             .with_label_values(&[&p])
             .set(stats.hot_entries as i64);
         self.deps
-            .shared
+            .dataflow
             .metrics
             .state_size
             .with_label_values(&[&p])
@@ -284,7 +260,7 @@ impl Worker {
     }
 
     async fn process(&mut self, pending: &mut Vec<Routed>) -> anyhow::Result<()> {
-        let metrics = Arc::clone(&self.deps.shared.metrics);
+        let metrics = Arc::clone(&self.deps.dataflow.metrics);
         let cfg = Arc::clone(&self.deps.config);
         let now_ms = chrono::Utc::now().timestamp_millis();
         if let TimeCheck::Clock { now_ms: n, .. } = &mut self.decode.time {
@@ -304,49 +280,7 @@ impl Worker {
                     self.batch
                         .push(event, m.offset, m.arrival + self.batch.budget);
                 }
-                Err(rejection) => {
-                    metrics
-                        .dlq
-                        .with_label_values(&[rejection.reason.code()])
-                        .inc();
-                    let redacted = pan::redact(payload).into_owned();
-                    let partition = self.partition.to_string();
-                    let offset = m.offset.to_string();
-                    let mut headers = OwnedHeaders::new()
-                        .insert(Header {
-                            key: "verdict.dlq.reason",
-                            value: Some(rejection.reason.code()),
-                        })
-                        .insert(Header {
-                            key: "verdict.dlq.detail",
-                            value: Some(rejection.detail.as_str()),
-                        })
-                        .insert(Header {
-                            key: "verdict.dlq.topic",
-                            value: Some(cfg.kafka.input_topic.as_str()),
-                        })
-                        .insert(Header {
-                            key: "verdict.dlq.partition",
-                            value: Some(partition.as_str()),
-                        })
-                        .insert(Header {
-                            key: "verdict.dlq.offset",
-                            value: Some(offset.as_str()),
-                        });
-                    if let Some(field) = rejection.field {
-                        headers = headers.insert(Header {
-                            key: "verdict.dlq.field",
-                            value: Some(field),
-                        });
-                    }
-                    let mut record = FutureRecord::<[u8], [u8]>::to(&cfg.kafka.dlq_topic)
-                        .payload(&redacted)
-                        .headers(headers);
-                    if let Some(k) = m.key.as_deref() {
-                        record = record.key(k);
-                    }
-                    self.send(record).await?;
-                }
+                Err(rejection) => self.dead_letter(&m, payload, &rejection).await?,
             }
         }
         if self.batch.is_empty() {
@@ -379,6 +313,31 @@ impl Worker {
         Ok(())
     }
 
+    /// Sends a message that failed decoding to the DLQ topic (a user error:
+    /// the partition goes on).
+    async fn dead_letter(
+        &mut self,
+        m: &Routed,
+        payload: &[u8],
+        rejection: &Rejection,
+    ) -> anyhow::Result<()> {
+        let metrics = &self.deps.dataflow.metrics;
+        metrics
+            .dlq
+            .with_label_values(&[rejection.reason.code()])
+            .inc();
+        let cfg = Arc::clone(&self.deps.config);
+        let mut letter = DeadLetter::new(
+            rejection,
+            payload,
+            &cfg.kafka.input_topic,
+            self.partition,
+            m.offset,
+        );
+        self.send(letter.record(&cfg.kafka.dlq_topic, m.key.as_deref()))
+            .await
+    }
+
     /// Enqueues a record; when the producer queue is full, waits for the
     /// oldest delivery (backpressure) and tries again.
     async fn send<K: rdkafka::message::ToBytes + ?Sized>(
@@ -405,7 +364,7 @@ impl Worker {
                 }
                 Err((e, _)) => {
                     self.deps
-                        .shared
+                        .dataflow
                         .metrics
                         .kafka_errors
                         .with_label_values(&["produce"])
@@ -421,7 +380,7 @@ impl Worker {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((e, _))) => {
                 self.deps
-                    .shared
+                    .dataflow
                     .metrics
                     .kafka_errors
                     .with_label_values(&["delivery"])
@@ -448,12 +407,9 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        let prepared = self
-            .pipeline
-            .prepare_checkpoint(next)
-            .map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
+        let prepared = self.prepare_checkpoint(next).await?;
         self.deps
-            .shared
+            .dataflow
             .metrics
             .checkpoint_duration
             .with_label_values(&["encode"])
@@ -461,9 +417,34 @@ impl Worker {
         self.writing = Some(Writing {
             next,
             started: Instant::now(),
+            shape: prepared.shape(),
             done: tokio::task::spawn_blocking(move || prepared.write()),
         });
         Ok(())
+    }
+
+    /// Every stage's half of the checkpoint, acting on the error's tag: an
+    /// external error (a store read of the sweep) changed nothing, so it is
+    /// retried with backoff a few times; anything else fails the partition.
+    /// (A user error at a checkpoint names no message to dead-letter.)
+    async fn prepare_checkpoint(&mut self, next: i64) -> anyhow::Result<PreparedCheckpoints> {
+        let (mut attempt, mut backoff) = (1, CHECKPOINT_BACKOFF);
+        loop {
+            let e = match self.pipeline.prepare_checkpoint(next) {
+                Ok(prepared) => return Ok(prepared),
+                Err(e) => e,
+            };
+            if e.remedy() != Remedy::Retry || attempt >= CHECKPOINT_ATTEMPTS {
+                return Err(self.checkpoint_failed(e));
+            }
+            tracing::warn!(partition = self.partition, attempt, error = %e, "checkpoint failed; retrying");
+            tokio::time::sleep(backoff).await;
+            (attempt, backoff) = (attempt + 1, backoff * 2);
+        }
+    }
+
+    fn checkpoint_failed(&self, e: StageError) -> anyhow::Error {
+        anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition)
     }
 
     /// Waits for the checkpoint being written, if any, and records it.
@@ -477,16 +458,21 @@ impl Worker {
 
     /// The checkpoint being written landed (or failed): records it and
     /// commits its offset to the group.
-    fn landed(&mut self, result: Result<(), StateError>) -> anyhow::Result<()> {
+    ///
+    /// A failed write cannot be retried here, whatever its tag: the batch is
+    /// gone and the state, ahead of the store, refuses further checkpoints.
+    /// The partition fails; its next owner resumes from the last checkpoint
+    /// that landed and re-decides the rest identically.
+    fn landed(&mut self, result: CheckpointWrites) -> anyhow::Result<()> {
         let Some(w) = self.writing.take() else {
             return Ok(());
         };
         self.pipeline
             .finish_checkpoint(result)
-            .map_err(|e| anyhow::anyhow!("checkpoint of partition {}: {e}", self.partition))?;
+            .map_err(|e| self.checkpoint_failed(e))?;
         let next = w.next;
         self.checkpointed = Some(next);
-        let metrics = &self.deps.shared.metrics;
+        let metrics = &self.deps.dataflow.metrics;
         metrics.checkpoints.inc();
         metrics
             .checkpoint_duration

@@ -37,24 +37,6 @@ impl FeatureStage {
     pub fn checkpointed_offset(&self) -> Option<i64> {
         self.state.checkpointed_offset()
     }
-
-    /// Encodes a checkpoint for `next_offset`, to be written beside the
-    /// partition (see [`PartitionState::prepare_checkpoint`]).
-    pub fn prepare_checkpoint(
-        &mut self,
-        next_offset: i64,
-    ) -> Result<PreparedCheckpoint, StageError> {
-        self.state
-            .prepare_checkpoint(next_offset)
-            .map_err(|e| StageError::External(e.to_string()))
-    }
-
-    /// Records the outcome of the prepared checkpoint's write.
-    pub fn finish_checkpoint(&mut self, written: Result<(), StateError>) -> Result<(), StageError> {
-        self.state
-            .finish_checkpoint(written)
-            .map_err(|e| StageError::External(e.to_string()))
-    }
 }
 
 impl Stage for FeatureStage {
@@ -78,9 +60,19 @@ impl Stage for FeatureStage {
         }
     }
 
-    fn on_checkpoint(&mut self, next_offset: i64) -> Result<(), StageError> {
-        self.state
-            .checkpoint(next_offset)
-            .map_err(|e| StageError::External(e.to_string()))
+    /// Encodes the dirty state and `next_offset` into one batch (see
+    /// [`PartitionState::prepare_checkpoint`]); the state's error keeps its
+    /// tag.
+    fn prepare_checkpoint(
+        &mut self,
+        next_offset: i64,
+    ) -> Result<Option<PreparedCheckpoint>, StageError> {
+        Ok(Some(self.state.prepare_checkpoint(next_offset)?))
+    }
+
+    /// Records the outcome of the batch's write: on success the offset is
+    /// the partition's; on failure the state refuses further checkpoints.
+    fn finish_checkpoint(&mut self, written: Result<(), StateError>) -> Result<(), StageError> {
+        Ok(self.state.finish_checkpoint(written)?)
     }
 }

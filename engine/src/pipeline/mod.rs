@@ -9,7 +9,8 @@
 //!
 //! A [`Stage`] has one required method, [`Stage::process`], which takes a whole
 //! batch so per-call costs (locks, model calls, rule-set loads) are paid once
-//! per batch. Lifecycle hooks — watermark, checkpoint, timer — have defaults.
+//! per batch. Lifecycle hooks — watermark, the two-phase checkpoint, timer —
+//! have defaults; [`Pipeline`] drives every stage through them.
 //! One [`Pipeline`] is owned by one partition's worker: nothing here is shared
 //! between partitions on the per-event path except immutable, swap-on-reload
 //! things (the rule set, the model) read once per batch.
@@ -22,6 +23,8 @@ mod score;
 
 use std::sync::Arc;
 
+use verdict_state::{ErrorClass, PreparedCheckpoint, StateError};
+
 pub use batch::Batch;
 pub use emit::{DecisionClock, DecisionEmitter};
 pub use features::FeatureStage;
@@ -31,15 +34,51 @@ pub use score::{ModelHandle, ScoreStage};
 use crate::metrics::Metrics;
 
 /// Errors a stage can raise, tagged with whose fault they are: that tag alone
-/// decides what the runtime does (see `STYLE.md`).
+/// decides what the runtime does (see `STYLE.md` and [`StageError::remedy`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
+    /// Bad input: dead-letter it and go on.
+    #[error("user: {0}")]
+    User(String),
     /// A broker or disk problem: retry with backoff, keep state.
     #[error("external: {0}")]
     External(String),
-    /// A bug: stop the partition loudly rather than emit wrong decisions.
+    /// A bug or corrupt state: stop the partition loudly rather than emit
+    /// wrong decisions.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// What the runtime does about a [`StageError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Send the input that caused it to the dead-letter queue.
+    DeadLetter,
+    /// Try again after a backoff (a bounded number of times).
+    Retry,
+    /// Stop the partition with the error.
+    Fail,
+}
+
+impl StageError {
+    pub fn remedy(&self) -> Remedy {
+        match self {
+            StageError::User(_) => Remedy::DeadLetter,
+            StageError::External(_) => Remedy::Retry,
+            StageError::Internal(_) => Remedy::Fail,
+        }
+    }
+}
+
+/// A state error keeps its tag: [`StateError::class`] says whose fault it is.
+impl From<StateError> for StageError {
+    fn from(e: StateError) -> Self {
+        match e.class() {
+            ErrorClass::User => StageError::User(e.to_string()),
+            ErrorClass::External => StageError::External(e.to_string()),
+            ErrorClass::Internal => StageError::Internal(e.to_string()),
+        }
+    }
 }
 
 /// One step of the dataflow.
@@ -52,14 +91,71 @@ pub trait Stage: Send {
     /// The partition's event-time watermark advanced to `watermark_ms`.
     fn on_watermark(&mut self, _watermark_ms: i64) {}
 
-    /// Persist whatever the stage must to resume after `next_offset`.
-    fn on_checkpoint(&mut self, _next_offset: i64) -> Result<(), StageError> {
+    /// The first half of a checkpoint: encodes whatever the stage must
+    /// persist to resume after `next_offset`, without writing it, so the
+    /// write can run beside the partition. `None`: nothing to write (the
+    /// default). A stage whose prepare fails has prepared nothing.
+    fn prepare_checkpoint(
+        &mut self,
+        _next_offset: i64,
+    ) -> Result<Option<PreparedCheckpoint>, StageError> {
+        Ok(None)
+    }
+
+    /// The second half: `written` is the outcome of writing what
+    /// [`Self::prepare_checkpoint`] returned. Called only after a prepare
+    /// that returned a batch; the default has nothing to record.
+    fn finish_checkpoint(&mut self, _written: Result<(), StateError>) -> Result<(), StageError> {
         Ok(())
     }
 
     /// Wall-clock tick, about once a second.
     fn on_timer(&mut self) {}
 }
+
+/// Every stage's prepared checkpoint, in stage order: written together (on
+/// any thread), then handed back to [`Pipeline::finish_checkpoint`].
+#[must_use = "a prepared checkpoint must be written and finished"]
+pub struct PreparedCheckpoints(Vec<Option<PreparedCheckpoint>>);
+
+impl PreparedCheckpoints {
+    /// Writes each stage's batch (blocking; each batch is atomic). One
+    /// outcome per stage that had something to write.
+    pub fn write(self) -> CheckpointWrites {
+        CheckpointWrites(
+            self.0
+                .into_iter()
+                .map(|p| p.map(PreparedCheckpoint::write))
+                .collect(),
+        )
+    }
+
+    /// Which stages have something to write, to report a write that did
+    /// not run to the end once the batches have moved to its thread.
+    pub fn shape(&self) -> CheckpointShape {
+        CheckpointShape(self.0.iter().map(Option::is_some).collect())
+    }
+}
+
+/// Which stages of a [`PreparedCheckpoints`] have a batch to write.
+#[derive(Debug, Clone)]
+pub struct CheckpointShape(Vec<bool>);
+
+impl CheckpointShape {
+    /// Every stage that had something to write failed with `error`.
+    pub fn failed(&self, error: &str) -> CheckpointWrites {
+        CheckpointWrites(
+            self.0
+                .iter()
+                .map(|&has| has.then(|| Err(StateError::Storage(error.to_string()))))
+                .collect(),
+        )
+    }
+}
+
+/// The outcome of [`PreparedCheckpoints::write`], per stage.
+#[must_use = "the outcome of a checkpoint write must be finished"]
+pub struct CheckpointWrites(Vec<Option<Result<(), StateError>>>);
 
 /// The stages of one partition, wired in order.
 pub struct Pipeline {
@@ -84,6 +180,11 @@ impl Pipeline {
         }
     }
 
+    /// Every stage, in dataflow order.
+    fn stages(&mut self) -> [&mut dyn Stage; 3] {
+        [&mut self.features, &mut self.score, &mut self.rules]
+    }
+
     /// Runs every stage over the batch; afterwards `batch.evaluations[i]` and
     /// `batch.scores[i]` hold the decision inputs of `batch.events[i]`.
     pub fn process(&mut self, batch: &mut Batch) {
@@ -106,40 +207,65 @@ impl Pipeline {
     }
 
     pub fn on_watermark(&mut self, watermark_ms: i64) {
-        self.features.on_watermark(watermark_ms);
-        self.score.on_watermark(watermark_ms);
-        self.rules.on_watermark(watermark_ms);
+        for stage in self.stages() {
+            stage.on_watermark(watermark_ms);
+        }
     }
 
-    pub fn on_checkpoint(&mut self, next_offset: i64) -> Result<(), StageError> {
-        self.features.on_checkpoint(next_offset)?;
-        self.score.on_checkpoint(next_offset)?;
-        self.rules.on_checkpoint(next_offset)
-    }
-
-    /// [`Self::on_checkpoint`] with the state's write left to the caller,
-    /// to run beside the partition: the other stages checkpoint at once,
-    /// the feature stage's batch is returned encoded. Finish it with
-    /// [`Self::finish_checkpoint`].
+    /// Every stage's [`Stage::prepare_checkpoint`] for `next_offset`. If one
+    /// fails, the stages prepared before it are finished as failed (their
+    /// batches are dropped unwritten) and the error is returned.
     pub fn prepare_checkpoint(
         &mut self,
         next_offset: i64,
-    ) -> Result<verdict_state::PreparedCheckpoint, StageError> {
-        self.score.on_checkpoint(next_offset)?;
-        self.rules.on_checkpoint(next_offset)?;
-        self.features.prepare_checkpoint(next_offset)
+    ) -> Result<PreparedCheckpoints, StageError> {
+        let mut prepared = Vec::with_capacity(3);
+        let mut failure = None;
+        for stage in self.stages() {
+            match stage.prepare_checkpoint(next_offset) {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let prepared = PreparedCheckpoints(prepared);
+        let Some(e) = failure else {
+            return Ok(prepared);
+        };
+        let abandoned = prepared
+            .shape()
+            .failed(&format!("checkpoint abandoned: {e}"));
+        // The first error is the one to report.
+        let _ = self.finish_checkpoint(abandoned);
+        Err(e)
     }
 
-    pub fn finish_checkpoint(
-        &mut self,
-        written: Result<(), verdict_state::StateError>,
-    ) -> Result<(), StageError> {
-        self.features.finish_checkpoint(written)
+    /// Hands each stage that prepared a batch the outcome of its write; the
+    /// first stage error is returned (every stage is still told).
+    pub fn finish_checkpoint(&mut self, written: CheckpointWrites) -> Result<(), StageError> {
+        let mut result = Ok(());
+        for (stage, outcome) in self.stages().into_iter().zip(written.0) {
+            if let Some(outcome) = outcome {
+                let finished = stage.finish_checkpoint(outcome);
+                if result.is_ok() {
+                    result = finished;
+                }
+            }
+        }
+        result
+    }
+
+    /// A whole checkpoint inline: prepare, write on this thread, finish.
+    pub fn checkpoint(&mut self, next_offset: i64) -> Result<(), StageError> {
+        let prepared = self.prepare_checkpoint(next_offset)?;
+        self.finish_checkpoint(prepared.write())
     }
 
     pub fn on_timer(&mut self) {
-        self.features.on_timer();
-        self.score.on_timer();
-        self.rules.on_timer();
+        for stage in self.stages() {
+            stage.on_timer();
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! What every partition's pipeline shares, and the one function that wires a
-//! partition's stages: read this to see the whole dataflow.
+//! The dataflow: the parts every partition's pipeline shares (rule-set cell,
+//! model handle, metrics, state store and settings), and the one function
+//! that wires a partition's stages ([`Dataflow::pipeline`]): read this to see
+//! the whole dataflow.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,10 +16,11 @@ use verdict_state::{
 use crate::metrics::Metrics;
 use crate::pipeline::{FeatureStage, ModelHandle, Pipeline, RuleStage, ScoreStage};
 
-/// The things partitions share: immutable-and-swappable (rules, model) or
-/// internally partitioned (the store, whose keys carry the partition).
+/// The dataflow's shared parts, from which each partition's [`Pipeline`] is
+/// wired: immutable-and-swappable (rules, model) or internally partitioned
+/// (the store, whose keys carry the partition).
 #[derive(Clone)]
-pub struct Shared {
+pub struct Dataflow {
     pub rules: Arc<ArcSwap<RuleSet>>,
     pub models: ModelHandle,
     pub metrics: Arc<Metrics>,
@@ -25,7 +28,7 @@ pub struct Shared {
     pub state: StateConfig,
 }
 
-impl Shared {
+impl Dataflow {
     /// Assembles the shared parts: the rule-set cell (fixed or watched), the
     /// champion model from `model_dir` (checked against the rules), and the
     /// state store (RocksDB under `state_dir`, or in memory).
@@ -35,7 +38,7 @@ impl Shared {
         metrics: Arc<Metrics>,
         state_dir: Option<&Path>,
         state: StateConfig,
-    ) -> anyhow::Result<Shared> {
+    ) -> anyhow::Result<Dataflow> {
         let models = ModelHandle::default();
         if let Some(dir) = model_dir {
             let scorer = verdict_models::load_model(dir)
@@ -54,7 +57,7 @@ impl Shared {
                 .with_label_values(&["champion", &m.label])
                 .set(1);
         }
-        Ok(Shared {
+        Ok(Dataflow {
             rules,
             models,
             metrics,
