@@ -22,7 +22,8 @@
 //! * Leaves, importing nothing of this crate: `units` (days, fixed-point
 //!   amounts), `hashing` (XXH3 value and key hashes), `prefetch` (cache
 //!   line prefetches), `search` (galloping searches from a guess, the
-//!   window cursor), `codec` (varint records), `keys`, `lookahead`.
+//!   window cursor), `codec` (varint records), `keys`, `lookahead`, `error`,
+//!   `store/batch.rs`, `window/sketch.rs`, `window/aggregate.rs`.
 //!   `tuning` (window knobs, bucket width) only imports `units`.
 //!
 //! Features are declared by rule files ([`verdict_rules::spec::FeatureSpec`]);
