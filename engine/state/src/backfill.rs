@@ -25,8 +25,9 @@ use crate::config::StateConfig;
 use crate::error::StateError;
 use crate::history::HistoryState;
 use crate::keys;
-use crate::store::{StateStore, WriteBatch};
-use crate::window::DAY_MS;
+use crate::store::StateStore;
+use crate::store::batch::WriteBatch;
+use crate::units::DAY_MS;
 
 /// Kafka's murmur2 (Java `Utils.murmur2`, librdkafka `murmur2_random`).
 pub fn murmur2(data: &[u8]) -> i32 {

@@ -1,9 +1,11 @@
-//! State configuration: the `[state]` section of the engine config.
+//! State configuration: the `[state]` section of the engine config, with
+//! every problem reported at once by [`StateConfig::validate`].
 
 use serde::Deserialize;
 use verdict_rules::input::Field;
 
-use crate::rocks::RocksOptions;
+use crate::store::rocks::RocksOptions;
+use crate::tuning::{WindowTuning, bucket_width};
 
 /// Keyed-state settings. Kebab-case keys; unknown keys are rejected.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -91,7 +93,7 @@ impl StateConfig {
     /// Bucket width used for a window of this length, `None` when the
     /// window is exact (see the `window` module docs for the guarantee).
     pub fn bucket_ms_for(&self, window_ms: i64) -> Option<i64> {
-        crate::window::bucket_width(window_ms.max(1), self.window_tuning())
+        bucket_width(window_ms.max(1), self.window_tuning())
     }
 
     pub(crate) fn tracked_fields(&self) -> Vec<Field> {
@@ -101,8 +103,8 @@ impl StateConfig {
             .collect()
     }
 
-    pub(crate) fn window_tuning(&self) -> crate::window::WindowTuning {
-        crate::window::WindowTuning {
+    pub(crate) fn window_tuning(&self) -> WindowTuning {
+        WindowTuning {
             exact_window_max_ms: self.exact_window_max_ms,
             max_buckets_per_window: self.max_buckets_per_window,
             allowed_lateness_ms: self.allowed_lateness_ms,

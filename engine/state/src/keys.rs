@@ -11,7 +11,7 @@
 //!
 //! An entity record holds the write epoch and one section per feature state
 //! keyed by that field (`[state id hash][length][state]`); see
-//! `partition::decode_entity`. Tag 0x01 (one record per feature state and
+//! `partition/entity.rs`. Tag 0x01 (one record per feature state and
 //! key, an earlier layout) is retired.
 //!
 //! The expiry index (tag 0x03) orders records by the UTC day after which they
@@ -19,12 +19,12 @@
 //! at or before the partition's current day with one bounded range scan plus
 //! a `delete_range`, never a scan of the live state.
 
-pub(crate) const TAG_META: u8 = 0x00;
+pub(crate) const TAG_CHECKPOINT: u8 = 0x00;
 pub(crate) const TAG_HISTORY: u8 = 0x02;
 pub(crate) const TAG_EXPIRY: u8 = 0x03;
 pub(crate) const TAG_ENTITY: u8 = 0x04;
 
-const META_OFFSET: &[u8] = b"offset";
+const CHECKPOINT_NAME: &[u8] = b"offset";
 
 use verdict_rules::input::Field;
 
@@ -43,10 +43,11 @@ pub fn partition_range(partition: i32) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-pub(crate) fn meta_key(partition: i32) -> Vec<u8> {
+/// The key of the partition's checkpoint record.
+pub(crate) fn checkpoint_key(partition: i32) -> Vec<u8> {
     let mut k = partition_prefix(partition).to_vec();
-    k.push(TAG_META);
-    k.extend_from_slice(META_OFFSET);
+    k.push(TAG_CHECKPOINT);
+    k.extend_from_slice(CHECKPOINT_NAME);
     k
 }
 

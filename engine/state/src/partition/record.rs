@@ -1,26 +1,18 @@
 //! Stored records of the partition state: the value envelope
-//! `[expiry day u32 LE][record]`, decoding it on a cache miss, staging a dirty
-//! record with its expiry index entry into a checkpoint batch, and the
-//! `Previous` feature's record.
+//! `[expiry day u32 LE][record]`, decoding it on a cache miss, and staging
+//! a dirty record with its expiry index entry into a checkpoint batch.
 
 use crate::keys;
-use crate::store::WriteBatch;
-use crate::window::DAY_MS;
+use crate::store::batch::WriteBatch;
 
-#[derive(Clone, Copy)]
-pub(crate) struct PreviousState {
-    pub(crate) value: f64,
-    pub(crate) time: i64,
-}
-
-pub(crate) fn split_value(data: &[u8]) -> Option<(u32, &[u8])> {
+pub(super) fn split_value(data: &[u8]) -> Option<(u32, &[u8])> {
     let day = u32::from_le_bytes(data.get(..4)?.try_into().ok()?);
     Some((day, &data[4..]))
 }
 
 /// Decodes a stored value into its record and the expiry day it was indexed
 /// under; `None` when it is corrupt.
-pub(crate) fn decode_stored<S>(
+pub(super) fn decode_stored<S>(
     data: &[u8],
     decode: impl FnOnce(&[u8]) -> Option<S>,
 ) -> Option<(S, u32)> {
@@ -29,11 +21,11 @@ pub(crate) fn decode_stored<S>(
 
 /// The dirty records of one checkpoint and the changes to their expiry index
 /// entries, kept apart so each part can be appended to the batch in key order.
-pub(crate) struct Staging {
+pub(super) struct Staging {
     partition: i32,
     today: Option<u32>,
-    pub(crate) records: WriteBatch,
-    pub(crate) index: WriteBatch,
+    pub(super) records: WriteBatch,
+    pub(super) index: WriteBatch,
     value: Vec<u8>,
     index_key: Vec<u8>,
 }
@@ -44,7 +36,7 @@ const RECORD_BYTES_GUESS: usize = 160;
 
 impl Staging {
     /// Staging for about `records` records.
-    pub(crate) fn new(partition: i32, today: Option<u32>, records: usize) -> Self {
+    pub(super) fn new(partition: i32, today: Option<u32>, records: usize) -> Self {
         Staging {
             partition,
             today,
@@ -59,7 +51,7 @@ impl Staging {
     /// empty or expired) and its index entry. `encode` appends the record
     /// and returns `(empty, expiry day)`; `indexed_day` is the day of its
     /// current index entry in the store.
-    pub(crate) fn record(
+    pub(super) fn record(
         &mut self,
         rec_key: &[u8],
         indexed_day: Option<u32>,
@@ -92,27 +84,4 @@ impl Staging {
             self.index.put(&index_key[..], []);
         }
     }
-}
-
-pub(crate) fn encode_previous(p: &PreviousState, out: &mut Vec<u8>) {
-    let mut w = crate::codec::Writer::new(out);
-    w.f64(p.value);
-    w.ivar(p.time);
-}
-
-pub(crate) fn decode_previous(data: &[u8]) -> Option<PreviousState> {
-    let mut r = crate::codec::Reader::new(data);
-    let p = PreviousState {
-        value: r.f64()?,
-        time: r.ivar()?,
-    };
-    r.is_empty().then_some(p)
-}
-
-/// A previous value is remembered for a year after its key's latest event.
-pub(crate) fn previous_expiry_day(p: &PreviousState) -> u32 {
-    (p.time
-        .div_euclid(DAY_MS)
-        .saturating_add(crate::history::HISTORY_DAYS + 1))
-    .clamp(0, i64::from(u32::MAX)) as u32
 }

@@ -1,8 +1,9 @@
 //! The partition's hot maps: open addressing over 128-bit key hashes, each
-//! entry stored inline at a slot that the hash alone determines.
+//! entry stored inline at a slot that the hash alone determines. (In this
+//! crate a "slot" is only ever one of these table slots.)
 //!
 //! Why not `hashbrown`: a lookup there reads a group of control bytes
-//! before it knows which bucket holds the entry, so a hint issued a few
+//! before it knows which bucket holds the entry, so a prefetch issued a few
 //! events ahead must itself wait for memory to learn where to prefetch.
 //! Here an entry sits at its home slot (`hash & mask`) or a few slots after
 //! it (linear probing, load at most one half, so about 1.5 slots per hit on
@@ -12,7 +13,7 @@
 //! Removal is bulk only ([`HotTable::retain`], the cache eviction), which
 //! rebuilds the table, so probing needs no tombstones.
 
-use crate::partition::prefetch_slice;
+use crate::prefetch::prefetch_slice;
 
 /// Slots probed from the home slot that a prefetch covers (the home slot
 /// holds the entry about three times in four at load one half).

@@ -1,5 +1,6 @@
 //! The RocksDB [`StateStore`]: one database per instance, the default column
-//! family, partitions separated by key prefix (see [`crate::keys`]).
+//! family, partitions separated by key prefix (see [`crate::keys`]). The only
+//! file of the crate that names `rocksdb`.
 //!
 //! Tuning for this workload (point reads on cache misses, one large write
 //! batch per checkpoint, range deletes for expiry): a shared LRU block cache,
@@ -18,7 +19,8 @@ use rocksdb::{
 use serde::Deserialize;
 
 use crate::error::StateError;
-use crate::store::{BatchOp, ScanVisitor, StateStore, WriteBatch};
+use crate::store::batch::{BatchOp, WriteBatch};
+use crate::store::{ScanVisitor, StateStore};
 
 /// RocksDB tuning, the `[state.rocksdb]` section of the config.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -45,6 +47,13 @@ impl Default for RocksOptions {
             max_background_jobs: 2,
             sync_writes: false,
         }
+    }
+}
+
+/// A RocksDB error is the disk's or the storage engine's: external.
+impl From<rocksdb::Error> for StateError {
+    fn from(e: rocksdb::Error) -> Self {
+        StateError::Storage(e.into_string())
     }
 }
 
@@ -120,7 +129,7 @@ impl StateStore for RocksStore {
         let cf = self
             .db
             .cf_handle(DEFAULT_COLUMN_FAMILY_NAME)
-            .ok_or_else(|| StateError::Storage("the default column family is not open".into()))?;
+            .ok_or_else(|| StateError::Internal("the default column family is not open".into()))?;
         self.db
             .batched_multi_get_cf(cf, keys.iter(), false)
             .into_iter()
