@@ -16,7 +16,7 @@ use verdict_rules::spec::{
 use verdict_state::{PartitionState, RocksOptions, RocksStore, StateConfig, StateStore};
 
 // The allocator the engine binary runs on.
-verdict_state::engine_allocator!();
+verdict_alloc::engine_allocator!();
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;

@@ -30,7 +30,6 @@
 //! every `Window`, `History` and `Previous` feature is maintained from its
 //! spec, none is hand-coded here.
 
-pub mod alloc;
 pub mod backfill;
 mod codec;
 pub mod config;
