@@ -12,7 +12,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use serde::Serialize;
-use verdict_models::metrics::evaluate_scores;
+use verdict_models::ranking::evaluate_scores;
 use verdict_models::table::read_labels;
 
 use crate::contract::decision::DecisionRecord;

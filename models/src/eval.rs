@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::LoadError;
 use crate::manifest::ScoreDistribution;
-use crate::metrics::{Evaluation, evaluate_scores};
+use crate::ranking::{Evaluation, evaluate_scores};
 use crate::scorer::{ScoreError, load_model};
 use crate::table::{DataError, Label, label_vector, read_labels, read_table};
 

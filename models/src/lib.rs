@@ -5,7 +5,7 @@
 //!
 //! * [`net`] — the burn module ([`FraudNet`]): categorical embeddings +
 //!   normalized numeric features → ReLU MLP → one logit.
-//! * [`train`] / [`eval`] / [`metrics`] / [`plots`] — training on the
+//! * [`train`] / [`eval`] / [`ranking`] / [`plots`] — training on the
 //!   engine's feature log, ROC/PR evaluation and the report files.
 //! * [`artifact`] / [`manifest`] / [`weights`] / [`registry`] — the on-disk
 //!   model: `manifest.json` (schema, normalization, metrics, drift reference,
@@ -26,10 +26,10 @@ pub mod batcher;
 pub mod eval;
 pub mod fast;
 pub mod manifest;
-pub mod metrics;
 pub mod net;
 pub mod plots;
 pub mod preprocess;
+pub mod ranking;
 pub mod registry;
 pub mod schema;
 pub mod scorer;

@@ -94,6 +94,105 @@ fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str], weights: &[f64]) -> &'a str
     items[items.len() - 1]
 }
 
+/// One row's draws, before the noise columns.
+struct Row {
+    fraud: bool,
+    scenario: Option<&'static str>,
+    values: [f64; NUMERIC_FEATURES.len()],
+    mcc: &'static str,
+    country: &'static str,
+    channel: &'static str,
+}
+
+/// Draws one row: a legitimate profile, shifted by the fraud scenario if any.
+/// The order of the draws is part of the output for a given seed.
+fn draw_row(rng: &mut ChaCha8Rng, fraud_rate: f64) -> Row {
+    let fraud = rng.random::<f64>() < fraud_rate;
+    // A quarter of fraud is camouflaged: drawn like legitimate traffic.
+    let scenario = (fraud && rng.random::<f64>() > 0.25).then(|| SCENARIOS[rng.random_range(0..3)]);
+    let avg = (40.0f64.ln() + 0.8 * normal(rng)).exp();
+    let mut amount = avg * (0.6 * normal(rng)).exp();
+    let mut count_1h = (rng.random::<f64>() * 3.0).floor();
+    let mut merchants_1h = count_1h.min((rng.random::<f64>() * 2.0).floor() + 1.0);
+    let mut hour = (8.0 + 14.0 * rng.random::<f64>()).floor();
+    let mut age = (30.0 + 1500.0 * rng.random::<f64>()).floor();
+    let mut new_device = f64::from(rng.random::<f64>() < 0.05);
+    let mut ip_cards = 1.0 + (rng.random::<f64>() * 1.5).floor();
+    let mut failed = f64::from(rng.random::<f64>() < 0.05);
+    let mut ch = pick(rng, &CHANNELS, &[0.55, 0.35, 0.07, 0.03]);
+    let mut m = pick(
+        rng,
+        &MCCS,
+        &[12., 10., 8., 6., 5., 4., 3., 1., 1., 4., 3., 2.],
+    );
+    let mut c = if rng.random::<f64>() < 0.85 {
+        "FR"
+    } else {
+        COUNTRIES[rng.random_range(1..8)]
+    };
+    match scenario {
+        Some("card_testing") => {
+            amount = 0.5 + 4.0 * rng.random::<f64>();
+            count_1h = 4.0 + (rng.random::<f64>() * 20.0).floor();
+            merchants_1h = (count_1h * 0.7).floor().max(2.0);
+            ip_cards = 2.0 + (rng.random::<f64>() * 8.0).floor();
+            failed = (rng.random::<f64>() * 5.0).floor();
+            ch = "ecom";
+        }
+        Some("account_takeover") => {
+            amount = avg * (2.0 + 6.0 * rng.random::<f64>());
+            new_device = f64::from(rng.random::<f64>() < 0.75);
+            failed = (rng.random::<f64>() * 4.0).floor();
+            age = (rng.random::<f64>() * 2000.0).floor();
+            if rng.random::<f64>() < 0.5 {
+                m = RISKY_MCCS[rng.random_range(0..3)];
+            }
+        }
+        Some(_) => {
+            c = COUNTRIES[rng.random_range(5..8)];
+            hour = (rng.random::<f64>() * 6.0).floor();
+            amount = avg * (1.0 + 3.0 * rng.random::<f64>());
+            if rng.random::<f64>() < 0.6 {
+                m = RISKY_MCCS[rng.random_range(0..3)];
+            }
+            ch = if rng.random::<f64>() < 0.5 {
+                "ecom"
+            } else {
+                "moto"
+            };
+        }
+        None => {}
+    }
+    let count_24h = count_1h + (rng.random::<f64>() * 8.0).floor();
+    let sum_24h = amount + count_24h * avg * (0.5 + rng.random::<f64>());
+    // New users have no 30-day history: missing values.
+    let history = rng.random::<f64>() > 0.05;
+    let avg_30d = if history { avg } else { f64::NAN };
+    let ratio = if history { amount / avg } else { f64::NAN };
+    let values = [
+        (amount * 100.0).round() / 100.0,
+        count_1h,
+        count_24h,
+        sum_24h,
+        merchants_1h,
+        avg_30d,
+        ratio,
+        hour,
+        age,
+        new_device,
+        ip_cards,
+        failed,
+    ];
+    Row {
+        fraud,
+        scenario,
+        values,
+        mcc: m,
+        country: c,
+        channel: ch,
+    }
+}
+
 /// Generates the table in memory.
 pub fn generate(cfg: &SynthConfig) -> SynthData {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -111,84 +210,8 @@ pub fn generate(cfg: &SynthConfig) -> SynthData {
     let mut t = cfg.start_ms;
     for i in 0..n {
         t += (rng.random::<f64>() * 2.0 * cfg.gap_ms as f64) as i64;
-        let fraud = rng.random::<f64>() < cfg.fraud_rate;
-        // A quarter of fraud is camouflaged: drawn like legitimate traffic.
-        let scenario =
-            (fraud && rng.random::<f64>() > 0.25).then(|| SCENARIOS[rng.random_range(0..3)]);
-        let avg = (40.0f64.ln() + 0.8 * normal(&mut rng)).exp();
-        let mut amount = avg * (0.6 * normal(&mut rng)).exp();
-        let mut count_1h = (rng.random::<f64>() * 3.0).floor();
-        let mut merchants_1h = count_1h.min((rng.random::<f64>() * 2.0).floor() + 1.0);
-        let mut hour = (8.0 + 14.0 * rng.random::<f64>()).floor();
-        let mut age = (30.0 + 1500.0 * rng.random::<f64>()).floor();
-        let mut new_device = f64::from(rng.random::<f64>() < 0.05);
-        let mut ip_cards = 1.0 + (rng.random::<f64>() * 1.5).floor();
-        let mut failed = f64::from(rng.random::<f64>() < 0.05);
-        let mut ch = pick(&mut rng, &CHANNELS, &[0.55, 0.35, 0.07, 0.03]);
-        let mut m = pick(
-            &mut rng,
-            &MCCS,
-            &[12., 10., 8., 6., 5., 4., 3., 1., 1., 4., 3., 2.],
-        );
-        let mut c = if rng.random::<f64>() < 0.85 {
-            "FR"
-        } else {
-            COUNTRIES[rng.random_range(1..8)]
-        };
-        match scenario {
-            Some("card_testing") => {
-                amount = 0.5 + 4.0 * rng.random::<f64>();
-                count_1h = 4.0 + (rng.random::<f64>() * 20.0).floor();
-                merchants_1h = (count_1h * 0.7).floor().max(2.0);
-                ip_cards = 2.0 + (rng.random::<f64>() * 8.0).floor();
-                failed = (rng.random::<f64>() * 5.0).floor();
-                ch = "ecom";
-            }
-            Some("account_takeover") => {
-                amount = avg * (2.0 + 6.0 * rng.random::<f64>());
-                new_device = f64::from(rng.random::<f64>() < 0.75);
-                failed = (rng.random::<f64>() * 4.0).floor();
-                age = (rng.random::<f64>() * 2000.0).floor();
-                if rng.random::<f64>() < 0.5 {
-                    m = RISKY_MCCS[rng.random_range(0..3)];
-                }
-            }
-            Some(_) => {
-                c = COUNTRIES[rng.random_range(5..8)];
-                hour = (rng.random::<f64>() * 6.0).floor();
-                amount = avg * (1.0 + 3.0 * rng.random::<f64>());
-                if rng.random::<f64>() < 0.6 {
-                    m = RISKY_MCCS[rng.random_range(0..3)];
-                }
-                ch = if rng.random::<f64>() < 0.5 {
-                    "ecom"
-                } else {
-                    "moto"
-                };
-            }
-            None => {}
-        }
-        let count_24h = count_1h + (rng.random::<f64>() * 8.0).floor();
-        let sum_24h = amount + count_24h * avg * (0.5 + rng.random::<f64>());
-        // New users have no 30-day history: missing values.
-        let history = rng.random::<f64>() > 0.05;
-        let avg_30d = if history { avg } else { f64::NAN };
-        let ratio = if history { amount / avg } else { f64::NAN };
-        let values = [
-            (amount * 100.0).round() / 100.0,
-            count_1h,
-            count_24h,
-            sum_24h,
-            merchants_1h,
-            avg_30d,
-            ratio,
-            hour,
-            age,
-            new_device,
-            ip_cards,
-            failed,
-        ];
-        for (col, v) in numeric.iter_mut().zip(values) {
+        let row = draw_row(&mut rng, cfg.fraud_rate);
+        for (col, v) in numeric.iter_mut().zip(row.values) {
             col.push(v);
         }
         for col in numeric.iter_mut().skip(NUMERIC_FEATURES.len()) {
@@ -197,11 +220,30 @@ pub fn generate(cfg: &SynthConfig) -> SynthData {
         let id = format!("tx-{:08}", i);
         ids.push(id.clone());
         times.push(t);
-        mcc.push(Some(m));
-        country.push((rng.random::<f64>() > 0.01).then_some(c));
-        channel.push(Some(ch));
+        mcc.push(Some(row.mcc));
+        country.push((rng.random::<f64>() > 0.01).then_some(row.country));
+        channel.push(Some(row.channel));
+        let (fraud, scenario) = (row.fraud, row.scenario);
         labels.push((id, fraud, scenario.or(fraud.then_some("camouflaged"))));
     }
+    let batch = to_batch(
+        ids,
+        times,
+        numeric,
+        [("mcc", mcc), ("country", country), ("channel", channel)],
+    );
+    SynthData { batch, labels }
+}
+
+type TextColumn = Vec<Option<&'static str>>;
+
+/// The generated columns as one record batch.
+fn to_batch(
+    ids: Vec<String>,
+    times: Vec<i64>,
+    numeric: Vec<Vec<f64>>,
+    categorical: [(&str, TextColumn); 3],
+) -> RecordBatch {
     let mut fields = vec![
         Field::new("transaction_id", DataType::Utf8, false),
         Field::new("event_time", DataType::Int64, false),
@@ -218,13 +260,11 @@ pub fn generate(cfg: &SynthConfig) -> SynthData {
         fields.push(Field::new(name, DataType::Float64, true));
         columns.push(Arc::new(Float64Array::from(col)));
     }
-    for (name, col) in [("mcc", mcc), ("country", country), ("channel", channel)] {
+    for (name, col) in categorical {
         fields.push(Field::new(name, DataType::Utf8, true));
         columns.push(Arc::new(StringArray::from(col)));
     }
-    let batch =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match schema");
-    SynthData { batch, labels }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match schema")
 }
 
 /// Writes the table (`.parquet`, or Arrow IPC for `.arrow`) and a labels CSV

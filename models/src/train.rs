@@ -36,12 +36,12 @@ use crate::eval::{EvalError, EvalReport, build_report, write_report};
 use crate::manifest::{
     FORMAT_VERSION, Manifest, NumericStats, TimeRange, TrainingInfo, WEIGHTS_FILE,
 };
-use crate::metrics::evaluate_scores;
 use crate::net::{FraudNet, to_vec};
 use crate::preprocess::Preprocessor;
+use crate::ranking::evaluate_scores;
 use crate::schema::{CategoricalColumn, FeatureSchema, UNKNOWN_CATEGORY};
 use crate::scorer::{FastScorer, Scorer, encode_inputs};
-use crate::table::{DataError, FeatureTable, label_vector, read_labels, read_table};
+use crate::table::{DataError, FeatureTable, Label, label_vector, read_labels, read_table};
 use crate::weights::{Architecture, NetWeights};
 
 type TrainBackend = Autodiff<NdArray>;
@@ -135,6 +135,24 @@ struct Split {
     y: Vec<f32>,
 }
 
+/// Steps 1–4: the data read, split by time, described by a schema and
+/// normalized, ready for training.
+struct Prepared {
+    table: FeatureTable,
+    labels: HashMap<String, Label>,
+    schema: FeatureSchema,
+    /// Raw rows in schema order, `width` values each (for the serving path).
+    raw: Vec<f32>,
+    width: usize,
+    normalization: Vec<NumericStats>,
+    train_set: Split,
+    valid_set: Split,
+    /// Fraud rows in the training split.
+    positives: usize,
+    /// The first validation event time.
+    cut: i64,
+}
+
 /// Trains a model as described in the module docs and writes it to `cfg.out`.
 pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
     if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.hidden.is_empty() || cfg.embedding_dim == 0 {
@@ -142,6 +160,37 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
             "epochs, batch size, hidden layers and embedding dim must be positive".into(),
         ));
     }
+    let data = prepare(cfg)?;
+    let negatives = data.train_set.rows.len() - data.positives;
+    let positive_weight = cfg
+        .positive_weight
+        .unwrap_or(((negatives as f32) / (data.positives as f32)).sqrt());
+    let arch = Architecture {
+        numeric_inputs: data.schema.numeric.len(),
+        vocabulary_sizes: data.schema.vocabulary_sizes(),
+        embedding_dim: cfg.embedding_dim,
+        hidden: cfg.hidden.clone(),
+    };
+
+    let (weights, epochs_run, best_epoch) = fit(
+        cfg,
+        &arch,
+        &data.train_set,
+        &data.valid_set,
+        positive_weight,
+    );
+
+    let training = TrainingRun {
+        epochs_run,
+        best_epoch,
+        positive_weight,
+    };
+    let manifest = new_manifest(cfg, &data, arch, &training);
+    finish(cfg, &data, manifest, &weights)
+}
+
+/// Steps 1–4 of the module docs.
+fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
     let table = read_table(&cfg.data)?;
     let labels = read_labels(&cfg.labels)?;
     let y = label_vector(&table, &labels);
@@ -174,25 +223,41 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
     };
     let train_set = split(train_rows);
     let valid_set = split(valid_rows);
-    let negatives = train_set.rows.len() - positives;
-    let positive_weight = cfg
-        .positive_weight
-        .unwrap_or(((negatives as f32) / (positives as f32)).sqrt());
-    let arch = Architecture {
-        numeric_inputs: schema.numeric.len(),
-        vocabulary_sizes: schema.vocabulary_sizes(),
-        embedding_dim: cfg.embedding_dim,
-        hidden: cfg.hidden.clone(),
-    };
+    Ok(Prepared {
+        table,
+        labels,
+        schema,
+        raw,
+        width,
+        normalization,
+        train_set,
+        valid_set,
+        positives,
+        cut,
+    })
+}
 
-    let (weights, epochs_run, best_epoch) =
-        fit(cfg, &arch, &train_set, &valid_set, positive_weight);
+/// What the training loop reports back for the manifest.
+struct TrainingRun {
+    epochs_run: usize,
+    best_epoch: usize,
+    positive_weight: f32,
+}
 
+/// The manifest of the new model, with placeholder metrics and score
+/// distribution until [`finish`] has scored the validation split.
+fn new_manifest(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    arch: Architecture,
+    run: &TrainingRun,
+) -> Manifest {
     let created = chrono::Utc::now();
     let version = cfg
         .version
         .clone()
         .unwrap_or_else(|| created.format("%Y%m%d-%H%M%S").to_string());
+    let (table, cut) = (&data.table, data.cut);
     let range = |rows: &[usize]| TimeRange {
         start_ms: rows
             .iter()
@@ -205,38 +270,49 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
             .max()
             .unwrap_or(cut),
     };
-    let mut manifest = Manifest {
+    let (train_set, valid_set) = (&data.train_set, &data.valid_set);
+    Manifest {
         format_version: FORMAT_VERSION,
         name: cfg.name.clone(),
         version,
         created: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        schema_hash: schema.hash(),
-        schema,
+        schema_hash: data.schema.hash(),
+        schema: data.schema.clone(),
         architecture: arch,
-        normalization,
+        normalization: data.normalization.clone(),
         training: TrainingInfo {
             data: cfg.data.display().to_string(),
             labels: cfg.labels.display().to_string(),
             train_range: range(&train_set.rows),
             validation_range: range(&valid_set.rows),
             train_rows: train_set.rows.len(),
-            train_positives: positives,
+            train_positives: data.positives,
             validation_rows: valid_set.rows.len(),
             validation_positives: valid_set.y.iter().filter(|&&v| v > 0.5).count(),
             seed: cfg.seed,
-            epochs_run,
-            best_epoch,
-            positive_weight,
+            epochs_run: run.epochs_run,
+            best_epoch: run.best_epoch,
+            positive_weight: run.positive_weight,
             learning_rate: cfg.learning_rate,
             batch_size: cfg.batch_size,
         },
         metrics: evaluate_scores(&[], &[]).metrics,
         score_distribution: crate::manifest::ScoreDistribution::from_scores(&[]),
         files: Vec::new(),
-    };
+    }
+}
 
+/// Step 6: score the validation split through the serving path, fill the
+/// manifest's metrics and drift reference, write report and artifact.
+fn finish(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    mut manifest: Manifest,
+    weights: &NetWeights,
+) -> Result<TrainSummary, TrainError> {
+    let (raw, width, valid_set) = (&data.raw, data.width, &data.valid_set);
     // Validation metrics through the serving path.
-    let scorer = FastScorer::new(manifest.clone(), &weights);
+    let scorer = FastScorer::new(manifest.clone(), weights);
     let valid_raw: Vec<f32> = valid_set
         .rows
         .iter()
@@ -249,7 +325,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
     let valid_labels: Vec<_> = valid_set
         .rows
         .iter()
-        .map(|&r| labels.get(&table.transaction_ids[r]))
+        .map(|&r| data.labels.get(&data.table.transaction_ids[r]))
         .collect();
     let report = build_report(
         manifest.id(),
@@ -261,7 +337,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
     manifest.metrics = report.evaluation.metrics;
     manifest.score_distribution = report.score_distribution.clone();
     write_report(&cfg.out, &report)?;
-    write_artifact(&cfg.out, &mut manifest, &weights, &[])?;
+    write_artifact(&cfg.out, &mut manifest, weights, &[])?;
     let model_bytes = manifest
         .files
         .iter()

@@ -8,6 +8,20 @@
 //! once. [`Diagnostics::render`] prints the source line with a caret under the
 //! span, as plain text (the CLI decides about colour, this crate never emits
 //! ANSI escapes).
+//!
+//! The renderer is hand-written on purpose; `annotate-snippets` and `ariadne`
+//! were considered and cannot reproduce the text the tests compare
+//! (`tests/api.rs`, this module's tests) and the README shows:
+//! - the position line is always `  --> file:line:col` (two spaces), where
+//!   annotate-snippets indents `-->` by the width of the line-number gutter
+//!   (` --> ` for lines 1–9); ariadne draws a box-drawing frame instead;
+//! - the footer is `  = hint: ...`; annotate-snippets only knows its fixed
+//!   levels (`help`, `note`, ...) and puts an empty `  |` line before them;
+//! - a diagnostic without a position prints `  --> file` and no snippet, and
+//!   tabs before the caret are kept as tabs (annotate-snippets expands them).
+//!
+//! Near-miss suggestions ([`closest`]) use `strsim`'s Levenshtein distance
+//! over characters, with this module's own threshold and abbreviation rule.
 
 use std::fmt;
 
@@ -247,7 +261,7 @@ pub(crate) fn closest<'a>(
     candidates
         .map(|c| {
             // An abbreviation (`amt` for `amount`) counts as a near miss.
-            let d = edit_distance(name, c);
+            let d = strsim::levenshtein(name, c);
             let abbreviation =
                 name.len() >= 3 && c.starts_with(&name[..1]) && is_subsequence(name, c);
             (if abbreviation { d.min(1) } else { d }, c)
@@ -260,21 +274,6 @@ pub(crate) fn closest<'a>(
 fn is_subsequence(short: &str, long: &str) -> bool {
     let mut it = long.chars();
     short.chars().all(|c| it.any(|l| l == c))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -330,21 +330,7 @@ fn replay(rules: &RuleSet, ds: &[(usize, Directive)], case: &mut CaseResult) {
         match d {
             Directive::RuleSet(_) | Directive::Error { .. } => {}
             Directive::Event(json) => {
-                let parsed: Result<(Event, Option<f32>, String), String> = (|| {
-                    let mut v: serde_json::Value =
-                        serde_json::from_str(json).map_err(|e| e.to_string())?;
-                    let score = v.as_object_mut().and_then(|o| o.remove("score"));
-                    let score = match score {
-                        None | Some(serde_json::Value::Null) => None,
-                        Some(s) => Some(s.as_f64().ok_or("score must be a number")? as f32),
-                    };
-                    let id = v
-                        .get("transaction_id")
-                        .and_then(|t| t.as_str())
-                        .unwrap_or("?")
-                        .to_string();
-                    Ok((Event::from_json(&v)?, score, id))
-                })();
+                let parsed = parse_event(json);
                 match parsed {
                     Ok((event, score, id)) => {
                         features = state.process(rules, &event);
@@ -364,41 +350,7 @@ fn replay(rules: &RuleSet, ds: &[(usize, Directive)], case: &mut CaseResult) {
             }
             Directive::Expect { action, by, hits } => {
                 case.checks += 1;
-                match Action::from_name(action) {
-                    Some(a) if a == eval.action => {}
-                    _ => case.failures.push(format!(
-                        "{}\n  expected: {action}\n  actual:   {}{}",
-                        at("action"),
-                        eval.action,
-                        eval.deciding_hit()
-                            .map(|h| format!(" (by {})", h.name))
-                            .unwrap_or_default()
-                    )),
-                }
-                if let Some(by) = by {
-                    let actual = eval.deciding_hit().map_or("none", |h| &*h.name);
-                    if actual != by {
-                        case.failures.push(format!(
-                            "{}\n  expected: {by}\n  actual:   {actual}",
-                            at("deciding rule")
-                        ));
-                    }
-                }
-                if let Some(hits) = hits {
-                    let mut expected = hits.clone();
-                    expected.sort();
-                    let mut actual: Vec<String> =
-                        eval.hits.iter().map(|h| h.name.to_string()).collect();
-                    actual.sort();
-                    if expected != actual {
-                        case.failures.push(format!(
-                            "{}\n  expected: [{}]\n  actual:   [{}]",
-                            at("rules hit"),
-                            expected.join(", "),
-                            actual.join(", ")
-                        ));
-                    }
-                }
+                check_expect(&eval, action, by.as_deref(), hits.as_deref(), &at, case);
             }
             Directive::Reason { rule, text } => {
                 case.checks += 1;
@@ -416,32 +368,105 @@ fn replay(rules: &RuleSet, ds: &[(usize, Directive)], case: &mut CaseResult) {
             }
             Directive::Feature { name, value } => {
                 case.checks += 1;
-                let Some(slot) = rules.feature_slot(name) else {
-                    case.failures
-                        .push(at(&format!("no feature named `{name}`")));
-                    continue;
-                };
-                let actual = features.get(slot).copied().unwrap_or(f64::NAN);
-                let ok = if value == "missing" {
-                    actual.is_nan()
-                } else {
-                    value.parse::<f64>().is_ok_and(|v| {
-                        (v - actual).abs() <= 1e-6 * v.abs().max(1.0)
-                            || (v.is_infinite() && v == actual)
-                    })
-                };
-                if !ok {
-                    let shown = if actual.is_nan() {
-                        "missing".to_string()
-                    } else {
-                        actual.to_string()
-                    };
-                    case.failures.push(format!(
-                        "{}\n  expected: {value}\n  actual:   {shown}",
-                        at(&format!("feature {name}"))
-                    ));
-                }
+                check_feature(rules, &features, name, value, &at, case);
             }
         }
+    }
+}
+
+/// An `@event` line: the event, its model score (absent or null: none) and
+/// its transaction id for messages.
+fn parse_event(json: &str) -> Result<(Event, Option<f32>, String), String> {
+    let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let score = v.as_object_mut().and_then(|o| o.remove("score"));
+    let score = match score {
+        None | Some(serde_json::Value::Null) => None,
+        Some(s) => Some(s.as_f64().ok_or("score must be a number")? as f32),
+    };
+    let id = v
+        .get("transaction_id")
+        .and_then(|t| t.as_str())
+        .unwrap_or("?")
+        .to_string();
+    Ok((Event::from_json(&v)?, score, id))
+}
+
+/// `@expect ACTION [by=RULE] [hits=A,B]` against the last evaluation.
+fn check_expect(
+    eval: &Evaluation,
+    action: &str,
+    by: Option<&str>,
+    hits: Option<&[String]>,
+    at: &dyn Fn(&str) -> String,
+    case: &mut CaseResult,
+) {
+    match Action::from_name(action) {
+        Some(a) if a == eval.action => {}
+        _ => case.failures.push(format!(
+            "{}\n  expected: {action}\n  actual:   {}{}",
+            at("action"),
+            eval.action,
+            eval.deciding_hit()
+                .map(|h| format!(" (by {})", h.name))
+                .unwrap_or_default()
+        )),
+    }
+    if let Some(by) = by {
+        let actual = eval.deciding_hit().map_or("none", |h| &*h.name);
+        if actual != by {
+            case.failures.push(format!(
+                "{}\n  expected: {by}\n  actual:   {actual}",
+                at("deciding rule")
+            ));
+        }
+    }
+    if let Some(hits) = hits {
+        let mut expected = hits.to_vec();
+        expected.sort();
+        let mut actual: Vec<String> = eval.hits.iter().map(|h| h.name.to_string()).collect();
+        actual.sort();
+        if expected != actual {
+            case.failures.push(format!(
+                "{}\n  expected: [{}]\n  actual:   [{}]",
+                at("rules hit"),
+                expected.join(", "),
+                actual.join(", ")
+            ));
+        }
+    }
+}
+
+/// `@feature NAME = VALUE` against the last event's feature values.
+fn check_feature(
+    rules: &RuleSet,
+    features: &[f64],
+    name: &str,
+    value: &str,
+    at: &dyn Fn(&str) -> String,
+    case: &mut CaseResult,
+) {
+    let Some(index) = rules.feature_slot(name) else {
+        case.failures
+            .push(at(&format!("no feature named `{name}`")));
+        return;
+    };
+    let actual = features.get(index).copied().unwrap_or(f64::NAN);
+    let ok = if value == "missing" {
+        actual.is_nan()
+    } else {
+        value.parse::<f64>().is_ok_and(|v| {
+            (v - actual).abs() <= 1e-6 * v.abs().max(1.0) || (v.is_infinite() && v == actual)
+        })
+    };
+    if !ok {
+        let shown = if actual.is_nan() {
+            "missing".to_string()
+        } else {
+            actual.to_string()
+        };
+        case.failures.push(format!(
+            "{}\n  expected: {value}\n  actual:   {shown}",
+            at(&format!("feature {name}"))
+        ));
     }
 }

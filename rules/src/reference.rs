@@ -43,7 +43,7 @@ pub struct Event {
 
 /// `Field::ALL` lists the variants in declaration order, so the discriminant
 /// is the index (checked by a test).
-fn slot(field: Field) -> usize {
+fn field_index(field: Field) -> usize {
     field as usize
 }
 
@@ -53,19 +53,19 @@ impl Event {
         let mut e = Event::default();
         for f in Field::ALL {
             match f.field_type() {
-                FieldType::Text => e.text[slot(f)] = txn.text(f).map(str::to_string),
-                FieldType::Number => e.number[slot(f)] = txn.number(f),
+                FieldType::Text => e.text[field_index(f)] = txn.text(f).map(str::to_string),
+                FieldType::Number => e.number[field_index(f)] = txn.number(f),
             }
         }
         e
     }
 
     pub fn set_text(&mut self, field: Field, value: Option<&str>) {
-        self.text[slot(field)] = value.map(str::to_string);
+        self.text[field_index(field)] = value.map(str::to_string);
     }
 
     pub fn set_number(&mut self, field: Field, value: Option<f64>) {
-        self.number[slot(field)] = value;
+        self.number[field_index(field)] = value;
     }
 
     /// Set `event_time` (ms since the epoch) and the `hour` / `weekday` fields derived from it.
@@ -132,11 +132,11 @@ impl Event {
 
 impl Transaction for Event {
     fn text(&self, field: Field) -> Option<&str> {
-        self.text[slot(field)].as_deref()
+        self.text[field_index(field)].as_deref()
     }
 
     fn number(&self, field: Field) -> Option<f64> {
-        self.number[slot(field)]
+        self.number[field_index(field)]
     }
 }
 
@@ -165,8 +165,8 @@ impl ReferenceState {
         self.events.push(Event::capture(txn));
     }
 
-    /// Compute every Window, History and Previous slot of `specs` for `txn`
-    /// (not yet observed) into `out`; Derived slots are set to NaN.
+    /// Compute every Window, History and Previous feature of `specs` for `txn`
+    /// (not yet observed) into `out`; Derived features are set to NaN.
     pub fn compute(&self, specs: &[FeatureSpec], txn: &dyn Transaction, out: &mut [f64]) {
         for (spec, value) in specs.iter().zip(out.iter_mut()) {
             *value = match &spec.kind {
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn field_discriminants_index_field_all() {
         for (i, f) in Field::ALL.iter().enumerate() {
-            assert_eq!(slot(*f), i);
+            assert_eq!(field_index(*f), i);
         }
     }
 }

@@ -15,10 +15,15 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::check;
 use crate::check::ir::Type;
-use crate::check::{self, CheckedKind, ParsedFile, Segment};
-use crate::compile::{self, Ctx, NumFn, TemplateValue};
-use crate::cond::Cond;
+use crate::check::program::{
+    CheckedFeature, CheckedKind, CheckedList, CheckedRule, ParsedFile, Segment,
+};
+use crate::compile::cond::{self, Cond};
+use crate::compile::num;
+use crate::compile::operand::{self, Ctx, NumFn};
+use crate::compile::template::{self, TemplateValue};
 use crate::diag::{Code, Diagnostic, Diagnostics};
 use crate::eval::{Action, Evaluation, RuleHit, RuleInfo, Tri};
 use crate::input::Transaction;
@@ -81,129 +86,15 @@ impl RuleSet {
         RuleSet::compile_sources(&read_dir_sources(dir)?)
     }
 
-    /// Compile the given files, in the given order (which fixes slot order).
-    /// List files are read from disk relative to each file's `path`.
+    /// Compile the given files, in the given order (which fixes the feature
+    /// order). List files are read from disk relative to each file's `path`.
     pub fn compile_sources(files: &[SourceFile]) -> Result<RuleSet, Diagnostics> {
-        let mut parse_errors = Diagnostics::default();
-        let mut parsed = Vec::with_capacity(files.len());
-        for f in files {
-            let (items, errs) = syntax::parse(&f.text);
-            for (d, span) in errs {
-                parse_errors.push(d.locate(&f.path, &f.text, span));
-            }
-            parsed.push(ParsedFile {
-                path: f.path.clone(),
-                text: f.text.clone(),
-                items,
-            });
-        }
+        let (parsed, parse_errors) = parse_all(files);
         let program = check::check(&parsed, parse_errors)?;
-
-        let mut hasher = blake3::Hasher::new();
-        for f in files {
-            hasher.update(&(f.text.len() as u64).to_le_bytes());
-            hasher.update(f.text.as_bytes());
-        }
-        for l in &program.lists {
-            hasher.update(l.name.as_bytes());
-            hasher.update(&[0]);
-            if let Some(c) = &l.contents {
-                hasher.update(&(c.len() as u64).to_le_bytes());
-                hasher.update(c.as_bytes());
-            }
-        }
-        let version = hasher.finalize().to_hex()[..12].to_string();
-
-        let mut features = Vec::with_capacity(program.features.len());
-        let mut feature_types = Vec::with_capacity(program.features.len());
-        let mut derived = Vec::new();
-        for (slot, f) in program.features.into_iter().enumerate() {
-            let kind = match f.kind {
-                CheckedKind::Window {
-                    aggregate,
-                    key,
-                    window_ms,
-                    filter,
-                } => {
-                    let filter = filter.map(|(src, ir)| {
-                        let test = compile::boolean(&ir);
-                        Predicate::new(src, move |txn: &dyn Transaction| {
-                            test(&Ctx {
-                                txn,
-                                features: &[],
-                                score: f64::NAN,
-                            }) == Tri::True
-                        })
-                    });
-                    FeatureKind::Window(WindowFeature {
-                        aggregate,
-                        key,
-                        window_ms,
-                        filter,
-                    })
-                }
-                CheckedKind::History(h) => FeatureKind::History(h),
-                CheckedKind::Previous { key, field } => FeatureKind::Previous { key, field },
-                CheckedKind::Derived(ir) => {
-                    derived.push((slot, compile::num(&ir)));
-                    FeatureKind::Derived
-                }
-            };
-            features.push(FeatureSpec { name: f.name, kind });
-            feature_types.push(f.ty);
-        }
-
-        let rules: Vec<RuleInfo> = program
-            .rules
-            .iter()
-            .map(|r| RuleInfo {
-                name: r.name.as_str().into(),
-                action: match r.action {
-                    ActionWord::Allow => Action::Allow,
-                    ActionWord::Review => Action::Review,
-                    ActionWord::Decline => Action::Decline,
-                },
-                shadow: r.shadow,
-                priority: r.priority,
-                file: r.file.clone(),
-                line: r.line,
-            })
-            .collect();
-        // Conditions are compiled in evaluation order, so their allocations
-        // lie in the order the evaluator walks them.
-        let mut indices: Vec<usize> = (0..rules.len()).collect();
-        indices.sort_by_key(|&i| {
-            (
-                rules[i].action.rank(),
-                std::cmp::Reverse(rules[i].priority),
-                i,
-            )
-        });
-        let order = indices
-            .into_iter()
-            .map(|i| {
-                let r = &program.rules[i];
-                let reason = r
-                    .reason
-                    .iter()
-                    .map(|s| match s {
-                        Segment::Lit(t) => CompiledSegment::Lit(t.clone()),
-                        Segment::Value(ir, Type::Text) => {
-                            CompiledSegment::Value(TemplateValue::Text(compile::text(ir)))
-                        }
-                        Segment::Value(ir, ty) => {
-                            CompiledSegment::Value(TemplateValue::Num(compile::num(ir), *ty))
-                        }
-                    })
-                    .collect();
-                CompiledRule {
-                    index: i as u32,
-                    condition: crate::cond::cond(&r.condition),
-                    reason,
-                }
-            })
-            .collect();
-
+        let version = content_version(files, &program.lists);
+        let (features, feature_types, derived) = compile_features(program.features);
+        let rules = rule_infos(&program.rules);
+        let order = compile_rules(&program.rules, &rules);
         let lists = program
             .lists
             .iter()
@@ -230,19 +121,20 @@ impl RuleSet {
         &self.version
     }
 
-    /// Every declared feature, in slot order.
+    /// Every declared feature, in declaration order: the feature order of
+    /// every feature-value slice.
     pub fn features(&self) -> &[FeatureSpec] {
         &self.features
     }
 
-    /// The slot of a feature by name.
+    /// The index of a feature by name, in [`RuleSet::features`] order.
     pub fn feature_slot(&self, name: &str) -> Option<usize> {
         self.features.iter().position(|f| f.name == name)
     }
 
-    /// Whether a feature slot holds a yes/no value (1.0 / 0.0).
-    pub fn feature_is_bool(&self, slot: usize) -> bool {
-        self.feature_types.get(slot) == Some(&Type::Bool)
+    /// Whether the feature at `index` holds a yes/no value (1.0 / 0.0).
+    pub fn feature_is_bool(&self, index: usize) -> bool {
+        self.feature_types.get(index) == Some(&Type::Bool)
     }
 
     /// Every rule, in declaration order; `RuleHit::rule` indexes this.
@@ -259,23 +151,23 @@ impl RuleSet {
         &self.files
     }
 
-    /// Fill the `Derived` slots from the transaction and the other slots,
-    /// in slot order (a derived feature only reads slots above it). Slots
-    /// beyond `features.len()` are skipped.
+    /// Fill the `Derived` features from the transaction and the other
+    /// features, in feature order (a derived feature only reads features
+    /// above it). Indices beyond `features.len()` are skipped.
     pub fn derive(&self, txn: &dyn Transaction, features: &mut [f64]) {
-        for (slot, f) in &self.derived {
+        for (index, f) in &self.derived {
             let v = f(&Ctx {
                 txn,
                 features,
                 score: f64::NAN,
             });
-            if let Some(x) = features.get_mut(*slot) {
+            if let Some(x) = features.get_mut(*index) {
                 *x = v;
             }
         }
     }
 
-    /// Evaluate every rule on one event. `features` is in slot order (a short
+    /// Evaluate every rule on one event. `features` is in feature order (a short
     /// slice reads as missing values); `score` is `None` when the model did not
     /// answer in time (the evaluation is then marked degraded and `score`
     /// reads as missing). Allocates only for rules that fire.
@@ -302,7 +194,7 @@ impl RuleSet {
             for seg in &rule.reason {
                 match seg {
                     CompiledSegment::Lit(t) => reason.push_str(t),
-                    CompiledSegment::Value(v) => compile::render_value(v, &ctx, &mut reason),
+                    CompiledSegment::Value(v) => template::render_value(v, &ctx, &mut reason),
                 }
             }
             if out.decided_by.is_none() && !info.shadow {
@@ -368,6 +260,148 @@ pub fn check_dir(dir: &Path) -> Result<CheckSummary, Diagnostics> {
         shadow_rules: set.rules.iter().filter(|r| r.shadow).count(),
         lists: set.lists.clone(),
     })
+}
+
+/// Parse every file; syntax errors are located in their file and kept for
+/// the checker, which reports them with its own.
+fn parse_all(files: &[SourceFile]) -> (Vec<ParsedFile>, Diagnostics) {
+    let mut parse_errors = Diagnostics::default();
+    let mut parsed = Vec::with_capacity(files.len());
+    for f in files {
+        let (items, errs) = syntax::parse(&f.text);
+        for (d, span) in errs {
+            parse_errors.push(d.locate(&f.path, &f.text, span));
+        }
+        parsed.push(ParsedFile {
+            path: f.path.clone(),
+            text: f.text.clone(),
+            items,
+        });
+    }
+    (parsed, parse_errors)
+}
+
+/// The rule-set version: a blake3 hash of the sources and list files, 12 hex digits.
+fn content_version(files: &[SourceFile], lists: &[CheckedList]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for f in files {
+        hasher.update(&(f.text.len() as u64).to_le_bytes());
+        hasher.update(f.text.as_bytes());
+    }
+    for l in lists {
+        hasher.update(l.name.as_bytes());
+        hasher.update(&[0]);
+        if let Some(c) = &l.contents {
+            hasher.update(&(c.len() as u64).to_le_bytes());
+            hasher.update(c.as_bytes());
+        }
+    }
+    hasher.finalize().to_hex()[..12].to_string()
+}
+
+type DerivedFeatures = Vec<(usize, NumFn)>;
+
+/// Feature specs for the state layer, each feature's type, and the compiled
+/// derived features with their index.
+fn compile_features(
+    checked: Vec<CheckedFeature>,
+) -> (Vec<FeatureSpec>, Vec<Type>, DerivedFeatures) {
+    let mut features = Vec::with_capacity(checked.len());
+    let mut feature_types = Vec::with_capacity(checked.len());
+    let mut derived = Vec::new();
+    for (index, f) in checked.into_iter().enumerate() {
+        let kind = match f.kind {
+            CheckedKind::Window {
+                aggregate,
+                key,
+                window_ms,
+                filter,
+            } => {
+                let filter = filter.map(|(src, ir)| {
+                    let test = num::boolean(&ir);
+                    Predicate::new(src, move |txn: &dyn Transaction| {
+                        test(&Ctx {
+                            txn,
+                            features: &[],
+                            score: f64::NAN,
+                        }) == Tri::True
+                    })
+                });
+                FeatureKind::Window(WindowFeature {
+                    aggregate,
+                    key,
+                    window_ms,
+                    filter,
+                })
+            }
+            CheckedKind::History(h) => FeatureKind::History(h),
+            CheckedKind::Previous { key, field } => FeatureKind::Previous { key, field },
+            CheckedKind::Derived(ir) => {
+                derived.push((index, num::num(&ir)));
+                FeatureKind::Derived
+            }
+        };
+        features.push(FeatureSpec { name: f.name, kind });
+        feature_types.push(f.ty);
+    }
+    (features, feature_types, derived)
+}
+
+/// What the engine and reports know about each rule, in declaration order.
+fn rule_infos(checked: &[CheckedRule]) -> Vec<RuleInfo> {
+    checked
+        .iter()
+        .map(|r| RuleInfo {
+            name: r.name.as_str().into(),
+            action: match r.action {
+                ActionWord::Allow => Action::Allow,
+                ActionWord::Review => Action::Review,
+                ActionWord::Decline => Action::Decline,
+            },
+            shadow: r.shadow,
+            priority: r.priority,
+            file: r.file.clone(),
+            line: r.line,
+        })
+        .collect()
+}
+
+/// Conditions and reasons compiled in evaluation order (precedence, then
+/// priority, then declaration), so their allocations lie in the order the
+/// evaluator walks them.
+fn compile_rules(checked: &[CheckedRule], rules: &[RuleInfo]) -> Vec<CompiledRule> {
+    let mut indices: Vec<usize> = (0..rules.len()).collect();
+    indices.sort_by_key(|&i| {
+        (
+            rules[i].action.rank(),
+            std::cmp::Reverse(rules[i].priority),
+            i,
+        )
+    });
+    indices
+        .into_iter()
+        .map(|i| {
+            let r = &checked[i];
+            let reason = r
+                .reason
+                .iter()
+                .map(|s| match s {
+                    Segment::Lit(t) => CompiledSegment::Lit(t.clone()),
+                    Segment::Value(ir, Type::Text) => {
+                        CompiledSegment::Value(TemplateValue::Text(operand::text(ir)))
+                    }
+                    Segment::Value(ir, ty) => {
+                        CompiledSegment::Value(TemplateValue::Num(num::num(ir), *ty))
+                    }
+                })
+                .collect();
+            CompiledRule {
+                index: i as u32,
+                condition: cond::cond(&r.condition),
+                reason,
+            }
+        })
+        .collect()
 }
 
 /// Read every `*.rules` file under `dir`, sorted by path.

@@ -1,10 +1,11 @@
 //! The feature spec: what a rules file asks the engine's state layer to compute.
 //!
-//! A rule set declares features; [`crate::RuleSet::features`] lists them in slot
-//! order. The engine maintains every feature whose kind is [`FeatureKind::Window`],
+//! A rule set declares features; [`crate::RuleSet::features`] lists them in
+//! declaration order, the order of every feature-value slice. The engine
+//! maintains every feature whose kind is [`FeatureKind::Window`],
 //! [`FeatureKind::History`] or [`FeatureKind::Previous`] and writes its value
-//! into the slot before evaluation; [`FeatureKind::Derived`] slots are filled by
-//! [`crate::RuleSet::derive`] from the other slots. A missing value (an average
+//! at the feature's index before evaluation; [`FeatureKind::Derived`] values
+//! are filled by [`crate::RuleSet::derive`] from the other features. A missing value (an average
 //! over nothing, no previous event, a brand-new user) is `f64::NAN`.
 //!
 //! Window semantics: for an event at time `t`, the aggregate covers events of
@@ -13,7 +14,7 @@
 
 use crate::input::{Field, Transaction};
 
-/// One declared feature, in slot order.
+/// One declared feature, in declaration order.
 #[derive(Debug, Clone)]
 pub struct FeatureSpec {
     pub name: String,
@@ -31,7 +32,7 @@ pub enum FeatureKind {
         key: Field,
         field: Field,
     },
-    /// Computed from other slots and the transaction by `RuleSet::derive`.
+    /// Computed from other features and the transaction by `RuleSet::derive`.
     Derived,
 }
 

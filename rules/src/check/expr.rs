@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::ir::{Func, Ir, ListSet, Type};
+use super::ir::{Ir, ListSet, Type};
 use crate::diag::{Code, Diagnostic, Span, closest};
+use crate::functions::{self, ArgKind};
 use crate::input::Field;
 use crate::syntax::ast::{BinOp, Expr, ExprKind, ListRef};
 
@@ -16,7 +17,7 @@ use crate::syntax::ast::{BinOp, Expr, ExprKind, ListRef};
 pub enum ScopeKind {
     /// A rule condition or reason: fields, features, lists, `score`.
     Rule,
-    /// A derived feature: fields, lists and features declared before slot `.0`.
+    /// A derived feature: fields, lists and features declared before index `.0`.
     Derived(u32),
     /// A window filter: transaction fields and constants only.
     Filter,
@@ -24,7 +25,8 @@ pub enum ScopeKind {
 
 #[derive(Debug, Clone, Copy)]
 pub struct FeatureSym {
-    pub slot: u32,
+    /// The feature's index in declaration order.
+    pub index: u32,
     /// Known once the feature itself has been checked.
     pub ty: Option<Type>,
 }
@@ -69,9 +71,9 @@ impl Scope<'_> {
                 return (Ir::Const(f64::NAN), Type::Error);
             }
             if let ScopeKind::Derived(current) = self.kind
-                && sym.slot >= current
+                && sym.index >= current
             {
-                let what = if sym.slot == current {
+                let what = if sym.index == current {
                     "refers to itself"
                 } else {
                     "is declared later"
@@ -84,7 +86,7 @@ impl Scope<'_> {
                 return (Ir::Const(f64::NAN), Type::Error);
             }
             let ty = sym.ty.unwrap_or(Type::Error);
-            return (Ir::Feature(sym.slot), ty);
+            return (Ir::Feature(sym.index), ty);
         }
         let mut d = Diagnostic::new(Code::UnknownName, format!("unknown name `{name}`"));
         if self.lists.contains_key(name) {
@@ -315,19 +317,15 @@ impl Scope<'_> {
         span: Span,
         errs: &mut Errors,
     ) -> (Ir, Type) {
-        let Some(func) = Func::from_name(name) else {
+        let Some(func) = functions::lookup(name) else {
             let hint = if AGGREGATES.contains(&name) || name == "previous" {
                 format!(
                     "`{name}(...)` declares a feature: `feature NAME = {name}(...) over 1h by card_id`"
                 )
             } else {
-                match closest(name, Func::ALL.iter().map(|(n, _)| *n)) {
+                match closest(name, functions::names()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => {
-                        "functions: haversine, abs, sqrt, ln, round, floor, min, max, coalesce, \
-                             seconds, minutes, hours, days"
-                            .to_string()
-                    }
+                    None => format!("functions: {}", functions::name_list()),
                 }
             };
             errs.push((
@@ -338,17 +336,7 @@ impl Scope<'_> {
             return (Ir::Const(f64::NAN), Type::Error);
         };
         let checked: Vec<(Ir, Type)> = args.iter().map(|a| self.check(a, errs)).collect();
-        let (arity, signature) = match func {
-            Func::Haversine => (
-                4,
-                "takes (lat1, lon1, lat2, lon2) in degrees and returns km",
-            ),
-            Func::Abs | Func::Sqrt | Func::Ln | Func::Round | Func::Floor => {
-                (1, "takes one number")
-            }
-            Func::Min | Func::Max | Func::Coalesce => (2, "takes two values of the same type"),
-            Func::Seconds | Func::Minutes | Func::Hours | Func::Days => (1, "takes one duration"),
-        };
+        let (arity, usage) = (func.arity, func.usage);
         if checked.len() != arity {
             errs.push((
                 Diagnostic::new(
@@ -358,7 +346,7 @@ impl Scope<'_> {
                         checked.len()
                     ),
                 )
-                .hint(format!("`{name}` {signature}")),
+                .hint(format!("`{name}` {usage}")),
                 span,
             ));
             return (Ir::Const(f64::NAN), Type::Error);
@@ -366,39 +354,45 @@ impl Scope<'_> {
         if checked.iter().any(|(_, t)| *t == Type::Error) {
             return (Ir::Const(f64::NAN), Type::Error);
         }
-        let types: Vec<Type> = checked.iter().map(|(_, t)| *t).collect();
-        let result = match func {
-            Func::Haversine | Func::Abs | Func::Sqrt | Func::Ln | Func::Round | Func::Floor => {
-                types
-                    .iter()
-                    .all(|t| *t == Type::Number)
-                    .then_some(Type::Number)
-            }
-            Func::Min | Func::Max | Func::Coalesce => (types[0] == types[1]
-                && matches!(types[0], Type::Number | Type::Duration | Type::Time))
-            .then_some(types[0]),
-            Func::Seconds | Func::Minutes | Func::Hours | Func::Days => {
-                (types[0] == Type::Duration).then_some(Type::Number)
-            }
-        };
-        match result {
-            Some(ty) => (
+        let kinds: Vec<ArgKind> = checked.iter().map(|(_, t)| arg_kind(*t)).collect();
+        match func.signature.result(&kinds) {
+            Some(kind) => (
                 Ir::Call(func, checked.into_iter().map(|(ir, _)| ir).collect()),
-                ty,
+                of_arg_kind(kind),
             ),
             None => {
-                let found: Vec<&str> = types.iter().map(|t| t.describe()).collect();
+                let found: Vec<&str> = checked.iter().map(|(_, t)| t.describe()).collect();
                 errs.push((
                     Diagnostic::new(
                         Code::ArgType,
                         format!("`{name}` called with {}", found.join(", ")),
                     )
-                    .hint(format!("`{name}` {signature}")),
+                    .hint(format!("`{name}` {usage}")),
                     span,
                 ));
                 (Ir::Const(f64::NAN), Type::Error)
             }
         }
+    }
+}
+
+/// A type as the function table's type rules see it.
+fn arg_kind(ty: Type) -> ArgKind {
+    match ty {
+        Type::Number => ArgKind::Number,
+        Type::Duration => ArgKind::Duration,
+        Type::Time => ArgKind::Time,
+        Type::Text | Type::Bool | Type::Error => ArgKind::Other,
+    }
+}
+
+/// A function's result kind as a type (a type rule never returns `Other`).
+fn of_arg_kind(kind: ArgKind) -> Type {
+    match kind {
+        ArgKind::Number => Type::Number,
+        ArgKind::Duration => Type::Duration,
+        ArgKind::Time => Type::Time,
+        ArgKind::Other => Type::Error,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Checking feature definitions: windows, history lookups, previous() and
 //! derived expressions, each to a [`CheckedKind`] and its [`Type`].
 
-use super::CheckedKind;
 use super::expr::{Scope, ScopeKind};
 use super::ir::{Ir, Type};
+use super::program::CheckedKind;
 use crate::diag::{Code, Diagnostic, Span, closest};
 use crate::input::{Field, FieldType};
 use crate::spec::{Aggregate, HistoryFeature};
@@ -35,124 +35,172 @@ pub fn feature_def(
             window,
             key,
             filter,
-        } => {
-            let key_field = key_field(key, errs);
-            if !(1_000..=30 * 86_400_000).contains(&window.0) {
-                errs.push((
-                    Diagnostic::new(
-                        Code::WindowRange,
-                        "window length must be between 1s and 30d",
-                    )
-                    .hint("for longer periods use a `history` lookup"),
-                    window.1,
-                ));
-            }
-            let field = arg.as_ref().map(|a| (field_of(a, errs), a.span));
-            let (agg, ty) = match (aggregate.name.as_str(), field) {
-                ("count", None) => (Some(Aggregate::Count), Type::Number),
-                ("count", Some((_, span))) => {
-                    errs.push((
-                        Diagnostic::new(Code::ArgCount, "`count` takes no field").hint(
-                            "filter with `where`: count over 10m by card_id where amount < 5",
-                        ),
-                        span,
-                    ));
-                    (None, Type::Error)
-                }
-                (agg @ ("sum" | "avg" | "min" | "max" | "distinct"), None) => {
-                    errs.push((
-                        Diagnostic::new(Code::ArgCount, format!("`{agg}` needs a field"))
-                            .hint(format!("write e.g. `{agg}(amount)`")),
-                        aggregate.span,
-                    ));
-                    (None, Type::Error)
-                }
-                (_, Some((None, _))) => (None, Type::Error),
-                (agg @ ("sum" | "avg" | "min" | "max" | "distinct"), Some((Some(f), span))) => {
-                    let fty = Type::of_field(f);
-                    let ok = match agg {
-                        "sum" | "avg" => fty == Type::Number,
-                        "min" | "max" => matches!(fty, Type::Number | Type::Time),
-                        _ => true,
-                    };
-                    if !ok {
-                        errs.push((
-                            Diagnostic::new(Code::BadAggregateField, format!("`{agg}` of {} field `{}`", fty.describe(), f.name()))
-                                .hint("sum and avg need a number field (amount); count distinct text with `distinct(...)`"),
-                            span,
-                        ));
-                    }
-                    match agg {
-                        "sum" => (Some(Aggregate::Sum(f)), Type::Number),
-                        "avg" => (Some(Aggregate::Avg(f)), Type::Number),
-                        "min" => (Some(Aggregate::Min(f)), fty),
-                        "max" => (Some(Aggregate::Max(f)), fty),
-                        _ => (Some(Aggregate::DistinctCount(f)), Type::Number),
-                    }
-                }
-                (other, _) => {
-                    let hint = match closest(
-                        other,
-                        ["count", "sum", "avg", "min", "max", "distinct"].into_iter(),
-                    ) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => "aggregates: count, sum, avg, min, max, distinct".to_string(),
-                    };
-                    errs.push((
-                        Diagnostic::new(
-                            Code::UnknownAggregate,
-                            format!("unknown window aggregate `{other}`"),
-                        )
-                        .hint(hint),
-                        aggregate.span,
-                    ));
-                    (None, Type::Error)
-                }
-            };
-            let filter = filter.as_ref().map(|f| {
-                let fscope = Scope {
-                    kind: ScopeKind::Filter,
-                    features: scope.features,
-                    lists: scope.lists,
-                };
-                let ir = fscope.boolean(f, errs, "a window filter");
-                let src = &text[f.span.start..f.span.end.min(text.len())];
-                (src.split_whitespace().collect::<Vec<_>>().join(" "), ir)
-            });
-            match (agg, key_field) {
-                (Some(aggregate), Some(key)) => (
-                    ty,
-                    CheckedKind::Window {
-                        aggregate,
-                        key,
-                        window_ms: window.0,
-                        filter,
-                    },
-                ),
-                _ => error,
-            }
-        }
-        FeatureDef::Previous { field, key } => {
-            let key = key_field(key, errs);
-            let f = field_of(field, errs);
-            if let Some(f) = f
-                && Type::of_field(f) == Type::Text
-            {
-                errs.push((
-                    Diagnostic::new(Code::PreviousText, format!("previous() of text field `{}`", f.name()))
-                        .hint("previous() keeps numbers and times (lat, lon, amount, event_time); for text use history first_time(...)"),
-                    field.span,
-                ));
-                return error;
-            }
-            match (key, f) {
-                (Some(key), Some(f)) => {
-                    (Type::of_field(f), CheckedKind::Previous { key, field: f })
-                }
-                _ => error,
-            }
-        }
+        } => window_def(
+            scope,
+            WindowDecl {
+                aggregate,
+                arg: arg.as_ref(),
+                window: *window,
+                key,
+                filter: filter.as_ref(),
+            },
+            text,
+            errs,
+        ),
+        FeatureDef::Previous { field, key } => previous(field, key, errs),
         FeatureDef::History { lookup, arg, days } => history(lookup, arg.as_ref(), *days, errs),
+    }
+}
+
+/// The parts of a window declaration, borrowed from the syntax tree.
+struct WindowDecl<'a> {
+    aggregate: &'a Ident,
+    arg: Option<&'a Ident>,
+    window: (i64, Span),
+    key: &'a Ident,
+    filter: Option<&'a Expr>,
+}
+
+/// `AGG over DURATION by KEY [where FILTER]`.
+fn window_def(
+    scope: &Scope,
+    decl: WindowDecl<'_>,
+    text: &str,
+    errs: &mut Vec<(Diagnostic, Span)>,
+) -> (Type, CheckedKind) {
+    let error = (Type::Error, CheckedKind::Derived(Ir::Const(f64::NAN)));
+    let WindowDecl {
+        aggregate,
+        arg,
+        window,
+        key,
+        filter,
+    } = decl;
+    let key_field = key_field(key, errs);
+    if !(1_000..=30 * 86_400_000).contains(&window.0) {
+        errs.push((
+            Diagnostic::new(
+                Code::WindowRange,
+                "window length must be between 1s and 30d",
+            )
+            .hint("for longer periods use a `history` lookup"),
+            window.1,
+        ));
+    }
+    let field = arg.as_ref().map(|a| (field_of(a, errs), a.span));
+    let (agg, ty) = window_aggregate(aggregate, field, errs);
+    let filter = filter.as_ref().map(|f| {
+        let fscope = Scope {
+            kind: ScopeKind::Filter,
+            features: scope.features,
+            lists: scope.lists,
+        };
+        let ir = fscope.boolean(f, errs, "a window filter");
+        let src = &text[f.span.start..f.span.end.min(text.len())];
+        (src.split_whitespace().collect::<Vec<_>>().join(" "), ir)
+    });
+    match (agg, key_field) {
+        (Some(aggregate), Some(key)) => (
+            ty,
+            CheckedKind::Window {
+                aggregate,
+                key,
+                window_ms: window.0,
+                filter,
+            },
+        ),
+        _ => error,
+    }
+}
+
+/// The aggregate of a window and its type, from its name and field (`None`
+/// when there is no field; `Some((None, _))` when the field was unknown,
+/// already reported).
+fn window_aggregate(
+    aggregate: &Ident,
+    field: Option<(Option<Field>, Span)>,
+    errs: &mut Vec<(Diagnostic, Span)>,
+) -> (Option<Aggregate>, Type) {
+    match (aggregate.name.as_str(), field) {
+        ("count", None) => (Some(Aggregate::Count), Type::Number),
+        ("count", Some((_, span))) => {
+            errs.push((
+                Diagnostic::new(Code::ArgCount, "`count` takes no field")
+                    .hint("filter with `where`: count over 10m by card_id where amount < 5"),
+                span,
+            ));
+            (None, Type::Error)
+        }
+        (agg @ ("sum" | "avg" | "min" | "max" | "distinct"), None) => {
+            errs.push((
+                Diagnostic::new(Code::ArgCount, format!("`{agg}` needs a field"))
+                    .hint(format!("write e.g. `{agg}(amount)`")),
+                aggregate.span,
+            ));
+            (None, Type::Error)
+        }
+        (_, Some((None, _))) => (None, Type::Error),
+        (agg @ ("sum" | "avg" | "min" | "max" | "distinct"), Some((Some(f), span))) => {
+            let fty = Type::of_field(f);
+            let ok = match agg {
+                "sum" | "avg" => fty == Type::Number,
+                "min" | "max" => matches!(fty, Type::Number | Type::Time),
+                _ => true,
+            };
+            if !ok {
+                errs.push((
+                    Diagnostic::new(Code::BadAggregateField, format!("`{agg}` of {} field `{}`", fty.describe(), f.name()))
+                        .hint("sum and avg need a number field (amount); count distinct text with `distinct(...)`"),
+                    span,
+                ));
+            }
+            match agg {
+                "sum" => (Some(Aggregate::Sum(f)), Type::Number),
+                "avg" => (Some(Aggregate::Avg(f)), Type::Number),
+                "min" => (Some(Aggregate::Min(f)), fty),
+                "max" => (Some(Aggregate::Max(f)), fty),
+                _ => (Some(Aggregate::DistinctCount(f)), Type::Number),
+            }
+        }
+        (other, _) => {
+            let hint = match closest(
+                other,
+                ["count", "sum", "avg", "min", "max", "distinct"].into_iter(),
+            ) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "aggregates: count, sum, avg, min, max, distinct".to_string(),
+            };
+            errs.push((
+                Diagnostic::new(
+                    Code::UnknownAggregate,
+                    format!("unknown window aggregate `{other}`"),
+                )
+                .hint(hint),
+                aggregate.span,
+            ));
+            (None, Type::Error)
+        }
+    }
+}
+
+/// `previous(FIELD) by KEY`.
+fn previous(field: &Ident, key: &Ident, errs: &mut Vec<(Diagnostic, Span)>) -> (Type, CheckedKind) {
+    let error = (Type::Error, CheckedKind::Derived(Ir::Const(f64::NAN)));
+    let key = key_field(key, errs);
+    let f = field_of(field, errs);
+    if let Some(f) = f
+        && Type::of_field(f) == Type::Text
+    {
+        errs.push((
+            Diagnostic::new(Code::PreviousText, format!("previous() of text field `{}`", f.name()))
+                .hint("previous() keeps numbers and times (lat, lon, amount, event_time); for text use history first_time(...)"),
+            field.span,
+        ));
+        return error;
+    }
+    match (key, f) {
+        (Some(key), Some(f)) => (Type::of_field(f), CheckedKind::Previous { key, field: f }),
+        _ => error,
     }
 }
 

@@ -1,11 +1,13 @@
 //! The checked, typed intermediate form: every name resolved to a field, a
-//! feature slot, a list or the score; every node's type known. The compiler
-//! turns it into closures; nothing downstream sees a string name.
+//! feature (by its index in declaration order), a list, the score or a
+//! built-in function; every node's type known. The compiler turns it into
+//! closures; nothing downstream sees a string name.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use rustc_hash::FxHashSet;
+
+use crate::functions::Function;
 use crate::input::Field;
 use crate::syntax::ast::BinOp;
 
@@ -45,46 +47,6 @@ impl Type {
     }
 }
 
-/// Functions callable in expressions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Func {
-    Haversine,
-    Abs,
-    Sqrt,
-    Ln,
-    Round,
-    Floor,
-    Min,
-    Max,
-    Coalesce,
-    Seconds,
-    Minutes,
-    Hours,
-    Days,
-}
-
-impl Func {
-    pub const ALL: &'static [(&'static str, Func)] = &[
-        ("haversine", Func::Haversine),
-        ("abs", Func::Abs),
-        ("sqrt", Func::Sqrt),
-        ("ln", Func::Ln),
-        ("round", Func::Round),
-        ("floor", Func::Floor),
-        ("min", Func::Min),
-        ("max", Func::Max),
-        ("coalesce", Func::Coalesce),
-        ("seconds", Func::Seconds),
-        ("minutes", Func::Minutes),
-        ("hours", Func::Hours),
-        ("days", Func::Days),
-    ];
-
-    pub fn from_name(name: &str) -> Option<Func> {
-        Func::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
-}
-
 /// A named set of text values, shared by every rule that tests it.
 pub type ListSet = Arc<TextSet>;
 
@@ -92,12 +54,15 @@ pub type ListSet = Arc<TextSet>;
 const SMALL_SET: usize = 8;
 
 /// A set of text values: a short vector for small inline lists such as
-/// `["KP", "IR"]`, an FxHash set for list files.
+/// `["KP", "IR"]`, an FxHash set for list files. FxHash is several times
+/// faster than SipHash on short keys such as IPs and ids; hash flooding is
+/// not a concern here: the sets are fixed by the analyst's list files, and an
+/// event only looks a key up, it never inserts one.
 #[derive(Debug, Default)]
 pub struct TextSet {
     /// Each entry with its first eight bytes as a word, compared before the bytes.
     small: Vec<(u64, Box<str>)>,
-    hashed: HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
+    hashed: FxHashSet<Box<str>>,
 }
 
 impl TextSet {
@@ -131,8 +96,7 @@ fn prefix_word(s: &str) -> u64 {
 
 impl FromIterator<Box<str>> for TextSet {
     fn from_iter<I: IntoIterator<Item = Box<str>>>(iter: I) -> Self {
-        let mut hashed: HashSet<Box<str>, BuildHasherDefault<FxHasher>> =
-            iter.into_iter().collect();
+        let mut hashed: FxHashSet<Box<str>> = iter.into_iter().collect();
         if hashed.len() <= SMALL_SET {
             let mut small: Vec<(u64, Box<str>)> =
                 hashed.drain().map(|s| (prefix_word(&s), s)).collect();
@@ -146,48 +110,6 @@ impl FromIterator<Box<str>> for TextSet {
     }
 }
 
-/// The multiply-rotate hash of rustc (FxHash): several times faster than
-/// SipHash on short keys such as IPs and ids. Hash flooding is not a concern
-/// here: the sets are fixed by the analyst's list files, and an event only
-/// looks a key up, it never inserts one.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 #[derive(Debug, Clone)]
 pub enum Ir {
     /// A number, duration (ms) or time (ms) constant.
@@ -195,7 +117,8 @@ pub enum Ir {
     Text(Box<str>),
     Bool(bool),
     Field(Field),
-    /// A feature slot (yes/no features hold 1.0 / 0.0 / NaN).
+    /// A feature, by its index in declaration order (yes/no features hold
+    /// 1.0 / 0.0 / NaN).
     Feature(u32),
     Score,
     Neg(Box<Ir>),
@@ -217,5 +140,6 @@ pub enum Ir {
         ty: Type,
         present: bool,
     },
-    Call(Func, Vec<Ir>),
+    /// A built-in, by its row in [`crate::functions::FUNCTIONS`].
+    Call(&'static Function, Vec<Ir>),
 }

@@ -2,7 +2,7 @@
 //!
 //! Declarations are global across the files of a rule set (a rule in one file
 //! may use a feature declared in another). The checker runs in three sweeps:
-//! lists (loading their files), features (slot numbers are assigned in
+//! lists (loading their files), features (indices are assigned in
 //! declaration order, file by file in path order; a derived feature may only
 //! use features above it, which rules out cycles by construction), then rules.
 //! Every sweep continues past errors, so one run reports every problem.
@@ -10,78 +10,21 @@
 pub mod expr;
 mod feature;
 pub mod ir;
+pub mod program;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use expr::{FeatureSym, Scope, ScopeKind};
-use ir::{Ir, ListSet, Type};
+use ir::ListSet;
+use program::{CheckedFeature, CheckedList, CheckedRule, ParsedFile, Program, Segment};
 
 use crate::diag::{Code, Diagnostic, Diagnostics, Span};
+use crate::functions;
 use crate::input::Field;
-use crate::spec::{Aggregate, HistoryFeature};
 use crate::syntax::ast::*;
 use crate::syntax::parser::KEYWORDS;
-
-/// One source file after parsing.
-pub struct ParsedFile {
-    pub path: String,
-    pub text: String,
-    pub items: Vec<Item>,
-}
-
-pub enum CheckedKind {
-    Window {
-        aggregate: Aggregate,
-        key: Field,
-        window_ms: i64,
-        filter: Option<(String, Ir)>,
-    },
-    History(HistoryFeature),
-    Previous {
-        key: Field,
-        field: Field,
-    },
-    Derived(Ir),
-}
-
-pub struct CheckedFeature {
-    pub name: String,
-    pub ty: Type,
-    pub kind: CheckedKind,
-}
-
-pub enum Segment {
-    Lit(String),
-    Value(Ir, Type),
-}
-
-pub struct CheckedRule {
-    pub name: String,
-    pub shadow: bool,
-    pub action: ActionWord,
-    pub priority: i32,
-    pub condition: Ir,
-    pub reason: Vec<Segment>,
-    pub file: String,
-    pub line: u32,
-}
-
-pub struct CheckedList {
-    pub name: String,
-    pub set: ListSet,
-    /// The list file, as resolved (None for an inline list).
-    pub path: Option<String>,
-    /// The file's contents, hashed into the rule-set version.
-    pub contents: Option<String>,
-}
-
-pub struct Program {
-    pub features: Vec<CheckedFeature>,
-    pub rules: Vec<CheckedRule>,
-    pub lists: Vec<CheckedList>,
-}
 
 /// Collects diagnostics and places them in their file.
 struct Sink<'a> {
@@ -116,7 +59,7 @@ fn reserved(name: &Ident, what: &str) -> Option<(Diagnostic, Span)> {
         "a keyword"
     } else if what != "rule" && Field::from_name(&name.name).is_some() {
         "a transaction field"
-    } else if what != "rule" && ir::Func::from_name(&name.name).is_some() {
+    } else if what != "rule" && functions::lookup(&name.name).is_some() {
         "a function"
     } else {
         return None;
@@ -137,8 +80,32 @@ pub fn check(files: &[ParsedFile], mut parse_errors: Diagnostics) -> Result<Prog
         files,
         out: std::mem::take(&mut parse_errors),
     };
+    let (lists, list_decls) = check_lists(&mut sink, files);
+    let (mut symbols, decls) = declare_features(&mut sink, files);
+    let features = define_features(&mut sink, files, &decls, &mut symbols, &lists);
+    let scope = Scope {
+        kind: ScopeKind::Rule,
+        features: &symbols,
+        lists: &lists,
+    };
+    let rules = check_rules(&mut sink, files, &scope);
+    if sink.out.is_empty() {
+        Ok(Program {
+            features,
+            rules,
+            lists: list_decls,
+        })
+    } else {
+        sink.out.sort();
+        Err(sink.out)
+    }
+}
 
-    // Lists.
+/// Sweep 1: every list, its file loaded; duplicates and reserved names reported.
+fn check_lists(
+    sink: &mut Sink<'_>,
+    files: &[ParsedFile],
+) -> (HashMap<String, ListSet>, Vec<CheckedList>) {
     let mut lists: HashMap<String, ListSet> = HashMap::new();
     let mut list_decls = Vec::new();
     let mut first_list: HashMap<String, (usize, Span)> = HashMap::new();
@@ -161,28 +128,7 @@ pub fn check(files: &[ParsedFile], mut parse_errors: Diagnostics) -> Result<Prog
             }
             first_list.insert(decl.name.name.clone(), (fi, decl.name.span));
             let mut errs = Vec::new();
-            let (set, path, contents) = match &decl.source {
-                ListSource::Inline(items) => (expr::inline_set(items, &mut errs), None, None),
-                ListSource::File(rel, span) => {
-                    let resolved = resolve(&file.path, rel);
-                    match std::fs::read_to_string(&resolved) {
-                        Ok(text) => (Arc::new(parse_list(&text)), Some(resolved), Some(text)),
-                        Err(e) => {
-                            errs.push((
-                                Diagnostic::new(
-                                    Code::ListNotFound,
-                                    format!("cannot read list file `{resolved}`: {e}"),
-                                )
-                                .hint(
-                                    "list paths are relative to the rules file that declares them",
-                                ),
-                                *span,
-                            ));
-                            (Arc::new(ir::TextSet::default()), Some(resolved), None)
-                        }
-                    }
-                }
-            };
+            let (set, path, contents) = list_contents(&file.path, &decl.source, &mut errs);
             sink.report_all(fi, errs);
             lists.insert(decl.name.name.clone(), set.clone());
             list_decls.push(CheckedList {
@@ -193,8 +139,44 @@ pub fn check(files: &[ParsedFile], mut parse_errors: Diagnostics) -> Result<Prog
             });
         }
     }
+    (lists, list_decls)
+}
 
-    // Feature names and slots.
+/// A list's entries, the resolved file path and the file's text (`None` for
+/// an inline list, or a file that cannot be read, reported as E050).
+fn list_contents(
+    rules_file: &str,
+    source: &ListSource,
+    errs: &mut Vec<(Diagnostic, Span)>,
+) -> (ListSet, Option<String>, Option<String>) {
+    match source {
+        ListSource::Inline(items) => (expr::inline_set(items, errs), None, None),
+        ListSource::File(rel, span) => {
+            let resolved = resolve(rules_file, rel);
+            match std::fs::read_to_string(&resolved) {
+                Ok(text) => (Arc::new(parse_list(&text)), Some(resolved), Some(text)),
+                Err(e) => {
+                    errs.push((
+                        Diagnostic::new(
+                            Code::ListNotFound,
+                            format!("cannot read list file `{resolved}`: {e}"),
+                        )
+                        .hint("list paths are relative to the rules file that declares them"),
+                        *span,
+                    ));
+                    (Arc::new(ir::TextSet::default()), Some(resolved), None)
+                }
+            }
+        }
+    }
+}
+
+/// Sweep 2a: every feature name gets its index, in declaration order, before
+/// any definition is checked (so a later use can say "declared later").
+fn declare_features<'f>(
+    sink: &mut Sink<'_>,
+    files: &'f [ParsedFile],
+) -> (HashMap<String, FeatureSym>, Vec<(usize, &'f FeatureDecl)>) {
     let mut symbols: HashMap<String, FeatureSym> = HashMap::new();
     let mut first_feature: HashMap<String, (usize, Span)> = HashMap::new();
     let mut decls: Vec<(usize, &FeatureDecl)> = Vec::new();
@@ -219,23 +201,33 @@ pub fn check(files: &[ParsedFile], mut parse_errors: Diagnostics) -> Result<Prog
             symbols.insert(
                 decl.name.name.clone(),
                 FeatureSym {
-                    slot: decls.len() as u32,
+                    index: decls.len() as u32,
                     ty: None,
                 },
             );
             decls.push((fi, decl));
         }
     }
+    (symbols, decls)
+}
 
-    // Feature definitions, in slot order.
+/// Sweep 2b: feature definitions, in index order; each one's type becomes
+/// known to the features after it.
+fn define_features(
+    sink: &mut Sink<'_>,
+    files: &[ParsedFile],
+    decls: &[(usize, &FeatureDecl)],
+    symbols: &mut HashMap<String, FeatureSym>,
+    lists: &HashMap<String, ListSet>,
+) -> Vec<CheckedFeature> {
     let mut features = Vec::with_capacity(decls.len());
-    for (slot, (fi, decl)) in decls.iter().enumerate() {
+    for (index, (fi, decl)) in decls.iter().enumerate() {
         let mut errs = Vec::new();
         let (ty, kind) = {
             let scope = Scope {
-                kind: ScopeKind::Derived(slot as u32),
-                features: &symbols,
-                lists: &lists,
+                kind: ScopeKind::Derived(index as u32),
+                features: symbols,
+                lists,
             };
             feature::feature_def(&scope, decl, &files[*fi].text, &mut errs)
         };
@@ -249,15 +241,13 @@ pub fn check(files: &[ParsedFile], mut parse_errors: Diagnostics) -> Result<Prog
             kind,
         });
     }
+    features
+}
 
-    // Rules.
+/// Sweep 3: every rule, checked against all lists and features.
+fn check_rules(sink: &mut Sink<'_>, files: &[ParsedFile], scope: &Scope) -> Vec<CheckedRule> {
     let mut rules = Vec::new();
     let mut first_rule: HashMap<String, (usize, Span)> = HashMap::new();
-    let scope = Scope {
-        kind: ScopeKind::Rule,
-        features: &symbols,
-        lists: &lists,
-    };
     for (fi, file) in files.iter().enumerate() {
         for item in &file.items {
             let Item::Rule(decl) = item else { continue };
@@ -279,57 +269,63 @@ pub fn check(files: &[ParsedFile], mut parse_errors: Diagnostics) -> Result<Prog
             } else {
                 first_rule.insert(decl.name.name.clone(), (fi, decl.name.span));
             }
-            let condition = scope.boolean(&decl.condition, &mut errs, "a rule");
-            let priority = match decl.priority {
-                None => 0,
-                Some((p, span)) => {
-                    if p.fract() != 0.0 || !(-1000.0..=1000.0).contains(&p) {
-                        errs.push((
-                            Diagnostic::new(Code::BadPriority, format!("priority {p} is not a whole number in -1000..=1000"))
-                                .hint("higher priority wins among rules with the same action; the default is 0"),
-                            span,
-                        ));
-                    }
-                    p as i32
-                }
-            };
-            let reason = match &decl.reason {
-                Some((text, span)) => template(&scope, text, *span, &mut errs),
-                None => {
-                    let s = &file.text
-                        [decl.condition.span.start..decl.condition.span.end.min(file.text.len())];
-                    vec![Segment::Lit(
-                        s.split_whitespace().collect::<Vec<_>>().join(" "),
-                    )]
-                }
-            };
+            let rule = check_rule(scope, file, decl, &mut errs);
             sink.report_all(fi, errs);
-            let line = file.text[..decl.name.span.start.min(file.text.len())]
-                .matches('\n')
-                .count() as u32
-                + 1;
-            rules.push(CheckedRule {
-                name: decl.name.name.clone(),
-                shadow: decl.shadow,
-                action: decl.action,
-                priority,
-                condition,
-                reason,
-                file: file.path.clone(),
-                line,
-            });
+            rules.push(rule);
         }
     }
+    rules
+}
 
-    if sink.out.is_empty() {
-        Ok(Program {
-            features,
-            rules,
-            lists: list_decls,
-        })
-    } else {
-        sink.out.sort();
-        Err(sink.out)
+/// One rule's condition, priority and reason.
+fn check_rule(
+    scope: &Scope,
+    file: &ParsedFile,
+    decl: &RuleDecl,
+    errs: &mut Vec<(Diagnostic, Span)>,
+) -> CheckedRule {
+    let condition = scope.boolean(&decl.condition, errs, "a rule");
+    let priority = match decl.priority {
+        None => 0,
+        Some((p, span)) => {
+            if p.fract() != 0.0 || !(-1000.0..=1000.0).contains(&p) {
+                errs.push((
+                    Diagnostic::new(
+                        Code::BadPriority,
+                        format!("priority {p} is not a whole number in -1000..=1000"),
+                    )
+                    .hint(
+                        "higher priority wins among rules with the same action; the default is 0",
+                    ),
+                    span,
+                ));
+            }
+            p as i32
+        }
+    };
+    let reason = match &decl.reason {
+        Some((text, span)) => template(scope, text, *span, errs),
+        None => {
+            let s =
+                &file.text[decl.condition.span.start..decl.condition.span.end.min(file.text.len())];
+            vec![Segment::Lit(
+                s.split_whitespace().collect::<Vec<_>>().join(" "),
+            )]
+        }
+    };
+    let line = file.text[..decl.name.span.start.min(file.text.len())]
+        .matches('\n')
+        .count() as u32
+        + 1;
+    CheckedRule {
+        name: decl.name.name.clone(),
+        shadow: decl.shadow,
+        action: decl.action,
+        priority,
+        condition,
+        reason,
+        file: file.path.clone(),
+        line,
     }
 }
 

@@ -114,109 +114,8 @@ pub fn lex(text: &str) -> (Vec<Token>, Vec<(Diagnostic, Span)>) {
                     span: Span::new(start, end),
                 });
             }
-            b'"' => {
-                i += 1;
-                let mut value = String::new();
-                let mut closed = false;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'"' => {
-                            closed = true;
-                            i += 1;
-                            break;
-                        }
-                        b'\n' => break,
-                        b'\\' if i + 1 < bytes.len() && matches!(bytes[i + 1], b'"' | b'\\') => {
-                            value.push(bytes[i + 1] as char);
-                            i += 2;
-                        }
-                        _ => {
-                            let ch = text[i..].chars().next().unwrap_or('\u{fffd}');
-                            value.push(ch);
-                            i += ch.len_utf8();
-                        }
-                    }
-                }
-                if !closed {
-                    errors.push((
-                        Diagnostic::new(Code::UnterminatedString, "string literal is not closed")
-                            .hint("close the string with `\"` on the same line"),
-                        Span::new(start, i),
-                    ));
-                }
-                tokens.push(Token {
-                    tok: Tok::Str(value),
-                    span: Span::new(start, i),
-                });
-            }
-            _ => {
-                let two = bytes.get(i + 1).copied();
-                let (tok, len) = match (c, two) {
-                    (b'=', Some(b'=')) => (Some(Tok::Eq), 2),
-                    (b'!', Some(b'=')) => (Some(Tok::Ne), 2),
-                    (b'<', Some(b'=')) => (Some(Tok::Le), 2),
-                    (b'>', Some(b'=')) => (Some(Tok::Ge), 2),
-                    (b'(', _) => (Some(Tok::LParen), 1),
-                    (b')', _) => (Some(Tok::RParen), 1),
-                    (b'[', _) => (Some(Tok::LBracket), 1),
-                    (b']', _) => (Some(Tok::RBracket), 1),
-                    (b',', _) => (Some(Tok::Comma), 1),
-                    (b':', _) => (Some(Tok::Colon), 1),
-                    (b'=', _) => (Some(Tok::Assign), 1),
-                    (b'<', _) => (Some(Tok::Lt), 1),
-                    (b'>', _) => (Some(Tok::Gt), 1),
-                    (b'+', _) => (Some(Tok::Plus), 1),
-                    (b'-', _) => (Some(Tok::Minus), 1),
-                    (b'*', _) => (Some(Tok::Star), 1),
-                    (b'/', _) => (Some(Tok::Slash), 1),
-                    _ => (None, text[i..].chars().next().map_or(1, char::len_utf8)),
-                };
-                // `&&` and `||` are reported once and read as `and` / `or`, so
-                // the parser carries on without a cascade of follow-on errors.
-                let doubled = matches!((c, two), (b'&', Some(b'&')) | (b'|', Some(b'|')));
-                let len = if doubled { 2 } else { len };
-                i += len;
-                if doubled {
-                    let word = if c == b'&' { "and" } else { "or" };
-                    errors.push((
-                        Diagnostic::new(
-                            Code::UnexpectedChar,
-                            format!("unexpected `{}`", &text[start..i]),
-                        )
-                        .hint(format!("write `{word}`")),
-                        Span::new(start, i),
-                    ));
-                    tokens.push(Token {
-                        tok: Tok::Name(word.to_string()),
-                        span: Span::new(start, i),
-                    });
-                    continue;
-                }
-                match tok {
-                    Some(tok) => tokens.push(Token {
-                        tok,
-                        span: Span::new(start, i),
-                    }),
-                    None => {
-                        let ch = &text[start..i];
-                        let hint = match ch {
-                            "&" => "write `and` instead of `&&`",
-                            "|" => "write `or` instead of `||`",
-                            "!" => "write `not` instead of `!`",
-                            "'" => "strings use double quotes: \"like this\"",
-                            _ => "remove this character; comments start with `#`",
-                        };
-                        errors.push((
-                            Diagnostic::new(
-                                Code::UnexpectedChar,
-                                format!("unexpected character `{ch}`"),
-                            )
-                            .hint(hint),
-                            Span::new(start, i),
-                        ));
-                    }
-                }
-            }
+            b'"' => i = string(text, start, &mut tokens, &mut errors),
+            _ => i = symbol(text, start, &mut tokens, &mut errors),
         }
     }
     tokens.push(Token {
@@ -224,6 +123,119 @@ pub fn lex(text: &str) -> (Vec<Token>, Vec<(Diagnostic, Span)>) {
         span: Span::new(text.len(), text.len()),
     });
     (tokens, errors)
+}
+
+type Errors = Vec<(Diagnostic, Span)>;
+
+/// Lex a string literal starting at the `"` at `start`; returns its end.
+fn string(text: &str, start: usize, tokens: &mut Vec<Token>, errors: &mut Errors) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = start;
+    i += 1;
+    let mut value = String::new();
+    let mut closed = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                closed = true;
+                i += 1;
+                break;
+            }
+            b'\n' => break,
+            b'\\' if i + 1 < bytes.len() && matches!(bytes[i + 1], b'"' | b'\\') => {
+                value.push(bytes[i + 1] as char);
+                i += 2;
+            }
+            _ => {
+                let ch = text[i..].chars().next().unwrap_or('\u{fffd}');
+                value.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    if !closed {
+        errors.push((
+            Diagnostic::new(Code::UnterminatedString, "string literal is not closed")
+                .hint("close the string with `\"` on the same line"),
+            Span::new(start, i),
+        ));
+    }
+    tokens.push(Token {
+        tok: Tok::Str(value),
+        span: Span::new(start, i),
+    });
+    i
+}
+
+/// Lex an operator or punctuation at `start` (or report an unexpected
+/// character); returns its end.
+fn symbol(text: &str, start: usize, tokens: &mut Vec<Token>, errors: &mut Errors) -> usize {
+    let bytes = text.as_bytes();
+    let (c, mut i) = (bytes[start], start);
+    let two = bytes.get(i + 1).copied();
+    let (tok, len) = match (c, two) {
+        (b'=', Some(b'=')) => (Some(Tok::Eq), 2),
+        (b'!', Some(b'=')) => (Some(Tok::Ne), 2),
+        (b'<', Some(b'=')) => (Some(Tok::Le), 2),
+        (b'>', Some(b'=')) => (Some(Tok::Ge), 2),
+        (b'(', _) => (Some(Tok::LParen), 1),
+        (b')', _) => (Some(Tok::RParen), 1),
+        (b'[', _) => (Some(Tok::LBracket), 1),
+        (b']', _) => (Some(Tok::RBracket), 1),
+        (b',', _) => (Some(Tok::Comma), 1),
+        (b':', _) => (Some(Tok::Colon), 1),
+        (b'=', _) => (Some(Tok::Assign), 1),
+        (b'<', _) => (Some(Tok::Lt), 1),
+        (b'>', _) => (Some(Tok::Gt), 1),
+        (b'+', _) => (Some(Tok::Plus), 1),
+        (b'-', _) => (Some(Tok::Minus), 1),
+        (b'*', _) => (Some(Tok::Star), 1),
+        (b'/', _) => (Some(Tok::Slash), 1),
+        _ => (None, text[i..].chars().next().map_or(1, char::len_utf8)),
+    };
+    // `&&` and `||` are reported once and read as `and` / `or`, so
+    // the parser carries on without a cascade of follow-on errors.
+    let doubled = matches!((c, two), (b'&', Some(b'&')) | (b'|', Some(b'|')));
+    let len = if doubled { 2 } else { len };
+    i += len;
+    if doubled {
+        let word = if c == b'&' { "and" } else { "or" };
+        errors.push((
+            Diagnostic::new(
+                Code::UnexpectedChar,
+                format!("unexpected `{}`", &text[start..i]),
+            )
+            .hint(format!("write `{word}`")),
+            Span::new(start, i),
+        ));
+        tokens.push(Token {
+            tok: Tok::Name(word.to_string()),
+            span: Span::new(start, i),
+        });
+        return i;
+    }
+    match tok {
+        Some(tok) => tokens.push(Token {
+            tok,
+            span: Span::new(start, i),
+        }),
+        None => {
+            let ch = &text[start..i];
+            let hint = match ch {
+                "&" => "write `and` instead of `&&`",
+                "|" => "write `or` instead of `||`",
+                "!" => "write `not` instead of `!`",
+                "'" => "strings use double quotes: \"like this\"",
+                _ => "remove this character; comments start with `#`",
+            };
+            errors.push((
+                Diagnostic::new(Code::UnexpectedChar, format!("unexpected character `{ch}`"))
+                    .hint(hint),
+                Span::new(start, i),
+            ));
+        }
+    }
+    i
 }
 
 /// A valid stand-in for a malformed duration, so the error is reported once

@@ -2,15 +2,20 @@
 //!
 //! Conditions are where evaluation time goes (every rule, every event), so
 //! their common shapes get dedicated variants evaluated by one `match`, with
-//! their operands stored inline: slot and field comparisons against constants,
+//! their operands stored inline: feature and field comparisons against constants,
 //! list membership, text equality, presence tests, and flattened `and` / `or`
 //! chains. Only unusual shapes (a comparison of two computed expressions) call
 //! a boxed closure. Compared with a closure per node this removes most
 //! indirect calls and keeps a rule's condition in a few contiguous cache
 //! lines. Truth is three-valued ([`Tri`]); see [`crate::eval`].
+//!
+//! A comparison whose operand is not a leaf compiles that operand with
+//! [`super::num`], and `num` compiles yes/no values through [`cond`]: the
+//! compiler's one mutual recursion, kept inside this folder.
 
+use super::num::num;
+use super::operand::{Ctx, Leaf, NumFn, TextOp, leaf, read, text};
 use crate::check::ir::{Ir, ListSet, Type};
-use crate::compile::{Ctx, Leaf, NumFn, TextOp, leaf, num, read, text};
 use crate::eval::Tri;
 use crate::input::Field;
 use crate::syntax::ast::BinOp;
@@ -42,12 +47,12 @@ impl Operand {
 /// so a rule set's conditions stay small enough to live in L1/L2 cache.
 pub enum Cond {
     Const(Tri),
-    /// A yes/no feature slot.
-    Slot(u32),
+    /// A yes/no feature, by its index in the rule set's feature order.
+    Feature(u32),
     /// `feature OP constant`, the most common shape.
-    SlotConst {
+    FeatureConst {
         op: BinOp,
-        slot: u32,
+        feature: u32,
         k: f64,
     },
     /// `field OP constant`.
@@ -103,9 +108,9 @@ fn compare_cond(op: BinOp, a: &Ir, b: &Ir) -> Cond {
 
 fn leaf_const(op: BinOp, l: Leaf, k: f64) -> Cond {
     match l {
-        Leaf::Slot(slot) => Cond::SlotConst {
+        Leaf::Feature(index) => Cond::FeatureConst {
             op,
-            slot: slot as u32,
+            feature: index as u32,
             k,
         },
         Leaf::Field(field) => Cond::FieldConst { op, field, k },
@@ -133,7 +138,7 @@ fn flatten<'i>(ir: &'i Ir, and: bool, out: &mut Vec<&'i Ir>) {
 pub fn cond(ir: &Ir) -> Cond {
     match ir {
         Ir::Bool(b) => Cond::Const(Tri::from_bool(*b)),
-        Ir::Feature(slot) => Cond::Slot(*slot),
+        Ir::Feature(index) => Cond::Feature(*index),
         Ir::Not(a) => Cond::Not(Box::new(cond(a))),
         Ir::And(..) | Ir::Or(..) => {
             let and = matches!(ir, Ir::And(..));
@@ -198,12 +203,15 @@ impl Cond {
     fn leaf(&self, c: &Ctx<'_>) -> Option<Tri> {
         Some(match self {
             Cond::Const(t) => *t,
-            Cond::Slot(i) => {
+            Cond::Feature(i) => {
                 Tri::from_f64(c.features.get(*i as usize).copied().unwrap_or(f64::NAN))
             }
-            Cond::SlotConst { op, slot, k } => compare(
+            Cond::FeatureConst { op, feature, k } => compare(
                 *op,
-                c.features.get(*slot as usize).copied().unwrap_or(f64::NAN),
+                c.features
+                    .get(*feature as usize)
+                    .copied()
+                    .unwrap_or(f64::NAN),
                 *k,
             ),
             Cond::FieldConst { op, field, k } => {

@@ -46,11 +46,45 @@ struct Point {
 /// Evaluates `scores` against `labels` (1.0 = fraud).
 pub fn evaluate_scores(scores: &[f32], labels: &[f32]) -> Evaluation {
     assert_eq!(scores.len(), labels.len(), "one label per score");
+    let positives = labels.iter().filter(|&&y| y > 0.5).count();
+    let counts = Counts {
+        positives,
+        negatives: labels.len() - positives,
+        total: scores.len(),
+    };
+    let points = operating_points(scores, labels);
+    let metrics = headline_metrics(&points, &counts, scores, labels);
+    let thresholds = threshold_table(&points, &counts);
+    let (roc_curve, pr_curve) = curves(&points, &counts);
+    Evaluation {
+        metrics,
+        thresholds,
+        roc_curve,
+        pr_curve,
+    }
+}
+
+/// Class sizes of the evaluated vector.
+struct Counts {
+    positives: usize,
+    negatives: usize,
+    total: usize,
+}
+
+/// `num / den`, 0 for an empty denominator.
+fn rate(num: usize, den: usize) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+/// One point per distinct threshold, walking from the highest score down
+/// (the first point, at +infinity, flags nothing).
+fn operating_points(scores: &[f32], labels: &[f32]) -> Vec<Point> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let positives = labels.iter().filter(|&&y| y > 0.5).count();
-    let negatives = labels.len() - positives;
-    // One point per distinct threshold, walking from the highest score down.
     let mut points = vec![Point {
         threshold: f32::INFINITY,
         tp: 0,
@@ -74,13 +108,13 @@ pub fn evaluate_scores(scores: &[f32], labels: &[f32]) -> Evaluation {
             });
         }
     }
-    let rate = |num: usize, den: usize| {
-        if den == 0 {
-            0.0
-        } else {
-            num as f64 / den as f64
-        }
-    };
+    points
+}
+
+/// ROC AUC (trapezoids), PR AUC (average precision), recall at fixed
+/// false-positive rates, and the log loss of the raw scores.
+fn headline_metrics(points: &[Point], counts: &Counts, scores: &[f32], labels: &[f32]) -> Metrics {
+    let (positives, negatives) = (counts.positives, counts.negatives);
     let mut roc_auc = 0.0;
     let mut pr_auc = 0.0;
     for w in points.windows(2) {
@@ -105,7 +139,7 @@ pub fn evaluate_scores(scores: &[f32], labels: &[f32]) -> Evaluation {
         })
         .sum::<f64>()
         / scores.len().max(1) as f64;
-    let metrics = Metrics {
+    Metrics {
         roc_auc,
         pr_auc,
         recall_at_0_1pct_fpr: recall_at(0.001),
@@ -113,10 +147,16 @@ pub fn evaluate_scores(scores: &[f32], labels: &[f32]) -> Evaluation {
         log_loss,
         positives,
         negatives,
-    };
+    }
+}
+
+/// The fixed thresholds plus the cut-offs reaching 0.1 % and 1 % FPR, sorted
+/// and deduplicated.
+fn threshold_table(points: &[Point], counts: &Counts) -> Vec<ThresholdRow> {
+    let (positives, negatives) = (counts.positives, counts.negatives);
     let row = |p: &Point, threshold: f32| ThresholdRow {
         threshold,
-        flagged_rate: rate(p.tp + p.fp, scores.len()),
+        flagged_rate: rate(p.tp + p.fp, counts.total),
         precision: rate(p.tp, p.tp + p.fp),
         recall: rate(p.tp, positives),
         false_positive_rate: rate(p.fp, negatives),
@@ -146,29 +186,31 @@ pub fn evaluate_scores(scores: &[f32], labels: &[f32]) -> Evaluation {
     }
     thresholds.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
     thresholds.dedup_by(|a, b| a.threshold == b.threshold);
+    thresholds
+}
+
+/// `(fpr, tpr)` and `(recall, precision)` curves, down-sampled to about
+/// [`CURVE_POINTS`] points (the last point always kept).
+type Curve = Vec<(f64, f64)>;
+
+fn curves(points: &[Point], counts: &Counts) -> (Curve, Curve) {
     let step = (points.len() / CURVE_POINTS).max(1);
     let sampled = points
         .iter()
         .enumerate()
         .filter(|(i, _)| i % step == 0 || *i == points.len() - 1)
         .map(|(_, p)| p);
-    let (roc_curve, pr_curve) = sampled
+    sampled
         .map(|p| {
-            let recall = rate(p.tp, positives);
+            let recall = rate(p.tp, counts.positives);
             let precision = if p.tp + p.fp == 0 {
                 1.0
             } else {
                 rate(p.tp, p.tp + p.fp)
             };
-            ((rate(p.fp, negatives), recall), (recall, precision))
+            ((rate(p.fp, counts.negatives), recall), (recall, precision))
         })
-        .unzip();
-    Evaluation {
-        metrics,
-        thresholds,
-        roc_curve,
-        pr_curve,
-    }
+        .unzip()
 }
 
 #[cfg(test)]
