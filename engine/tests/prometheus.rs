@@ -19,8 +19,14 @@ use serde_json::Value;
 /// Metric families that the demo legitimately leaves without any series: a
 /// labelled counter has no series until a label value is first used.
 const MAY_BE_EMPTY_IN_THE_DEMO: &[(&str, &str)] = &[
-    ("verdict_kafka_errors_total", "the in-process broker raises no error"),
-    ("verdict_rules_reloads_total", "the demo's rule files do not change"),
+    (
+        "verdict_kafka_errors_total",
+        "the in-process broker raises no error",
+    ),
+    (
+        "verdict_rules_reloads_total",
+        "the demo's rule files do not change",
+    ),
 ];
 
 /// A child process killed on drop, so a failed assertion leaves nothing behind.
@@ -63,7 +69,10 @@ fn wait_for<T>(what: &str, limit: Duration, mut ready: impl FnMut() -> Option<T>
 fn get(addr: &str, path_and_query: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n\r\n"
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
@@ -89,12 +98,23 @@ fn query(prometheus: &str, expr: &str) -> Result<Vec<Value>, String> {
     if json["status"] != "success" {
         return Err(body);
     }
-    Ok(json["data"]["result"].as_array().cloned().unwrap_or_default())
+    Ok(json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 fn start_demo(admin: &str) -> Process {
     let child = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(["demo", "--seconds", "120", "--rate", "1000", "--users", "20000"])
+        .args([
+            "demo",
+            "--seconds",
+            "120",
+            "--rate",
+            "1000",
+            "--users",
+            "20000",
+        ])
         .args(["--admin", admin])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -118,7 +138,10 @@ fn start_prometheus(dir: &Path, target: &str, listen: &str) -> Process {
     .unwrap();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={listen}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -139,13 +162,21 @@ fn every_panel_and_alert_evaluates_against_a_real_prometheus() {
     });
     let _prometheus = start_prometheus(dir.path(), &admin, &prometheus);
     // Enough scrapes that every `rate(…[1m])` has several points, with decisions in them.
-    wait_for("ten scrapes with decisions", Duration::from_secs(90), || {
-        let result = query(&prometheus, "count_over_time(verdict_events_consumed_total[1m])").ok()?;
-        let samples = result.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
-        let decided = query(&prometheus, "sum(increase(verdict_decisions_total[1m]))").ok()?;
-        let decided = decided.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
-        (samples >= 10.0 && decided > 0.0).then_some(())
-    });
+    wait_for(
+        "ten scrapes with decisions",
+        Duration::from_secs(90),
+        || {
+            let result = query(
+                &prometheus,
+                "count_over_time(verdict_events_consumed_total[1m])",
+            )
+            .ok()?;
+            let samples = result.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
+            let decided = query(&prometheus, "sum(increase(verdict_decisions_total[1m]))").ok()?;
+            let decided = decided.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
+            (samples >= 10.0 && decided > 0.0).then_some(())
+        },
+    );
 
     let text = std::fs::read_to_string(deploy().join("grafana/dashboards/verdict.json")).unwrap();
     let dashboard: Value = serde_json::from_str(&text).unwrap();
@@ -177,27 +208,39 @@ fn every_panel_and_alert_evaluates_against_a_real_prometheus() {
         .lines()
         .filter(|l| l.trim_start().starts_with("- alert:"))
         .count();
-    let rules = wait_for("every alert rule evaluated", Duration::from_secs(30), || {
-        let (_, body) = get(&prometheus, "/api/v1/rules").ok()?;
-        let json: Value = serde_json::from_str(&body).ok()?;
-        let rules: Vec<Value> = json["data"]["groups"]
-            .as_array()?
-            .iter()
-            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
-            .collect();
-        let evaluated = rules
-            .iter()
-            .all(|r| r["lastEvaluation"].as_str().is_some_and(|t| !t.starts_with("0001")));
-        (rules.len() == alerts_in_file && evaluated).then_some(rules)
-    });
+    let rules = wait_for(
+        "every alert rule evaluated",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = get(&prometheus, "/api/v1/rules").ok()?;
+            let json: Value = serde_json::from_str(&body).ok()?;
+            let rules: Vec<Value> = json["data"]["groups"]
+                .as_array()?
+                .iter()
+                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+                .collect();
+            let evaluated = rules.iter().all(|r| {
+                r["lastEvaluation"]
+                    .as_str()
+                    .is_some_and(|t| !t.starts_with("0001"))
+            });
+            (rules.len() == alerts_in_file && evaluated).then_some(rules)
+        },
+    );
     for rule in &rules {
         let name = rule["name"].as_str().unwrap_or("?");
         if rule["health"] != "ok" {
-            problems.push(format!("alert {name}: health {} ({})", rule["health"], rule["lastError"]));
+            problems.push(format!(
+                "alert {name}: health {} ({})",
+                rule["health"], rule["lastError"]
+            ));
         }
         if let Err(e) = query(&prometheus, rule["query"].as_str().unwrap_or("")) {
             problems.push(format!("alert {name}: {e}"));
         }
     }
-    assert!(problems.is_empty(), "against a real Prometheus: {problems:#?}");
+    assert!(
+        problems.is_empty(),
+        "against a real Prometheus: {problems:#?}"
+    );
 }
