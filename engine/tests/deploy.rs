@@ -11,6 +11,15 @@ fn deploy() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy"))
 }
 
+/// The metric family a queried series belongs to: a histogram's `_bucket`,
+/// `_sum` and `_count` series name their histogram.
+fn metric_family<'a>(series: &'a str, exported: &BTreeSet<&str>) -> &'a str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| series.strip_suffix(s).filter(|f| exported.contains(f)))
+        .unwrap_or(series)
+}
+
 #[test]
 fn dashboard_queries_only_exported_metrics() {
     let text = std::fs::read_to_string(deploy().join("grafana/dashboards/verdict.json")).unwrap();
@@ -25,10 +34,7 @@ fn dashboard_queries_only_exported_metrics() {
             let mut found = false;
             for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if let Some(name) = token.strip_prefix("verdict_").map(|_| token) {
-                    let family = ["_bucket", "_sum", "_count"]
-                        .iter()
-                        .find_map(|s| name.strip_suffix(s).filter(|f| exported.contains(f)))
-                        .unwrap_or(name);
+                    let family = metric_family(name, &exported);
                     assert!(
                         exported.contains(family),
                         "panel {} queries {name}, which the engine does not export",
@@ -66,10 +72,7 @@ fn alert_rules_query_only_exported_metrics() {
         }
         for token in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if token.starts_with("verdict_") {
-                let family = ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .find_map(|s| token.strip_suffix(s).filter(|f| exported.contains(f)))
-                    .unwrap_or(token);
+                let family = metric_family(token, &exported);
                 assert!(
                     exported.contains(family),
                     "alerts.yml queries {token}, which the engine does not export"
