@@ -81,6 +81,11 @@ pub struct EngineConfig {
     /// After this long without events, an idle partition's watermark follows
     /// the wall clock so it does not hold back anything that waits on it.
     pub idle_partition_ms: u64,
+    /// On SIGTERM or SIGINT: how long the engine may take to finish its
+    /// in-flight batches, checkpoint, commit and leave the group before it
+    /// gives up and exits non-zero. Keep it below the orchestrator's grace
+    /// (Kubernetes `terminationGracePeriodSeconds`, compose `stop_grace_period`).
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +98,7 @@ impl Default for EngineConfig {
             partition_buffer: 4_096,
             allowed_lateness_ms: 5_000,
             idle_partition_ms: 10_000,
+            shutdown_grace_ms: 20_000,
         }
     }
 }
@@ -104,7 +110,7 @@ pub struct RulesConfig {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// Champion model directory. Empty: the embedded default model.
@@ -112,6 +118,19 @@ pub struct ModelConfig {
     pub challenger: Option<PathBuf>,
     /// Score nothing: decisions by rules alone.
     pub disabled: bool,
+    /// The sliding window `verdict_score_psi` is computed over.
+    pub drift_window_minutes: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            dir: None,
+            challenger: None,
+            disabled: false,
+            drift_window_minutes: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -126,14 +145,23 @@ pub struct StateSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Address of the admin HTTP server (`/metrics`, `/healthz`). Empty: off.
+    /// Address of the admin HTTP server. Loopback unless configured: the
+    /// API can reload rules and promote models. Empty: off.
     pub listen: Option<String>,
+    /// Bearer token the mutating endpoints (`POST /v1/...`) require. Set it
+    /// through `VERDICT_ADMIN__TOKEN`; without one they answer 403.
+    pub token: Option<String>,
+    /// Decisions kept for `GET /v1/decisions/{transaction_id}` (the newest;
+    /// 0 turns the lookup off).
+    pub recent_decisions: usize,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: Some("127.0.0.1:9464".into()),
+            token: None,
+            recent_decisions: 100_000,
         }
     }
 }
@@ -269,6 +297,14 @@ impl Config {
             {
                 problems.push(format!("{name} {} has no manifest.json", d.display()));
             }
+        }
+        if let Some(token) = &self.admin.token
+            && token.len() < 16
+        {
+            problems.push("admin.token must be at least 16 characters".into());
+        }
+        if self.model.drift_window_minutes == 0 {
+            problems.push("model.drift-window-minutes must be positive".into());
         }
         let v = &self.validation;
         if v.max_amount <= 0 {

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -13,6 +14,7 @@ use verdict_state::{
     MemoryStore, PartitionState, RocksOptions, RocksStore, StateConfig, StateStore,
 };
 
+use crate::drift::ScoreDrift;
 use crate::metrics::Metrics;
 use crate::pipeline::{FeatureStage, ModelHandle, Pipeline, RuleStage, ScoreStage};
 
@@ -26,7 +28,15 @@ pub struct Dataflow {
     pub metrics: Arc<Metrics>,
     pub store: Arc<dyn StateStore>,
     pub state: StateConfig,
+    /// The champion's serving drift (`verdict_score_psi`).
+    pub drift: Arc<ScoreDrift>,
 }
+
+/// The drift window unless configured (`model.drift-window-minutes`), its
+/// slots, and the scores it needs before the gauge means anything.
+const DRIFT_WINDOW: Duration = Duration::from_secs(3_600);
+const DRIFT_SLOTS: usize = 60;
+const DRIFT_MIN_SCORES: u64 = 1_000;
 
 impl Dataflow {
     /// Assembles the shared parts: the rule-set cell (fixed or watched), the
@@ -39,31 +49,84 @@ impl Dataflow {
         state_dir: Option<&Path>,
         state: StateConfig,
     ) -> anyhow::Result<Dataflow> {
-        let models = ModelHandle::default();
-        if let Some(dir) = model_dir {
-            let scorer = verdict_models::load_model(dir)
-                .with_context(|| format!("loading model from {}", dir.display()))?;
-            models
-                .swap(scorer, &rules.load())
-                .map_err(anyhow::Error::msg)?;
-        }
         metrics
             .rules_info
             .with_label_values(&[rules.load().version()])
             .set(1);
-        if let Some(m) = models.champion.load_full() {
-            metrics
-                .model_info
-                .with_label_values(&["champion", &m.label])
-                .set(1);
-        }
-        Ok(Dataflow {
+        let drift = Arc::new(ScoreDrift::new(
+            metrics.ops.score_psi.clone(),
+            DRIFT_WINDOW,
+            DRIFT_SLOTS,
+            DRIFT_MIN_SCORES,
+        ));
+        let dataflow = Dataflow {
             rules,
-            models,
+            models: ModelHandle::default(),
             metrics,
             store: Self::open_store(state_dir)?,
             state,
-        })
+            drift,
+        };
+        if let Some(dir) = model_dir {
+            dataflow.promote(dir).map_err(anyhow::Error::msg)?;
+        }
+        Ok(dataflow)
+    }
+
+    /// The drift window to use instead of the default.
+    pub fn with_drift_window(mut self, window: Duration) -> Self {
+        let label = self.models.champion.load_full();
+        self.drift = Arc::new(ScoreDrift::new(
+            self.metrics.ops.score_psi.clone(),
+            window,
+            DRIFT_SLOTS,
+            DRIFT_MIN_SCORES,
+        ));
+        if let Some(m) = label {
+            let reference = &m.scorer.manifest().score_distribution;
+            self.drift
+                .set_reference(&m.label, &reference.histogram_fractions);
+        }
+        self
+    }
+
+    /// Loads the model in `dir` and makes it the champion, if it loads and
+    /// its inputs can be built under the running rule set; otherwise the
+    /// running champion stays and the reason is returned. Partitions pick it
+    /// up at their next batch. Returns the new champion's `name@version`.
+    pub fn promote(&self, dir: &Path) -> Result<String, String> {
+        let outcome = verdict_models::load_model(dir)
+            .map_err(|e| format!("loading model from {}: {e:#}", dir.display()))
+            .and_then(|scorer| {
+                let previous = self.models.champion.load_full();
+                let reference = scorer
+                    .manifest()
+                    .score_distribution
+                    .histogram_fractions
+                    .clone();
+                self.models.swap(scorer, &self.rules.load())?;
+                Ok((previous, reference))
+            });
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .ops
+            .model_reloads
+            .with_label_values(&[result])
+            .inc();
+        let (previous, reference) = outcome?;
+        let champion = self.models.champion.load_full().expect("just swapped");
+        if let Some(old) = previous {
+            let _ = self
+                .metrics
+                .model_info
+                .remove_label_values(&["champion", &old.label]);
+        }
+        self.metrics
+            .model_info
+            .with_label_values(&["champion", &champion.label])
+            .set(1);
+        self.drift.set_reference(&champion.label, &reference);
+        Ok(champion.label.clone())
     }
 
     /// A fixed rule set compiled from `dir` (no watching), for replays and tests.
@@ -101,7 +164,11 @@ impl Dataflow {
         .with_context(|| format!("opening state of partition {partition}"))?;
         Ok(Pipeline::new(
             FeatureStage::new(state, &rules),
-            ScoreStage::new(self.models.clone(), Arc::clone(&self.metrics)),
+            ScoreStage::new(
+                self.models.clone(),
+                Arc::clone(&self.metrics),
+                Arc::clone(&self.drift),
+            ),
             RuleStage::new(Arc::clone(&self.rules), Arc::clone(&self.metrics)),
             Arc::clone(&self.metrics),
         ))

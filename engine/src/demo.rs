@@ -73,11 +73,19 @@ pub async fn run(
     let cluster = connect(&opts, &mut config).await?;
     let brokers = config.kafka.brokers.clone();
     let config = Arc::new(config);
+    let engine = run_engine(Arc::clone(&config), dataflow.clone())?;
     if let Some(listen) = &opts.admin {
-        let (addr, _) = crate::admin::serve(listen, dataflow.clone()).await?;
+        let admin = crate::admin::Admin {
+            dataflow: dataflow.clone(),
+            status: engine.status(),
+            decisions: engine.decisions(),
+            rules: None,
+            challenger: None,
+            token: None,
+        };
+        let (addr, _) = crate::admin::serve(listen, admin).await?;
         println!("metrics: http://{addr}/metrics");
     }
-    let engine = run_engine(Arc::clone(&config), dataflow.clone())?;
     wait_for_assignment(&dataflow).await?;
 
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();

@@ -17,7 +17,11 @@
 //!              handle.rs, context.rs (rebalance), dlq.rs, client.rs
 //! replay.rs    the file runtime (deterministic); backtest.rs, backfill.rs on it
 //! config.rs    layered configuration and its validation
-//! metrics.rs   every metric family; admin.rs serves them
+//! metrics.rs   every metric family; drift.rs the serving score PSI
+//! admin/       the admin HTTP API: mod.rs (routes, request log), auth.rs
+//!              (bearer token), control.rs (rule reload, model promotion)
+//! status.rs    a live engine's partitions, readiness and health;
+//!              recent.rs the recent decisions the admin API looks up
 //! generate/    synthetic traffic; demo.rs runs it through in-process Kafka
 //! reload.rs    rule hot reload; defaults.rs the embedded rules and model;
 //!              feature_log.rs the training log
@@ -35,10 +39,13 @@ pub mod contract;
 pub mod dataflow;
 pub mod defaults;
 pub mod demo;
+pub mod drift;
 pub mod feature_log;
 pub mod generate;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
+pub mod recent;
 pub mod reload;
 pub mod replay;
+pub mod status;

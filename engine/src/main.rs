@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG")
-                .unwrap_or_else(|_| "warn,verdict_engine=info".into()),
+                .unwrap_or_else(|_| "warn,verdict_engine=info,verdict=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -7,7 +7,7 @@
 //! `deploy/` is checked against it by a test.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -36,6 +36,13 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_state_size_bytes",
     "verdict_partitions_assigned",
     "verdict_kafka_errors_total",
+    "verdict_partitions_restoring",
+    "verdict_partitions_failed",
+    "verdict_ready",
+    "verdict_start_time_seconds",
+    "verdict_score_psi",
+    "verdict_model_reloads_total",
+    "verdict_admin_requests_total",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -73,6 +80,63 @@ pub struct Metrics {
     pub state_size: IntGaugeVec,
     pub partitions_assigned: IntGauge,
     pub kafka_errors: IntCounterVec,
+    pub ops: Operations,
+}
+
+/// What an operator watches besides the decisions: the instance's
+/// lifecycle, serving drift, the admin API and model promotions.
+pub struct Operations {
+    pub partitions_restoring: IntGauge,
+    pub partitions_failed: IntGauge,
+    pub ready: IntGauge,
+    pub start_time: Gauge,
+    pub score_psi: Gauge,
+    pub model_reloads: IntCounterVec,
+    pub admin_requests: IntCounterVec,
+}
+
+impl Operations {
+    fn new(f: &Families<'_>) -> Self {
+        let ops = Operations {
+            partitions_restoring: f.gauge(
+                "verdict_partitions_restoring",
+                "Assigned partitions whose state is being opened or restored",
+            ),
+            partitions_failed: f.gauge(
+                "verdict_partitions_failed",
+                "Partitions whose worker failed (the process then exits non-zero)",
+            ),
+            ready: f.gauge(
+                "verdict_ready",
+                "1 when the assignment is in and every assigned partition is running",
+            ),
+            start_time: f.float_gauge(
+                "verdict_start_time_seconds",
+                "Unix time the process started (restarts show as changes)",
+            ),
+            score_psi: f.float_gauge(
+                "verdict_score_psi",
+                "Population stability index of the champion's scores over the drift \
+                 window against its manifest's reference (NaN until enough scores)",
+            ),
+            model_reloads: f.counter_vec(
+                "verdict_model_reloads_total",
+                "Model promotions and loads, by result (ok or error)",
+                &["result"],
+            ),
+            admin_requests: f.counter_vec(
+                "verdict_admin_requests_total",
+                "Admin API requests, by route and status code",
+                &["route", "status"],
+            ),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        ops.start_time.set(now.as_secs_f64());
+        ops.score_psi.set(f64::NAN);
+        ops
+    }
 }
 
 impl Metrics {
@@ -190,6 +254,7 @@ impl Metrics {
                 "Broker errors, by operation",
                 &["op"],
             ),
+            ops: Operations::new(&f),
             registry: r,
         }
     }
@@ -227,6 +292,10 @@ impl Families<'_> {
 
     fn gauge(&self, name: &str, help: &str) -> IntGauge {
         self.register(IntGauge::new(name, help).expect("valid"))
+    }
+
+    fn float_gauge(&self, name: &str, help: &str) -> Gauge {
+        self.register(Gauge::new(name, help).expect("valid"))
     }
 
     fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -279,6 +348,11 @@ mod tests {
         m.state_keys.with_label_values(&["0"]).set(1);
         m.state_size.with_label_values(&["0"]).set(1);
         m.kafka_errors.with_label_values(&["produce"]).inc();
+        m.ops.model_reloads.with_label_values(&["ok"]).inc();
+        m.ops
+            .admin_requests
+            .with_label_values(&["/healthz", "200"])
+            .inc();
         m.checkpoint_duration
             .with_label_values(&["write"])
             .observe(0.01);

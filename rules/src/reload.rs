@@ -187,7 +187,8 @@ impl RuleSetWatcher {
         self.reloader.current()
     }
 
-    pub fn reloader(&self) -> &RuleSetReloader {
+    /// The reloader, shareable (the admin API reloads on request too).
+    pub fn reloader(&self) -> &Arc<RuleSetReloader> {
         &self.reloader
     }
 }

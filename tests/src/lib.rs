@@ -68,3 +68,62 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// The `verdict` binary of this build (`target/<profile>/verdict`, next to
+/// the test executable's `deps/` folder), for tests that run the engine as
+/// its own process exactly as an operator does. `cargo test --workspace`
+/// builds it; run `cargo build --release --workspace` first when running a
+/// single test of this crate.
+pub fn verdict_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("verdict");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build --release --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A consumer of `topic` from its beginning, in its own group.
+pub fn reader(brokers: &str, group: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let c: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    c
+}
+
+/// Reads from `c` into `seen` (each message through `parse`) until `done`
+/// says so or `deadline` passes.
+pub async fn read_until<T>(
+    c: &rdkafka::consumer::StreamConsumer,
+    seen: &mut Vec<T>,
+    deadline: Instant,
+    parse: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T,
+    done: impl Fn(&[T]) -> bool,
+) {
+    while !done(seen) && Instant::now() < deadline {
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
+            seen.push(parse(&m));
+        }
+    }
+}
+
+/// A decision record read back from the decisions topic.
+pub fn decision(
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) -> verdict_engine::contract::decision::DecisionRecord {
+    use rdkafka::message::Message;
+    serde_json::from_slice(m.payload().expect("a decision has a payload")).expect("decision JSON")
+}

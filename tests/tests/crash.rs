@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
@@ -25,7 +24,7 @@ use verdict_engine::dataflow::Dataflow;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::{ensure_topics, run_engine};
 use verdict_engine::metrics::Metrics;
-use verdict_tests::Broker;
+use verdict_tests::{Broker, decision, read_until, reader};
 
 const MESSAGES: usize = 4_000;
 
@@ -91,31 +90,14 @@ fn engine_process(brokers: &str, state: &std::path::Path, defaults: &std::path::
         .unwrap()
 }
 
-fn reader(brokers: &str, group: &str, topic: &str) -> StreamConsumer {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    c.subscribe(&[topic]).unwrap();
-    c
-}
-
+/// Reads decisions until `until` holds or `limit` passes.
 async fn collect(
     c: &StreamConsumer,
     into: &mut Vec<DecisionRecord>,
     until: impl Fn(&[DecisionRecord]) -> bool,
     limit: Duration,
 ) {
-    let deadline = Instant::now() + limit;
-    while !until(into) && Instant::now() < deadline {
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(300), c.recv()).await {
-            into.push(serde_json::from_slice(m.payload().unwrap()).unwrap());
-        }
-    }
+    read_until(c, into, Instant::now() + limit, decision, until).await;
 }
 
 /// A small deterministic generator of kill delays (no external RNG needed).

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use verdict_engine::config::Config;
@@ -18,37 +17,9 @@ use verdict_engine::defaults;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::{ensure_topics, run_engine};
 use verdict_engine::metrics::Metrics;
-use verdict_tests::Broker;
+use verdict_tests::{Broker, read_until, reader};
 
 const MESSAGES: usize = 3_000;
-
-fn reader(brokers: &str, group: &str, topic: &str) -> StreamConsumer {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .expect("consumer");
-    c.subscribe(&[topic]).expect("subscribe");
-    c
-}
-
-/// Reads from `c` until `done` says so or the deadline passes.
-async fn read_until<T>(
-    c: &StreamConsumer,
-    seen: &mut Vec<T>,
-    deadline: Instant,
-    parse: impl Fn(&rdkafka::message::BorrowedMessage<'_>) -> T,
-    done: impl Fn(&[T]) -> bool,
-) {
-    while !done(seen) && Instant::now() < deadline {
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), c.recv()).await {
-            seen.push(parse(&m));
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn decides_every_valid_event_once_and_dead_letters_every_invalid_one_across_a_restart() {

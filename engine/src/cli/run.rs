@@ -1,11 +1,15 @@
 //! `verdict run`: the engine against a Kafka cluster, configured by a file
-//! and `VERDICT_*` variables, until Ctrl-C.
+//! and `VERDICT_*` variables, until SIGTERM or SIGINT (then a clean stop at
+//! a checkpoint within `engine.shutdown-grace-ms`, exit 0) or until a
+//! partition fails (exit non-zero, so the orchestrator restarts it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
+use verdict_engine::admin::{Admin, Token};
 use verdict_engine::config::Config;
 use verdict_engine::kafka;
 use verdict_engine::metrics::Metrics;
@@ -46,24 +50,46 @@ pub fn run(args: RunArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
         cfg.state.tuning.clone(),
         metrics,
     )?;
+    let dataflow =
+        dataflow.with_drift_window(Duration::from_secs(60 * cfg.model.drift_window_minutes));
     let cfg = Arc::new(cfg);
     runtime()?.block_on(async move {
         if cfg.kafka.create_topics {
             kafka::ensure_topics(&cfg.kafka).await?;
         }
+        let engine = kafka::run_engine(Arc::clone(&cfg), dataflow.clone())?;
         if let Some(listen) = &cfg.admin.listen {
-            let (addr, _) = verdict_engine::admin::serve(listen, dataflow.clone()).await?;
+            let admin = Admin {
+                dataflow,
+                status: engine.status(),
+                decisions: engine.decisions(),
+                rules: Some(Arc::clone(watcher.reloader())),
+                challenger: cfg.model.challenger.clone(),
+                token: cfg.admin.token.as_deref().map(Token::new),
+            };
+            let (addr, _) = verdict_engine::admin::serve(listen, admin).await?;
             tracing::info!(%addr, "admin server listening");
         }
-        let _watcher = watcher;
-        let engine = kafka::run_engine(Arc::clone(&cfg), dataflow)?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => {
-                r?;
-                tracing::info!("shutting down");
-                engine.shutdown().await
-            }
-        }
+        let grace = Duration::from_millis(cfg.engine.shutdown_grace_ms);
+        let outcome = engine.run_until(shutdown_signal()?, grace).await;
+        drop(watcher);
+        outcome
     })?;
+    tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves at the first SIGTERM (`docker stop`, Kubernetes) or SIGINT
+/// (Ctrl-C).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+    })
 }

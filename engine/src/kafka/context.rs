@@ -15,6 +15,7 @@ use rdkafka::statistics::Statistics;
 
 use super::handle::WorkerHandle;
 use crate::metrics::Metrics;
+use crate::status::EngineStatus;
 
 /// Live workers by partition, shared by the router and the rebalance hook.
 pub type Workers = Arc<Mutex<HashMap<i32, WorkerHandle>>>;
@@ -22,7 +23,18 @@ pub type Workers = Arc<Mutex<HashMap<i32, WorkerHandle>>>;
 pub struct EngineContext {
     pub workers: Workers,
     pub metrics: Arc<Metrics>,
+    pub status: Arc<EngineStatus>,
     pub input_topic: String,
+}
+
+impl EngineContext {
+    fn input_partitions(&self, list: &rdkafka::TopicPartitionList) -> Vec<i32> {
+        list.elements()
+            .iter()
+            .filter(|e| e.topic() == self.input_topic)
+            .map(|e| e.partition())
+            .collect()
+    }
 }
 
 impl ClientContext for EngineContext {
@@ -34,6 +46,7 @@ impl ClientContext for EngineContext {
                         .consumer_lag
                         .with_label_values(&[&id.to_string()])
                         .set(p.consumer_lag);
+                    self.status.lag(*id, p.consumer_lag);
                 }
             }
         }
@@ -45,12 +58,8 @@ impl ConsumerContext for EngineContext {
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
-        let revoked: Vec<i32> = list
-            .elements()
-            .iter()
-            .filter(|e| e.topic() == self.input_topic)
-            .map(|e| e.partition())
-            .collect();
+        let revoked = self.input_partitions(list);
+        self.status.revoked(&revoked);
         let handles: Vec<(i32, WorkerHandle)> = {
             let mut workers = self.workers.lock().expect("workers lock");
             revoked
@@ -82,8 +91,11 @@ impl ConsumerContext for EngineContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
-            self.metrics.partitions_assigned.set(list.count() as i64);
-            tracing::info!(partitions = list.count(), "partitions assigned");
+            let assigned = self.input_partitions(list);
+            self.metrics.partitions_assigned.set(assigned.len() as i64);
+            tracing::info!(partitions = ?assigned, "partitions assigned");
+            // The router opens each one's state now, not at its first message.
+            self.status.assigned(&assigned);
         }
     }
 }

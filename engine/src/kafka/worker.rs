@@ -50,6 +50,8 @@ use crate::pipeline::{
     Batch, CheckpointShape, CheckpointWrites, DecisionClock, DecisionEmitter, Pipeline,
     PreparedCheckpoints, Remedy, StageError,
 };
+use crate::recent::RecentDecisions;
+use crate::status::EngineStatus;
 
 /// Everything a worker needs besides its partition.
 #[derive(Clone)]
@@ -61,6 +63,8 @@ pub struct WorkerDeps {
     /// Set when a worker fails; the engine shuts down with an error.
     pub failure: Arc<tokio::sync::Mutex<Option<anyhow::Error>>>,
     pub fail_notify: Arc<Notify>,
+    pub status: Arc<EngineStatus>,
+    pub decisions: Arc<RecentDecisions>,
 }
 
 /// Starts the worker of `partition`.
@@ -70,12 +74,25 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
     let (done_tx, done) = std::sync::mpsc::channel();
     let stop_w = Arc::clone(&stop);
     tokio::spawn(async move {
-        let result = match Worker::open(partition, deps.clone(), rx, stop_w) {
-            Ok(w) => w.run().await,
-            Err(e) => Err(e),
+        deps.status.restoring(partition);
+        // Opening a partition reads its state from the store: off the
+        // async scheduler, so other partitions keep deciding meanwhile.
+        let opening = {
+            let deps = deps.clone();
+            tokio::task::spawn_blocking(move || Worker::open(partition, deps, rx, stop_w))
+        };
+        let result = match opening.await {
+            Ok(Ok(w)) => {
+                deps.status.running(partition, w.checkpointed);
+                w.run().await
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("opening partition {partition}: {e}")),
         };
         if let Err(e) = result {
-            tracing::error!(partition, error = %format!("{e:#}"), "partition worker failed");
+            let error = format!("{e:#}");
+            tracing::error!(partition, %error, "partition worker failed");
+            deps.status.failed(partition, &error);
             deps.failure.lock().await.get_or_insert(e);
             deps.fail_notify.notify_one();
         }
@@ -218,8 +235,42 @@ impl Worker {
         }
         self.checkpoint().await?;
         self.land().await?;
-        tracing::info!(partition = self.partition, next_offset = ?self.next_offset, "partition worker stopped");
+        self.commit_final().await;
+        tracing::info!(partition = self.partition, next_offset = ?self.next_offset, "partition worker stopped at a checkpoint");
         Ok(())
+    }
+
+    /// The last checkpoint's offset, committed synchronously: the group
+    /// knows where this owner stopped before the partition moves. (The
+    /// checkpoint stays the source of truth; a failed commit only makes the
+    /// next owner skip a little more.)
+    async fn commit_final(&self) {
+        let Some(next) = self.checkpointed else {
+            return;
+        };
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(
+                &self.deps.config.kafka.input_topic,
+                self.partition,
+                Offset::Offset(next),
+            )
+            .is_err()
+        {
+            return;
+        }
+        let consumer = Arc::clone(&self.deps.consumer);
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
+        if !matches!(committed, Ok(Ok(()))) {
+            self.deps
+                .dataflow
+                .metrics
+                .kafka_errors
+                .with_label_values(&["commit"])
+                .inc();
+            tracing::warn!(partition = self.partition, "final offset commit failed");
+        }
     }
 
     fn on_tick(&mut self) {
@@ -232,6 +283,10 @@ impl Worker {
             // Idle: let the watermark follow the wall clock.
             watermark = watermark.max(now_ms - engine.allowed_lateness_ms);
         }
+        let published = (watermark > i64::MIN / 2).then_some(watermark);
+        self.deps
+            .status
+            .progress(self.partition, self.next_offset, published);
         if watermark > i64::MIN / 2 {
             self.pipeline.on_watermark(watermark);
             let lag = (now_ms - watermark).max(0) / 1000;
@@ -308,7 +363,8 @@ impl Worker {
                 .payload(json);
             self.send(record).await?;
         }
-        outbox.clear();
+        // Handed to the producer: now the admin API may show them.
+        self.deps.decisions.insert_batch(outbox.drain(..));
         self.outbox = outbox;
         Ok(())
     }
@@ -472,6 +528,7 @@ impl Worker {
             .map_err(|e| self.checkpoint_failed(e))?;
         let next = w.next;
         self.checkpointed = Some(next);
+        self.deps.status.checkpointed(self.partition, next);
         let metrics = &self.deps.dataflow.metrics;
         metrics.checkpoints.inc();
         metrics

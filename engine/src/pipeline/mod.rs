@@ -29,7 +29,7 @@ pub use batch::Batch;
 pub use emit::{DecisionClock, DecisionEmitter};
 pub use features::FeatureStage;
 pub use rules::RuleStage;
-pub use score::{ModelHandle, ScoreStage};
+pub use score::{LoadedModel, ModelHandle, ScoreStage};
 
 use crate::metrics::Metrics;
 

@@ -22,6 +22,7 @@ use verdict_rules::RuleSet;
 use verdict_rules::input::{Field, FieldType, Transaction};
 
 use super::{Batch, Stage};
+use crate::drift::{self, ScoreDrift};
 use crate::metrics::Metrics;
 
 /// A loaded model and the label decisions carry for it (`name@version`).
@@ -132,6 +133,9 @@ impl Columns {
 pub struct ScoreStage {
     models: ModelHandle,
     metrics: Arc<Metrics>,
+    drift: Arc<ScoreDrift>,
+    /// This batch's champion scores by drift bin, added to `drift` at once.
+    drift_counts: [u32; drift::BINS],
     /// (rules version, model label) the cached columns were resolved for.
     resolved_for: Option<(String, String)>,
     columns: Result<Columns, String>,
@@ -145,10 +149,12 @@ pub struct ScoreStage {
 }
 
 impl ScoreStage {
-    pub fn new(models: ModelHandle, metrics: Arc<Metrics>) -> Self {
+    pub fn new(models: ModelHandle, metrics: Arc<Metrics>, drift: Arc<ScoreDrift>) -> Self {
         ScoreStage {
             models,
             metrics,
+            drift,
+            drift_counts: [0; drift::BINS],
             resolved_for: None,
             columns: Err("not resolved".into()),
             rows: Vec::new(),
@@ -225,10 +231,13 @@ impl Stage for ScoreStage {
         if scored {
             let per_row = started.elapsed().as_nanos() as f64 / selected.len() as f64;
             self.ns_per_row = 0.9 * self.ns_per_row + 0.1 * per_row;
+            self.drift_counts = [0; drift::BINS];
             for (k, &i) in selected.iter().enumerate() {
                 batch.scores[i] = Some(self.out[k]);
                 self.metrics.score.observe(f64::from(self.out[k]));
+                self.drift_counts[drift::bin_of(self.out[k])] += 1;
             }
+            self.drift.record(&model.label, &self.drift_counts);
         }
         for i in 0..batch.len() {
             if batch.scores[i].is_none() {
@@ -248,5 +257,9 @@ impl Stage for ScoreStage {
             }
             self.columns = champion_columns;
         }
+    }
+
+    fn on_timer(&mut self) {
+        self.drift.tick(Instant::now());
     }
 }

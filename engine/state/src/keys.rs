@@ -43,8 +43,9 @@ pub fn partition_range(partition: i32) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-/// The key of the partition's checkpoint record.
-pub(crate) fn checkpoint_key(partition: i32) -> Vec<u8> {
+/// The key of the partition's checkpoint record (public for tools and
+/// tests that inspect or damage a store on purpose).
+pub fn checkpoint_key(partition: i32) -> Vec<u8> {
     let mut k = partition_prefix(partition).to_vec();
     k.push(TAG_CHECKPOINT);
     k.extend_from_slice(CHECKPOINT_NAME);
