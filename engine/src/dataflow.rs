@@ -31,7 +31,8 @@ pub struct Dataflow {
 impl Dataflow {
     /// Assembles the shared parts: the rule-set cell (fixed or watched), the
     /// champion model from `model_dir` (checked against the rules), and the
-    /// state store (RocksDB under `state_dir`, or in memory).
+    /// state store (RocksDB under `state_dir` with `state.rocksdb`'s options,
+    /// or in memory).
     pub fn build(
         rules: Arc<ArcSwap<RuleSet>>,
         model_dir: Option<&Path>,
@@ -61,7 +62,7 @@ impl Dataflow {
             rules,
             models,
             metrics,
-            store: Self::open_store(state_dir)?,
+            store: Self::open_store(state_dir, &state.rocksdb)?,
             state,
         })
     }
@@ -78,11 +79,16 @@ impl Dataflow {
         Ok(Arc::new(ArcSwap::from_pointee(rules)))
     }
 
-    /// Opens the state store: RocksDB under `dir`, or in memory when `None`.
-    pub fn open_store(dir: Option<&Path>) -> anyhow::Result<Arc<dyn StateStore>> {
+    /// Opens the state store: RocksDB under `dir` tuned by `rocksdb`
+    /// (`[state.tuning.rocksdb]`, `sync-writes` included), or in memory when
+    /// `None`.
+    pub fn open_store(
+        dir: Option<&Path>,
+        rocksdb: &RocksOptions,
+    ) -> anyhow::Result<Arc<dyn StateStore>> {
         Ok(match dir {
             Some(dir) => Arc::new(
-                RocksStore::open(dir, &RocksOptions::default())
+                RocksStore::open(dir, rocksdb)
                     .with_context(|| format!("opening state store at {}", dir.display()))?,
             ),
             None => Arc::new(MemoryStore::new()),
