@@ -113,3 +113,33 @@ impl Dataflow {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configured_rocksdb_options_reach_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let nonsense = RocksOptions {
+            max_background_jobs: 0,
+            ..RocksOptions::default()
+        };
+        let err = Dataflow::open_store(Some(dir.path()), &nonsense)
+            .err()
+            .expect("RocksStore::open checks the options it is given");
+        assert!(
+            format!("{err:#}").contains("rocksdb.max-background-jobs must be 1..=256"),
+            "{err:#}"
+        );
+        let durable = RocksOptions {
+            sync_writes: true,
+            ..RocksOptions::default()
+        };
+        let store = Dataflow::open_store(Some(dir.path()), &durable).unwrap();
+        let mut batch = verdict_state::WriteBatch::default();
+        batch.put(b"k", b"v");
+        store.write(batch).unwrap();
+        assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+}
