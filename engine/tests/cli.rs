@@ -154,7 +154,7 @@ fn config_check_reports_every_problem_with_its_key() {
         format!(
             "config: kafka.topic-partitions: invalid type: found string \"x\", expected i32 (in {path})"
         ),
-        "config: kafka.brokerz: unknown field: found `brokerz`".to_string(),
+        "config: kafka.brokerz: unknown key; expected one of brokers, group-id, ".to_string(),
         "config: engine.sla-ms must be positive".to_string(),
         "config: engine.batch-wait-ms (1) must be below engine.sla-ms (0)".to_string(),
         "4 problem(s)".to_string(),

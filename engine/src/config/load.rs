@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use figment::Figment;
+use figment::error::Kind;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use serde::Serialize;
@@ -105,7 +106,13 @@ pub(super) fn extract<C: DeserializeOwned + Default>(
         let mut removed_any = false;
         for e in err {
             let key = e.path.join(".");
-            problems.push(format!("{key}: {}{}", e.kind, layers.origin(&e.path)));
+            let what = match &e.kind {
+                Kind::UnknownField(_, expected) => {
+                    format!("unknown key; expected one of {}", expected.join(", "))
+                }
+                kind => kind.to_string(),
+            };
+            problems.push(format!("{key}: {what}{}", layers.origin(&e.path)));
             removed_any |= remove(&mut layers.tree, &e.path);
             dropped.push(key);
         }

@@ -50,7 +50,10 @@ fn every_kind_of_problem_is_reported_at_once_with_its_key_path() {
     let shown = path.display().to_string();
     // Loading: an unknown key and wrong types, from the file and the environment.
     assert!(
-        has(p, "kafka.brokerz: unknown field: found `brokerz`"),
+        has(
+            p,
+            "kafka.brokerz: unknown key; expected one of brokers, group-id, "
+        ),
         "{p:#?}"
     );
     assert!(
