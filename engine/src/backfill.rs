@@ -22,8 +22,8 @@ use std::time::Instant;
 
 use verdict_rules::RuleSet;
 use verdict_rules::spec::{FeatureKind, HistoryFeature};
-use verdict_state::StateConfig;
 use verdict_state::backfill::{BackfillOptions, BackfillProgress, load_history};
+use verdict_state::{RocksOptions, StateConfig};
 
 use crate::contract::{DecodeConfig, decode};
 use crate::dataflow::Dataflow;
@@ -59,7 +59,12 @@ pub fn run(
 ) -> anyhow::Result<BackfillSummary> {
     anyhow::ensure!(opts.partitions > 0, "--partitions must be at least 1");
     let started = Instant::now();
-    let store = Dataflow::open_store(Some(&opts.state_dir))?;
+    // A bulk load: no fsync per batch (the final flush makes it durable).
+    let rocksdb = RocksOptions {
+        sync_writes: false,
+        ..state.rocksdb.clone()
+    };
+    let store = Dataflow::open_store(Some(&opts.state_dir), &rocksdb)?;
     let mut load = BackfillOptions::new(opts.partitions, state);
     for spec in rules.features() {
         if let FeatureKind::History(HistoryFeature::FirstTime(field)) = spec.kind

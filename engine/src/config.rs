@@ -5,15 +5,22 @@
 //! `(key.path, value)` layer, so [`Config::load_with_env`] can be handed any
 //! environment). Keys are kebab-case and unknown keys are rejected, so a typo
 //! is an error, not a silent default.
-//! [`Config::validate`] collects every problem before failing; `verdict config
-//! check` prints them all.
+//!
+//! Every problem is reported at once, each with its key path: the loader
+//! (`load`) keeps extracting after a bad key, and [`Config::validate_for`]
+//! collects every rule a value breaks. Some rules depend on the command
+//! ([`Mode`]): `verdict run` needs a secret PAN key and durable state, a
+//! replay does not. `verdict config check` and `verdict run` print them all.
+
+mod load;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Format, Toml};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use crate::contract::pan;
 
 /// Everything the engine can be told.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -136,9 +143,11 @@ impl Default for ModelConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct StateSection {
-    /// RocksDB directory. Empty: in-memory state (not durable; demo only).
+    /// RocksDB directory. Empty: in-memory state, not durable: `verdict run`
+    /// refuses it unless given `--ephemeral`.
     pub dir: Option<PathBuf>,
-    /// Cache and storage tuning (`[state.tuning]`).
+    /// Cache and storage tuning (`[state.tuning]`, RocksDB's in
+    /// `[state.tuning.rocksdb]`).
     pub tuning: verdict_state::StateConfig,
 }
 
@@ -185,48 +194,103 @@ impl Default for ValidationConfig {
             max_amount: 10_000_000,
             max_future_ms: 5 * 60_000,
             max_past_ms: 30 * 86_400_000,
-            pan_hash_key: "verdict-development-key".into(),
+            pan_hash_key: pan::DEVELOPMENT_KEY.into(),
         }
     }
 }
 
+/// What the configuration is for: some values are fine for one command and
+/// wrong for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `verdict run` on real traffic: the PAN hash key must be a secret and
+    /// state durable (`state.dir`), unless `ephemeral` (`--ephemeral`)
+    /// accepts in-memory state.
+    Live { ephemeral: bool },
+    /// `demo`, `replay`, `backtest` and the tools: the built-in key and
+    /// in-memory state are allowed (with a warning for the key).
+    Offline,
+}
+
+/// Every problem with a configuration, one line each, led by its key path
+/// (`kafka.topic-partitions: invalid type: ...`, `engine.sla-ms must be
+/// positive`) or, for a TOML syntax error, by `file:line:column`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} configuration problem(s):", self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 impl Config {
     /// Defaults, then `file` if given, then the environment.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load_with_env(file, std::env::vars())
     }
 
     /// The layers, with `env` standing in for the process environment.
+    /// Fails with every unreadable, unknown or mistyped key.
     pub fn load_with_env(
         file: Option<&Path>,
         env: impl Iterator<Item = (String, String)>,
-    ) -> anyhow::Result<Config> {
-        // Embedded defaults: every section is `#[serde(default)]`, so what
-        // no layer sets keeps its `Default` value.
-        let mut figment = Figment::new();
-        if let Some(p) = file {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
-            // Checked here first so a syntax error names the file.
-            text.parse::<toml::Table>()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            figment = figment.merge(Toml::string(&text));
+    ) -> Result<Config, ConfigError> {
+        let layers = load::Layers::read(file, env).map_err(|problems| ConfigError { problems })?;
+        match load::extract(layers) {
+            (cfg, problems, _) if problems.is_empty() => Ok(cfg),
+            (_, problems, _) => Err(ConfigError { problems }),
         }
-        // The environment, one variable at a time: `("kafka.brokers", value)`
-        // nests under its section and wins over the file.
-        for (key, value) in env {
-            let Some(path) = key.strip_prefix(ENV_PREFIX).and_then(env_key) else {
-                continue;
-            };
-            figment = figment.merge((path, EnvValue::parse(&value)));
-        }
-        figment
-            .extract()
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))
     }
 
-    /// Every problem with the configuration, or `Ok` when there is none.
+    /// [`Self::load`] and [`Self::validate_for`] `mode` together: the
+    /// configuration, or every loading and validation problem at once.
+    pub fn load_checked(file: Option<&Path>, mode: Mode) -> Result<Config, ConfigError> {
+        Self::load_checked_with_env(file, std::env::vars(), mode)
+    }
+
+    /// [`Self::load_checked`] with `env` standing in for the environment.
+    pub fn load_checked_with_env(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        mode: Mode,
+    ) -> Result<Config, ConfigError> {
+        let layers = load::Layers::read(file, env).map_err(|problems| ConfigError { problems })?;
+        let (cfg, mut problems, dropped) = load::extract::<Config>(layers);
+        // A key already reported as unreadable fell back to its default:
+        // what validation would say about it is noise.
+        let about_dropped = |p: &String| {
+            dropped.iter().any(|key| {
+                p.strip_prefix(key.as_str())
+                    .is_some_and(|rest| rest.starts_with([' ', ':', '.']))
+            })
+        };
+        if let Err(more) = cfg.validate_for(mode) {
+            problems.extend(more.into_iter().filter(|p| !about_dropped(p)));
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// [`Self::validate_for`] the offline commands.
     pub fn validate(&self) -> Result<(), Vec<String>> {
+        self.validate_for(Mode::Offline)
+    }
+
+    /// Every problem with the configuration for `mode`, or `Ok` when there
+    /// is none.
+    pub fn validate_for(&self, mode: Mode) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
         let e = &self.engine;
         if e.batch_size == 0 || e.batch_size > 65_536 {
@@ -306,6 +370,37 @@ impl Config {
         if self.model.drift_window_minutes == 0 {
             problems.push("model.drift-window-minutes must be positive".into());
         }
+        self.state_problems(mode, &mut problems);
+        self.validation_problems(mode, &mut problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// `[state]`: the tuning's own rules, and durable state for a live run.
+    fn state_problems(&self, mode: Mode, problems: &mut Vec<String>) {
+        if let Err(more) = self.state.tuning.validate() {
+            problems.extend(more);
+        }
+        match (mode, &self.state.dir) {
+            (Mode::Live { ephemeral: false }, None) => problems.push(
+                "state.dir is not set: `verdict run` keeps its state durable in RocksDB there; \
+                 set it (or VERDICT_STATE__DIR), or pass --ephemeral to run on in-memory state \
+                 that a restart loses"
+                    .into(),
+            ),
+            (Mode::Live { ephemeral: true }, Some(dir)) => problems.push(format!(
+                "state.dir ({}) is set but --ephemeral asks for in-memory state: drop one",
+                dir.display()
+            )),
+            _ => {}
+        }
+    }
+
+    /// `[validation]`: limits, and a secret PAN key for a live run.
+    fn validation_problems(&self, mode: Mode, problems: &mut Vec<String>) {
         let v = &self.validation;
         if v.max_amount <= 0 {
             problems.push("validation.max-amount must be positive".into());
@@ -316,11 +411,34 @@ impl Config {
         if v.pan_hash_key.len() < 16 {
             problems.push("validation.pan-hash-key must be at least 16 characters".into());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
+        if matches!(mode, Mode::Live { .. }) && v.pan_hash_key == pan::DEVELOPMENT_KEY {
+            problems.push(
+                "validation.pan-hash-key is the built-in development key, which is public: \
+                 set VERDICT_VALIDATION__PAN_HASH_KEY to a secret of at least 16 characters \
+                 (card hashes, and the block lists made with `verdict hash-pan`, depend on it)"
+                    .into(),
+            );
         }
+    }
+
+    /// What is allowed for `mode` but worth saying, one line each.
+    pub fn warnings(&self, mode: Mode) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if mode == Mode::Offline && self.validation.pan_hash_key == pan::DEVELOPMENT_KEY {
+            warnings.push(
+                "card numbers are hashed with the built-in development key, whose hashes are \
+                 not secret; set VERDICT_VALIDATION__PAN_HASH_KEY for real card data"
+                    .into(),
+            );
+        }
+        if mode == (Mode::Live { ephemeral: true }) && self.state.dir.is_none() {
+            warnings.push(
+                "state is in memory (--ephemeral): not durable, a restart starts every \
+                 partition from empty state"
+                    .into(),
+            );
+        }
+        warnings
     }
 
     pub fn decode_config(&self, live: bool) -> crate::contract::DecodeConfig {
@@ -344,47 +462,8 @@ impl Config {
     }
 }
 
-/// The prefix of every configuration variable.
-const ENV_PREFIX: &str = "VERDICT_";
-
-/// `KAFKA__BROKERS` (prefix stripped) → `kafka.brokers`: sections split on
-/// `__`, lowercased, `_` written `-`. A variable naming no section's key
-/// (`VERDICT_LOG`) is not configuration.
-fn env_key(path: &str) -> Option<String> {
-    let parts: Vec<String> = path
-        .split("__")
-        .map(|p| p.to_ascii_lowercase().replace('_', "-"))
-        .collect();
-    if parts.len() < 2 || parts.iter().any(String::is_empty) {
-        return None;
-    }
-    Some(parts.join("."))
-}
-
-/// An environment value: numbers and booleans are recognised so
-/// `VERDICT_ENGINE__SLA_MS=80` sets an integer; anything else is text.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum EnvValue {
-    Integer(i64),
-    Boolean(bool),
-    Float(f64),
-    Text(String),
-}
-
-impl EnvValue {
-    fn parse(v: &str) -> EnvValue {
-        if let Ok(i) = v.parse::<i64>() {
-            EnvValue::Integer(i)
-        } else if let Ok(b) = v.parse::<bool>() {
-            EnvValue::Boolean(b)
-        } else if let Ok(f) = v.parse::<f64>() {
-            EnvValue::Float(f)
-        } else {
-            EnvValue::Text(v.to_string())
-        }
-    }
-}
+#[cfg(test)]
+mod reporting_tests;
 
 #[cfg(test)]
 mod tests {

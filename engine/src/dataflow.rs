@@ -41,7 +41,8 @@ const DRIFT_MIN_SCORES: u64 = 1_000;
 impl Dataflow {
     /// Assembles the shared parts: the rule-set cell (fixed or watched), the
     /// champion model from `model_dir` (checked against the rules), and the
-    /// state store (RocksDB under `state_dir`, or in memory).
+    /// state store (RocksDB under `state_dir` with `state.rocksdb`'s options,
+    /// or in memory).
     pub fn build(
         rules: Arc<ArcSwap<RuleSet>>,
         model_dir: Option<&Path>,
@@ -63,7 +64,7 @@ impl Dataflow {
             rules,
             models: ModelHandle::default(),
             metrics,
-            store: Self::open_store(state_dir)?,
+            store: Self::open_store(state_dir, &state.rocksdb)?,
             state,
             drift,
         };
@@ -141,11 +142,16 @@ impl Dataflow {
         Ok(Arc::new(ArcSwap::from_pointee(rules)))
     }
 
-    /// Opens the state store: RocksDB under `dir`, or in memory when `None`.
-    pub fn open_store(dir: Option<&Path>) -> anyhow::Result<Arc<dyn StateStore>> {
+    /// Opens the state store: RocksDB under `dir` tuned by `rocksdb`
+    /// (`[state.tuning.rocksdb]`, `sync-writes` included), or in memory when
+    /// `None`.
+    pub fn open_store(
+        dir: Option<&Path>,
+        rocksdb: &RocksOptions,
+    ) -> anyhow::Result<Arc<dyn StateStore>> {
         Ok(match dir {
             Some(dir) => Arc::new(
-                RocksStore::open(dir, &RocksOptions::default())
+                RocksStore::open(dir, rocksdb)
                     .with_context(|| format!("opening state store at {}", dir.display()))?,
             ),
             None => Arc::new(MemoryStore::new()),
@@ -172,5 +178,35 @@ impl Dataflow {
             RuleStage::new(Arc::clone(&self.rules), Arc::clone(&self.metrics)),
             Arc::clone(&self.metrics),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configured_rocksdb_options_reach_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let nonsense = RocksOptions {
+            max_background_jobs: 0,
+            ..RocksOptions::default()
+        };
+        let err = Dataflow::open_store(Some(dir.path()), &nonsense)
+            .err()
+            .expect("RocksStore::open checks the options it is given");
+        assert!(
+            format!("{err:#}").contains("rocksdb.max-background-jobs must be 1..=256"),
+            "{err:#}"
+        );
+        let durable = RocksOptions {
+            sync_writes: true,
+            ..RocksOptions::default()
+        };
+        let store = Dataflow::open_store(Some(dir.path()), &durable).unwrap();
+        let mut batch = verdict_state::WriteBatch::default();
+        batch.put(b"k", b"v");
+        store.write(batch).unwrap();
+        assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
     }
 }

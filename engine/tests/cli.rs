@@ -51,3 +51,206 @@ fn commands_leave_no_scratch_directory_behind() {
     let lines = std::fs::read_to_string(&decisions).unwrap().lines().count();
     assert_eq!(lines, 200, "one decision per event");
 }
+
+/// Runs `verdict args…` with `stdin`, with no `VERDICT_*` variable but
+/// `env`; returns (success, stdout, stderr).
+fn verdict_with(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verdict"));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("VERDICT_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("the verdict binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const KEY: (&str, &str) = (
+    "VERDICT_VALIDATION__PAN_HASH_KEY",
+    "a-secret-of-the-tests-only",
+);
+
+/// `verdict run` checks its configuration before it touches Kafka: the
+/// built-in PAN key and missing `state.dir` are refused, every problem said.
+#[test]
+fn run_refuses_the_development_key_and_non_durable_state() {
+    let (ok, _, err) = verdict_with(&["run"], &[], "");
+    assert!(!ok);
+    assert!(err.contains("2 configuration problem(s)"), "{err}");
+    assert!(
+        err.contains("validation.pan-hash-key is the built-in development key")
+            && err.contains("set VERDICT_VALIDATION__PAN_HASH_KEY"),
+        "{err}"
+    );
+    assert!(err.contains("state.dir is not set"), "{err}");
+
+    // With a key, only the state is missing; --ephemeral accepts memory, so
+    // what is left are the problems given here.
+    let (ok, _, err) = verdict_with(&["run"], &[KEY], "");
+    assert!(!ok);
+    assert!(
+        err.contains("1 configuration problem(s)") && err.contains("--ephemeral"),
+        "{err}"
+    );
+    let (ok, _, err) = verdict_with(
+        &["run", "--ephemeral"],
+        &[KEY, ("VERDICT_ENGINE__SLA_MS", "0")],
+        "",
+    );
+    assert!(!ok);
+    assert!(err.contains("2 configuration problem(s)"), "{err}");
+    assert!(err.contains("engine.sla-ms must be positive"), "{err}");
+    assert!(
+        !err.contains("state.dir") && !err.contains("pan-hash-key"),
+        "{err}"
+    );
+}
+
+/// `verdict config check` checks as `verdict run` does, `--ephemeral` too.
+#[test]
+fn config_check_accepts_ephemeral_state_with_a_warning() {
+    let (ok, out, err) = verdict_with(&["config", "check", "--ephemeral"], &[KEY], "");
+    assert!(ok, "{err}");
+    assert_eq!(out, "configuration ok\n");
+    assert!(
+        err.contains("warning: state is in memory (--ephemeral): not durable"),
+        "{err}"
+    );
+    let (ok, _, err) = verdict_with(&["config", "check"], &[KEY], "");
+    assert!(!ok);
+    assert!(err.contains("config: state.dir is not set"), "{err}");
+}
+
+/// `verdict config check` reports a file's problems of every kind at once.
+#[test]
+fn config_check_reports_every_problem_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("verdict.toml");
+    std::fs::write(
+        &file,
+        "[kafka]\ntopic-partitions = \"x\"\nbrokerz = \"b:9092\"\n[engine]\nsla-ms = 0\n[state]\ndir = \"/tmp/st\"\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (ok, _, err) = verdict_with(&["config", "check", "--config", path], &[KEY], "");
+    assert!(!ok);
+    for line in [
+        format!(
+            "config: kafka.topic-partitions: invalid type: found string \"x\", expected i32 (in {path})"
+        ),
+        "config: kafka.brokerz: unknown key; expected one of brokers, group-id, ".to_string(),
+        "config: engine.sla-ms must be positive".to_string(),
+        "config: engine.batch-wait-ms (1) must be below engine.sla-ms (0)".to_string(),
+        "4 problem(s)".to_string(),
+    ] {
+        assert!(err.contains(&line), "missing {line:?} in:\n{err}");
+    }
+    std::fs::write(&file, "[state]\ndir = \"/tmp/st\"\n").unwrap();
+    let (ok, out, err) = verdict_with(&["config", "check", "--config", path], &[KEY], "");
+    assert!(ok, "{err}");
+    assert_eq!(out, "configuration ok\n");
+}
+
+/// A card number whose keyed hash `verdict hash-pan` printed into the block
+/// list is declined by the default rules in whatever form it is written,
+/// through the whole pipeline (decode, hash, rules), and never printed.
+#[test]
+fn a_blocked_card_hash_declines() {
+    let (ok, out, err) = verdict_with(
+        &["hash-pan"],
+        &[],
+        "4000 0000 0000 0002\n4000-0000-0000-0002\n",
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("development key"), "warned: {err}");
+    let hashes: Vec<&str> = out.lines().collect();
+    assert_eq!(hashes.len(), 2);
+    assert_eq!(hashes[0], hashes[1], "separators do not change the hash");
+    let list = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rules/default/lists/blocked_cards.txt"
+    ))
+    .unwrap();
+    assert!(
+        list.lines().any(|l| l == hashes[0]),
+        "the default list holds the test card"
+    );
+
+    // Not a card number: reported by line, never echoed, nothing printed.
+    let (ok, out, err) = verdict_with(&["hash-pan"], &[], "4000000000000002\n4000000000000003\n");
+    assert!(!ok && out.is_empty());
+    assert!(
+        err.contains("line(s) 2") && !err.contains("4000000000000003"),
+        "{err}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("in.jsonl");
+    let output = work.path().join("out.jsonl");
+    let event = |id: &str, card: &str| {
+        format!(
+            r#"{{"transaction_id":"{id}","event_time":"2026-03-02T10:00:00Z","user_id":"u-{id}","card_id":"c-{id}","amount":"20","currency":"EUR","merchant_id":"m1"{card}}}"#
+        )
+    };
+    let lines = [
+        event("spaces", r#","card_number":"4000 0000 0000 0002""#),
+        event("dashes", r#","card_number":"4000-0000-0000-0002""#),
+        event("other", r#","card_number":"4111111111111111""#),
+        event("none", ""),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let (ok, _, err) = verdict_with(
+        &[
+            "replay",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--no-model",
+        ],
+        &[],
+        "",
+    );
+    assert!(ok, "{err}");
+    let decisions = std::fs::read_to_string(&output).unwrap();
+    assert!(!decisions.contains("4000000000000002") && !decisions.contains("0000 0000"));
+    let decisions: Vec<serde_json::Value> = decisions
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 4);
+    for d in &decisions {
+        let blocked = matches!(d["transaction_id"].as_str(), Some("spaces" | "dashes"));
+        let rules: Vec<&str> = d["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(rules.contains(&"blocked_card"), blocked, "{d}");
+        if blocked {
+            assert_eq!(d["action"], "decline", "{d}");
+        }
+    }
+
+    // Under another key the same card's hash is another, and nothing matches.
+    let (ok, out, _) = verdict_with(&["hash-pan", "4000000000000002"], &[KEY], "");
+    assert!(ok);
+    assert_ne!(out.trim(), hashes[0]);
+}

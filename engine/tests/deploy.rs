@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use verdict_engine::config::Config;
+use verdict_engine::config::{Config, Mode};
 use verdict_engine::metrics::METRIC_NAMES;
 
 fn deploy() -> &'static Path {
@@ -51,13 +51,23 @@ fn dashboard_queries_only_exported_metrics() {
     assert!(unused.is_empty(), "exported but on no panel: {unused:?}");
 }
 
+/// As `verdict run` loads it, with the PAN key from the environment as the
+/// file says.
 #[test]
 fn example_configuration_loads_and_validates() {
-    let cfg =
-        Config::load_with_env(Some(&deploy().join("verdict.toml")), std::iter::empty()).unwrap();
+    let key = (
+        "VERDICT_VALIDATION__PAN_HASH_KEY".to_string(),
+        "a-secret-from-the-secret-store".to_string(),
+    );
+    let cfg = Config::load_checked_with_env(
+        Some(&deploy().join("verdict.toml")),
+        std::iter::once(key),
+        Mode::Live { ephemeral: false },
+    )
+    .unwrap();
     assert_eq!(cfg.kafka.brokers, "kafka:9092");
     assert_eq!(cfg.engine.sla_ms, 75);
-    cfg.validate().unwrap();
+    assert!(cfg.state.tuning.rocksdb.sync_writes);
 }
 
 #[test]

@@ -32,6 +32,10 @@ pub enum Field {
     Hour,
     /// Day of week of the event time, 0 = Monday ..= 6 = Sunday (UTC).
     Weekday,
+    /// Keyed hash of the card number (`verdict hash-pan` prints it), when the
+    /// event carried one. Last, so the codes of the others (their positions in
+    /// [`Field::ALL`], persisted in state keys) do not move.
+    CardHash,
 }
 
 /// Whether a field holds text or a number.
@@ -42,7 +46,7 @@ pub enum FieldType {
 }
 
 impl Field {
-    pub const ALL: [Field; 17] = [
+    pub const ALL: [Field; 18] = [
         Field::TransactionId,
         Field::UserId,
         Field::CardId,
@@ -60,6 +64,7 @@ impl Field {
         Field::EventTime,
         Field::Hour,
         Field::Weekday,
+        Field::CardHash,
     ];
 
     /// The name used in rule files and in the input JSON.
@@ -82,6 +87,7 @@ impl Field {
             Field::EventTime => "event_time",
             Field::Hour => "hour",
             Field::Weekday => "weekday",
+            Field::CardHash => "card_hash",
         }
     }
 

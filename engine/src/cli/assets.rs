@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use clap::Args;
+use verdict_engine::config::{Config, Mode};
 use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::metrics::Metrics;
@@ -118,6 +119,17 @@ impl Assets {
             Arc::new(Metrics::new()),
         )
     }
+}
+
+/// The configuration of an offline command (demo, replay, backtest): the
+/// `VERDICT_*` environment over the defaults, checked for [`Mode::Offline`]
+/// (the built-in PAN key is allowed, with a warning on stderr).
+pub fn offline_config() -> anyhow::Result<Config> {
+    let cfg = Config::load_checked(None, Mode::Offline)?;
+    for w in cfg.warnings(Mode::Offline) {
+        eprintln!("warning: {w}");
+    }
+    Ok(cfg)
 }
 
 /// The multi-threaded tokio runtime the Kafka commands run on.

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use verdict_engine::config::Config;
 use verdict_engine::replay::ReplayOptions;
 
-use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs};
+use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config};
 
 #[derive(Args)]
 pub struct BacktestArgs {
@@ -40,7 +39,7 @@ pub fn run(args: BacktestArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
         dlq: None,
         feature_log: None,
         batch_size: 1024,
-        decode: Config::default().decode_config(false),
+        decode: offline_config()?.decode_config(false),
         checkpoint_every: None,
     };
     let (summary, report) = verdict_engine::backtest::backtest(&opts, &dataflow, &args.labels)?;

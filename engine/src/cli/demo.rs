@@ -4,10 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use verdict_engine::config::Config;
 use verdict_engine::demo::{self, DemoOptions};
 
-use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, runtime};
+use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config, runtime};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -33,7 +32,7 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: DemoArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
-    let cfg = Config::default();
+    let cfg = offline_config()?;
     let dataflow = assets.fixed_dataflow(
         &RulesArgs::default(),
         &ModelArgs::default(),

@@ -13,6 +13,7 @@ mod backtest;
 mod config;
 mod demo;
 mod generate;
+mod hash_pan;
 mod models;
 mod replay;
 mod rules;
@@ -58,6 +59,8 @@ enum Command {
     Rules(rules::RulesArgs),
     /// Configuration tooling.
     Config(config::ConfigArgs),
+    /// Print the keyed hash of card numbers (rules' `card_hash`), for block lists.
+    HashPan(hash_pan::HashPanArgs),
 }
 
 /// Runs the parsed command. The scratch directory the embedded defaults go
@@ -75,5 +78,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => models::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Config(args) => config::run(args),
+        Command::HashPan(args) => hash_pan::run(args),
     }
 }

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use verdict_engine::config::Config;
 use verdict_engine::replay::{self, ReplayOptions};
 
-use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs};
+use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -40,7 +39,7 @@ pub fn run(args: ReplayArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
         dlq: args.dlq,
         feature_log: args.feature_log,
         batch_size: args.batch_size,
-        decode: Config::default().decode_config(false),
+        decode: offline_config()?.decode_config(false),
         checkpoint_every: args
             .state
             .state_dir

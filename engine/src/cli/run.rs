@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 use verdict_engine::admin::{Admin, Token};
-use verdict_engine::config::Config;
+use verdict_engine::config::{Config, Mode};
 use verdict_engine::kafka;
 use verdict_engine::metrics::Metrics;
 
@@ -21,15 +21,18 @@ pub struct RunArgs {
     /// Configuration file (TOML); `VERDICT_*` variables override it.
     #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Run without `state.dir`, on in-memory state that a restart loses.
+    #[arg(long)]
+    ephemeral: bool,
 }
 
 pub fn run(args: RunArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(args.config.as_deref())?;
-    if let Err(problems) = cfg.validate() {
-        for p in &problems {
-            eprintln!("config: {p}");
-        }
-        anyhow::bail!("{} configuration problem(s)", problems.len());
+    let mode = Mode::Live {
+        ephemeral: args.ephemeral,
+    };
+    let cfg = Config::load_checked(args.config.as_deref(), mode)?;
+    for w in cfg.warnings(mode) {
+        eprintln!("warning: {w}");
     }
     let metrics = Arc::new(Metrics::new());
     let watcher = verdict_engine::reload::watch_rules(

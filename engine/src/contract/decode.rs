@@ -17,7 +17,7 @@ use super::amount::{Amount, AmountError};
 use super::currency;
 use super::dlq::{DlqReason, Rejection};
 use super::event::{Event, EventText, TextField, utc};
-use super::pan::{PanHasher, is_plausible_pan};
+use super::pan::{self, PanHasher, is_plausible_pan};
 
 /// How event times are checked against a clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,7 +51,7 @@ impl Default for DecodeConfig {
             max_amount: Amount::from_major(10_000_000),
             max_id_bytes: 128,
             time: TimeCheck::RangeOnly,
-            pan_hasher: PanHasher::new("verdict-development-key"),
+            pan_hasher: PanHasher::new(pan::DEVELOPMENT_KEY),
         }
     }
 }
@@ -282,7 +282,7 @@ fn card_number(
         return Ok(());
     };
     let v = string(raw, "card_number")?;
-    let digits: String = v.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let digits = pan::strip_separators(&v);
     if !is_plausible_pan(&digits) {
         // Never echo the value: it may be a real card number.
         return Err(Rejection::field(
@@ -311,10 +311,15 @@ fn location(raw: &RawFields<'_>) -> Result<(Option<f64>, Option<f64>), Rejection
     Ok((lat, lon))
 }
 
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(32) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// A value quoted in a rejection's detail: card numbers masked first (one
+/// may sit in any field, and cutting it could leave an unmaskable part),
+/// then cut to 32 characters.
+fn truncate(s: &str) -> String {
+    let masked = pan::redact(s.as_bytes());
+    let text = String::from_utf8_lossy(&masked);
+    match text.char_indices().nth(32) {
+        Some((i, _)) => text[..i].to_string(),
+        None => text.into_owned(),
     }
 }
 

@@ -124,26 +124,71 @@ pub struct Origin<'a> {
     pub offset: i64,
 }
 
-/// The dead-letter record as one JSON line, for file mode (`verdict replay
-/// --dlq`), where there are no headers. The original bytes are kept as a
-/// string when they are UTF-8, else hex-encoded.
-pub fn to_json_line(rejection: &Rejection, origin: Origin<'_>, original: &[u8]) -> String {
-    let mut obj = serde_json::Map::new();
-    obj.insert("reason".into(), rejection.reason.code().into());
-    if let Some(field) = rejection.field {
-        obj.insert("field".into(), field.into());
-    }
-    obj.insert("detail".into(), rejection.detail.clone().into());
-    obj.insert("topic".into(), origin.topic.into());
-    obj.insert("partition".into(), origin.partition.into());
-    obj.insert("offset".into(), origin.offset.into());
-    let redacted = super::pan::redact(original);
-    match std::str::from_utf8(&redacted) {
-        Ok(text) => obj.insert("original".into(), text.into()),
-        Err(_) => {
-            let hex: String = redacted.iter().map(|b| format!("{b:02x}")).collect();
-            obj.insert("original_hex".into(), hex.into())
-        }
-    };
-    serde_json::Value::Object(obj).to_string()
+/// A dead letter as it is written: the original bytes and the header values,
+/// every one of them passed through [`super::pan::redact`] (a card number may
+/// sit anywhere in a message the decoder could not read, and a rejection's
+/// detail may quote a field's value). Kafka mode sends it as payload and
+/// headers, file mode as one JSON line ([`Self::to_json_line`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetterRecord {
+    pub payload: Vec<u8>,
+    /// `(name, value)` in the order of the table above; `verdict.dlq.field`
+    /// only when the rejection names one.
+    pub headers: Vec<(&'static str, String)>,
 }
+
+impl DeadLetterRecord {
+    pub fn new(rejection: &Rejection, origin: Origin<'_>, original: &[u8]) -> Self {
+        let masked =
+            |s: &str| String::from_utf8_lossy(&super::pan::redact(s.as_bytes())).into_owned();
+        let mut headers = vec![
+            ("verdict.dlq.reason", rejection.reason.code().to_string()),
+            ("verdict.dlq.detail", masked(&rejection.detail)),
+            ("verdict.dlq.topic", origin.topic.to_string()),
+            ("verdict.dlq.partition", origin.partition.to_string()),
+            ("verdict.dlq.offset", origin.offset.to_string()),
+        ];
+        if let Some(field) = rejection.field {
+            headers.push(("verdict.dlq.field", field.to_string()));
+        }
+        DeadLetterRecord {
+            payload: super::pan::redact(original).into_owned(),
+            headers,
+        }
+    }
+
+    /// The record as one JSON line, for file mode (`verdict replay --dlq`),
+    /// where there are no headers: each header is a key without its
+    /// `verdict.dlq.` prefix, and the payload is `original` when it is UTF-8,
+    /// else `original_hex`.
+    pub fn to_json_line(&self) -> String {
+        let mut obj = serde_json::Map::new();
+        for (name, value) in &self.headers {
+            let key = name.trim_start_matches("verdict.dlq.");
+            let value = match key {
+                "partition" | "offset" => value
+                    .parse::<i64>()
+                    .map_or_else(|_| value.clone().into(), Into::into),
+                _ => value.clone().into(),
+            };
+            obj.insert(key.into(), value);
+        }
+        match std::str::from_utf8(&self.payload) {
+            Ok(text) => obj.insert("original".into(), text.into()),
+            Err(_) => {
+                let hex: String = self.payload.iter().map(|b| format!("{b:02x}")).collect();
+                obj.insert("original_hex".into(), hex.into())
+            }
+        };
+        serde_json::Value::Object(obj).to_string()
+    }
+}
+
+/// The dead-letter record as one JSON line, for file mode (`verdict replay
+/// --dlq`), where there are no headers.
+pub fn to_json_line(rejection: &Rejection, origin: Origin<'_>, original: &[u8]) -> String {
+    DeadLetterRecord::new(rejection, origin, original).to_json_line()
+}
+
+#[cfg(test)]
+mod tests;

@@ -96,6 +96,7 @@ impl Transaction for Event {
             Field::DeviceId => TextField::DeviceId,
             Field::Ip => TextField::Ip,
             Field::CardBin => TextField::CardBin,
+            Field::CardHash => TextField::PanHash,
             _ => return None,
         };
         self.text_of(text)

@@ -6,8 +6,7 @@
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 
-use crate::contract::dlq::Rejection;
-use crate::contract::pan;
+use crate::contract::dlq::{DeadLetterRecord, Origin, Rejection};
 
 /// A rejected message, ready to produce to the DLQ topic.
 pub struct DeadLetter {
@@ -16,7 +15,8 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The dead letter of the message at `partition`/`offset` of `topic`.
+    /// The dead letter of the message at `partition`/`offset` of `topic`:
+    /// the contract's [`DeadLetterRecord`] (masked) as Kafka headers.
     pub fn new(
         rejection: &Rejection,
         original: &[u8],
@@ -24,37 +24,23 @@ impl DeadLetter {
         partition: i32,
         offset: i64,
     ) -> DeadLetter {
-        let partition = partition.to_string();
-        let offset = offset.to_string();
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "verdict.dlq.reason",
-                value: Some(rejection.reason.code()),
-            })
-            .insert(Header {
-                key: "verdict.dlq.detail",
-                value: Some(rejection.detail.as_str()),
-            })
-            .insert(Header {
-                key: "verdict.dlq.topic",
-                value: Some(topic),
-            })
-            .insert(Header {
-                key: "verdict.dlq.partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "verdict.dlq.offset",
-                value: Some(offset.as_str()),
+        let origin = Origin {
+            topic,
+            partition,
+            offset,
+        };
+        let record = DeadLetterRecord::new(rejection, origin, original);
+        let headers = record
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value.as_str()),
+                })
             });
-        if let Some(field) = rejection.field {
-            headers = headers.insert(Header {
-                key: "verdict.dlq.field",
-                value: Some(field),
-            });
-        }
         DeadLetter {
-            payload: pan::redact(original).into_owned(),
+            payload: record.payload,
             headers: Some(headers),
         }
     }

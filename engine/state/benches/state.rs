@@ -1,5 +1,6 @@
 //! Per-event cost of `PartitionState::process` with ~20 features over a
-//! realistic stream, and the cost of a checkpoint.
+//! realistic stream, and the cost of a checkpoint, with and without an
+//! fsync of RocksDB's WAL (`sync-writes`).
 //!
 //! Run: `cargo bench -p verdict-state --bench state -- --warm-up-time 1 --measurement-time 3`
 
@@ -380,5 +381,69 @@ fn per_event_distribution(
     );
 }
 
-criterion_group!(benches, bench);
+/// What `[state.tuning.rocksdb] sync-writes` costs: the same checkpoints
+/// (each after 10k more events of the stream) on two stores alike but for
+/// the fsync of the WAL at each write. Timed: the batch's write (the part
+/// the fsync is in, which the engine runs beside the worker), not its
+/// encoding.
+fn bench_sync_writes(c: &mut Criterion) {
+    let features = features();
+    let width = features.len();
+    let span = 30 * DAY;
+    let events = stream(100_000, 20_000, span);
+    let mut group = c.benchmark_group("checkpoint_sync_writes");
+    for sync_writes in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = RocksOptions {
+            sync_writes,
+            ..RocksOptions::default()
+        };
+        let store: Arc<dyn StateStore> =
+            Arc::new(RocksStore::open(dir.path(), &opts).expect("open"));
+        let mut st =
+            PartitionState::open(Arc::clone(&store), 0, &features, &StateConfig::default())
+                .expect("open partition");
+        let (mut i, mut out) = (0usize, Vec::new());
+        run(
+            &mut st,
+            &events,
+            span,
+            0,
+            &mut i,
+            events.len(),
+            width,
+            &mut out,
+        );
+        st.checkpoint(i as i64).expect("checkpoint");
+        let name = if sync_writes { "sync_on" } else { "sync_off" };
+        group.bench_function(format!("checkpoint_write_after_10k_events_{name}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    run(&mut st, &events, span, 1, &mut i, 10_000, width, &mut out);
+                    let prepared = st.prepare_checkpoint(i as i64).expect("prepare");
+                    let t = Instant::now();
+                    let written = prepared.write();
+                    total += t.elapsed();
+                    st.finish_checkpoint(written).expect("write");
+                }
+                total
+            })
+        });
+        // The fixed cost alone: a write of one small record (the fsync, when
+        // on, is most of it).
+        group.bench_function(format!("write_one_record_{name}"), |b| {
+            let mut n = 0u64;
+            b.iter(|| {
+                n += 1;
+                let mut batch = verdict_state::WriteBatch::default();
+                batch.put(b"bench-sync-key", n.to_le_bytes());
+                store.write(batch).expect("write");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_sync_writes);
 criterion_main!(benches);

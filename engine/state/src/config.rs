@@ -1,5 +1,6 @@
-//! State configuration: the `[state]` section of the engine config, with
-//! every problem reported at once by [`StateConfig::validate`].
+//! State configuration: the `[state.tuning]` section of the engine config
+//! (RocksDB's options in `[state.tuning.rocksdb]`), with every problem
+//! reported at once, by key path, by [`StateConfig::validate`].
 
 use serde::Deserialize;
 use verdict_rules::input::Field;
@@ -62,27 +63,28 @@ impl StateConfig {
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
         if self.cache_capacity == 0 {
-            errors.push("state.cache-capacity must be at least 1".to_string());
+            errors.push("state.tuning.cache-capacity must be at least 1".to_string());
         }
         if self.exact_window_max_ms < 0 {
-            errors.push("state.exact-window-max-ms must not be negative".to_string());
+            errors.push("state.tuning.exact-window-max-ms must not be negative".to_string());
         }
         if self.max_buckets_per_window < 1 {
-            errors.push("state.max-buckets-per-window must be at least 1".to_string());
+            errors.push("state.tuning.max-buckets-per-window must be at least 1".to_string());
         }
         if self.allowed_lateness_ms < 0 {
-            errors.push("state.allowed-lateness-ms must not be negative".to_string());
+            errors.push("state.tuning.allowed-lateness-ms must not be negative".to_string());
         }
         if self.distinct_exact_limit == 0 {
-            errors.push("state.distinct-exact-limit must be at least 1".to_string());
+            errors.push("state.tuning.distinct-exact-limit must be at least 1".to_string());
         }
         for name in &self.history_tracked_fields {
             if Field::from_name(name).is_none() {
                 errors.push(format!(
-                    "state.history-tracked-fields: unknown field `{name}`"
+                    "state.tuning.history-tracked-fields: unknown field `{name}`"
                 ));
             }
         }
+        errors.extend(self.rocksdb.problems("state.tuning.rocksdb"));
         if errors.is_empty() {
             Ok(())
         } else {
