@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod generate;
 mod models;
+mod progress;
 mod replay;
 mod rules;
 mod run;
