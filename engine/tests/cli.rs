@@ -190,3 +190,68 @@ fn backtest_reports_the_decision_mix_and_rankings() {
         assert!(pr > 0.5 && pr <= 1.0, "{ranking} PR AUC {pr}");
     }
 }
+
+/// `models eval` of the default model on a feature log of generated traffic:
+/// its one-line result on stdout (no progress there), the report files
+/// written where asked.
+#[test]
+fn models_eval_reports_on_a_feature_log() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| work.path().join(name).display().to_string();
+    let (events, labels, decisions, features, out) = (
+        path("events.jsonl"),
+        path("labels.csv"),
+        path("decisions.jsonl"),
+        path("features.parquet"),
+        path("eval"),
+    );
+    verdict(
+        tmp.path(),
+        &[
+            "generate",
+            "--count",
+            "3000",
+            "--users",
+            "1000",
+            "--events-per-sec",
+            "0.25",
+            "--fraud-rate",
+            "0.02",
+            "--seed",
+            "4",
+            "--output",
+            &events,
+            "--labels",
+            &labels,
+        ],
+    );
+    verdict(
+        tmp.path(),
+        &[
+            "replay",
+            "--input",
+            &events,
+            "--output",
+            &decisions,
+            "--feature-log",
+            &features,
+        ],
+    );
+    let defaults = verdict_engine::defaults::extract(work.path()).unwrap();
+    let model = defaults.model_dir.display().to_string();
+    let stdout = verdict_stdout(
+        tmp.path(),
+        &[
+            "models", "eval", "--model", &model, "--data", &features, "--labels", &labels, "--out",
+            &out,
+        ],
+    );
+    assert!(stdout.contains(" on 3000 rows: ROC AUC "), "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the result on stdout: {stdout}"
+    );
+    assert!(work.path().join("eval/report.json").is_file());
+}
