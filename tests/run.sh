@@ -24,6 +24,19 @@ step "alert rules (promtool)"
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
 
+step "deploy files (compose, Kubernetes schemas, systemd unit)"
+docker-compose -f deploy/docker-compose.yml config -q
+kv="${XDG_CACHE_HOME:-$HOME/.cache}/verdict-kubernetes-validate"
+[ -x "$kv/bin/kubernetes-validate" ] || {
+  python3 -m venv "$kv" && "$kv/bin/pip" install -q kubernetes-validate==1.37.0
+}
+"$kv/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/verdict.yaml
+# The unit names the installed binary; a stand-in lets verify check the rest.
+unit="$(mktemp -d)/verdict.service"
+sed "s|^ExecStart=/usr/local/bin/verdict |ExecStart=$(command -v true) |" deploy/systemd/verdict.service >"$unit"
+# verify exits 0 on unknown keys: any output is a failure.
+out="$(systemd-analyze verify "$unit" 2>&1)" && [ -z "$out" ] || { echo "$out"; exit 1; }
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

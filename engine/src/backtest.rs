@@ -17,7 +17,7 @@ use verdict_models::table::read_labels;
 
 use crate::contract::decision::DecisionRecord;
 use crate::dataflow::Dataflow;
-use crate::replay::{ReplayOptions, ReplaySummary, replay};
+use crate::replay::{ReplayOptions, ReplaySummary, replay_with_progress};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStats {
@@ -44,13 +44,15 @@ pub struct BacktestReport {
     pub model_label: Option<String>,
 }
 
-/// Replays `opts.input` and evaluates its decisions against `labels`.
+/// Replays `opts.input` and evaluates its decisions against `labels`;
+/// `progress` is the replay's (see [`replay_with_progress`]).
 pub fn backtest(
     opts: &ReplayOptions,
     dataflow: &Dataflow,
     labels: &Path,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<(ReplaySummary, BacktestReport)> {
-    let summary = replay(opts, dataflow)?;
+    let summary = replay_with_progress(opts, dataflow, progress)?;
     let labels = read_labels(labels)?;
     let mut report = BacktestReport::default();
     let (mut y, mut model_scores, mut action_scores) = (Vec::new(), Vec::new(), Vec::new());

@@ -83,6 +83,17 @@ enum ToWriter {
 /// A checkpoint first waits for the writer to flush every decision before
 /// it: what the store says is done is on disk.
 pub fn replay(opts: &ReplayOptions, dataflow: &Dataflow) -> anyhow::Result<ReplaySummary> {
+    replay_with_progress(opts, dataflow, &|_| {})
+}
+
+/// [`replay`], calling `progress(bytes of the input read)` from the decoder
+/// thread after each batch of lines, so a caller can show how far it is
+/// against the file's size.
+pub fn replay_with_progress(
+    opts: &ReplayOptions,
+    dataflow: &Dataflow,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let input = BufReader::with_capacity(1 << 20, File::open(&opts.input)?);
     let out = BufWriter::with_capacity(1 << 20, File::create(&opts.output)?);
@@ -104,7 +115,12 @@ pub fn replay(opts: &ReplayOptions, dataflow: &Dataflow) -> anyhow::Result<Repla
     let mut checkpoint_time = Duration::ZERO;
     let (mut summary, decoded) = std::thread::scope(|scope| -> anyhow::Result<_> {
         let decoder = scope.spawn(move || {
-            decode_lines(input, dlq_out, opts, dataflow, batch_size, tx, recycle_rx)
+            let lines = Lines {
+                input,
+                batch_size,
+                progress,
+            };
+            decode_lines(lines, dlq_out, opts, dataflow, tx, recycle_rx)
         });
         let writer =
             scope.spawn(move || write_decisions(out, features, dataflow, writer_rx, free_tx));
@@ -229,21 +245,34 @@ fn write_decisions(
     Ok(summary)
 }
 
+/// The decoder thread's input: the file, lines per batch, and whom to tell
+/// how many bytes are read.
+struct Lines<'a> {
+    input: BufReader<File>,
+    batch_size: usize,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
 /// The decoder thread: lines in, batches of events out; returns (lines, rejected).
 fn decode_lines(
-    input: BufReader<File>,
+    input: Lines<'_>,
     mut dlq_out: Option<BufWriter<File>>,
     opts: &ReplayOptions,
     dataflow: &Dataflow,
-    batch_size: usize,
     tx: std::sync::mpsc::SyncSender<Decoded>,
     recycle: std::sync::mpsc::Receiver<Decoded>,
 ) -> anyhow::Result<(u64, u64)> {
+    let Lines {
+        input,
+        batch_size,
+        progress,
+    } = input;
     let source = opts.input.display().to_string();
-    let (mut lines, mut rejected) = (0u64, 0u64);
+    let (mut lines, mut rejected, mut bytes) = (0u64, 0u64, 0u64);
     let mut events: Decoded = Vec::with_capacity(batch_size);
     for (line_no, line) in input.split(b'\n').enumerate() {
         let mut line = line?;
+        bytes += line.len() as u64 + 1;
         if line.last() == Some(&b'\r') {
             line.pop();
         }
@@ -269,6 +298,7 @@ fn decode_lines(
             }
         }
         if events.len() >= batch_size {
+            progress(bytes);
             let next = recycle
                 .try_recv()
                 .unwrap_or_else(|_| Vec::with_capacity(batch_size));
@@ -280,6 +310,7 @@ fn decode_lines(
     if !events.is_empty() {
         let _ = tx.send(events);
     }
+    progress(bytes);
     if let Some(mut w) = dlq_out {
         w.flush()?;
     }

@@ -61,6 +61,9 @@ pub struct EvalReport {
     pub score_distribution: ScoreDistribution,
 }
 
+/// Rows scored per call while evaluating, between two progress reports.
+pub const EVAL_CHUNK_ROWS: usize = 65_536;
+
 /// Scores `data` with the model in `model_dir` and writes the report files
 /// into `out_report_dir`.
 pub fn evaluate(
@@ -68,6 +71,18 @@ pub fn evaluate(
     data: &Path,
     labels: &Path,
     out_report_dir: &Path,
+) -> Result<EvalReport, EvalError> {
+    evaluate_with_progress(model_dir, data, labels, out_report_dir, &|_, _| {})
+}
+
+/// [`evaluate`], calling `progress(rows scored, rows)` after each chunk of
+/// [`EVAL_CHUNK_ROWS`] rows, so a caller can show how far scoring is.
+pub fn evaluate_with_progress(
+    model_dir: &Path,
+    data: &Path,
+    labels: &Path,
+    out_report_dir: &Path,
+    progress: &dyn Fn(u64, u64),
 ) -> Result<EvalReport, EvalError> {
     let model = load_model(model_dir)?;
     let table = read_table(data)?;
@@ -79,7 +94,16 @@ pub fn evaluate(
         .rows_for(&model.manifest().schema)
         .map_err(EvalError::Schema)?;
     let mut scores = vec![0.0; table.len()];
-    model.score_batch(&rows, &mut scores)?;
+    let width = model.manifest().schema.width().max(1);
+    let mut scored = 0;
+    for (rows, out) in rows
+        .chunks(EVAL_CHUNK_ROWS * width)
+        .zip(scores.chunks_mut(EVAL_CHUNK_ROWS))
+    {
+        model.score_batch(rows, out)?;
+        scored += out.len();
+        progress(scored as u64, table.len() as u64);
+    }
     let y = label_vector(&table, &label_map);
     let scenarios: Vec<Option<&Label>> = table
         .transaction_ids

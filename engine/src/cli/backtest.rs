@@ -8,6 +8,7 @@ use clap::Args;
 use verdict_engine::replay::ReplayOptions;
 
 use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config};
+use super::progress::{Progress, Unit};
 
 #[derive(Args)]
 pub struct BacktestArgs {
@@ -42,7 +43,13 @@ pub fn run(args: BacktestArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
         decode: offline_config()?.decode_config(false),
         checkpoint_every: None,
     };
-    let (summary, report) = verdict_engine::backtest::backtest(&opts, &dataflow, &args.labels)?;
+    let size = std::fs::metadata(&opts.input)?.len();
+    let progress = Progress::new("backtest", Unit::Bytes, size);
+    let (summary, report) =
+        verdict_engine::backtest::backtest(&opts, &dataflow, &args.labels, &|bytes| {
+            progress.update(bytes, size)
+        })?;
+    progress.finish();
     eprintln!(
         "replayed {} lines ({} rejected) in {:.2}s",
         summary.lines,

@@ -39,15 +39,25 @@ pub struct GenerateArgs {
     /// Simulated event rate (events per second of event time).
     #[arg(long, default_value_t = 200.0)]
     events_per_sec: f64,
-    /// Event time of the first event (RFC 3339).
+    /// Event time of the first event: RFC 3339, or `now` for live traffic
+    /// (with `--events-per-sec` equal to `--rate`, event time then keeps
+    /// pace with the clock, as the engine's timestamp checks expect).
     #[arg(long, default_value = "2026-01-01T00:00:00Z")]
     start: String,
 }
 
+/// `--start`: `now`, or an RFC 3339 time, in epoch milliseconds.
+fn start_ms(start: &str) -> anyhow::Result<i64> {
+    if start.eq_ignore_ascii_case("now") {
+        return Ok(chrono::Utc::now().timestamp_millis());
+    }
+    Ok(chrono::DateTime::parse_from_rfc3339(start)
+        .with_context(|| format!("--start {start:?}: expected `now` or an RFC 3339 time"))?
+        .timestamp_millis())
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let start_ms = chrono::DateTime::parse_from_rfc3339(&args.start)
-        .context("--start")?
-        .timestamp_millis();
+    let start_ms = start_ms(&args.start)?;
     let cfg = GeneratorConfig {
         seed: args.seed,
         users: args.users,
@@ -73,4 +83,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_ms;
+
+    #[test]
+    fn start_is_now_or_an_rfc3339_time() {
+        let before = chrono::Utc::now().timestamp_millis();
+        let now = start_ms("now").unwrap();
+        assert!(now >= before && now <= chrono::Utc::now().timestamp_millis());
+        assert_eq!(start_ms("2026-01-01T00:00:00Z").unwrap(), 1_767_225_600_000);
+        assert!(start_ms("yesterday").is_err());
+    }
 }

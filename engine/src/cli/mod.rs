@@ -15,6 +15,7 @@ mod demo;
 mod generate;
 mod hash_pan;
 mod models;
+mod progress;
 mod replay;
 mod rules;
 mod run;

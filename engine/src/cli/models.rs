@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::progress::{Progress, Unit};
+
 #[derive(Args)]
 pub struct ModelsArgs {
     #[command(subcommand)]
@@ -47,7 +49,15 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let out = out.unwrap_or_else(|| model.join("eval"));
-            let r = verdict_models::eval::evaluate(&model, &data, &labels, &out)?;
+            let progress = Progress::new("models eval", Unit::Rows, 0);
+            let r = verdict_models::eval::evaluate_with_progress(
+                &model,
+                &data,
+                &labels,
+                &out,
+                &|rows, of| progress.update(rows, of),
+            )?;
+            progress.finish();
             let m = &r.evaluation.metrics;
             println!(
                 "{} on {} rows: ROC AUC {:.4}, PR AUC {:.4}, recall@1%FPR {:.3}, recall@0.1%FPR {:.3}; report in {}",

@@ -8,6 +8,7 @@ use clap::Args;
 use verdict_engine::replay::{self, ReplayOptions};
 
 use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config};
+use super::progress::{Progress, Unit};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -46,7 +47,10 @@ pub fn run(args: ReplayArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
             .is_some()
             .then_some(replay::CHECKPOINT_EVERY),
     };
-    let s = replay::replay(&opts, &dataflow)?;
+    let size = std::fs::metadata(&opts.input)?.len();
+    let progress = Progress::new("replay", Unit::Bytes, size);
+    let s = replay::replay_with_progress(&opts, &dataflow, &|bytes| progress.update(bytes, size))?;
+    progress.finish();
     eprintln!(
         "replayed {} lines in {:.2}s ({:.0} events/s): {} decisions (allow {}, review {}, decline {}), {} rejected",
         s.lines,
