@@ -18,13 +18,13 @@
 //! does Cargo name it, `CARGO_BIN_EXE_verdict`); the tansu helper is the
 //! tests crate's, included by path.
 
+mod common;
+
 #[path = "../../tests/src/lib.rs"]
 #[allow(dead_code)]
 mod broker;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use common::{free_port, wait_for};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -145,36 +146,11 @@ fn set_flag(args: &mut [String], flag: &str, value: &str) {
     args[i + 1] = value.to_string();
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The HTTP status of `GET path`, or `None` when nothing answers.
 fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = String::new();
-    s.read_to_string(&mut head).ok()?;
-    head.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Polls `ready` with a growing pause until it returns a value or `limit` passes.
-fn wait_for<T>(what: &str, limit: Duration, mut ready: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        if let Some(value) = ready() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(500));
-    }
+    common::get(&format!("127.0.0.1:{port}"), path)
+        .ok()
+        .map(|(status, _)| status)
 }
 
 fn reader(brokers: &str, group: &str, topic: &str) -> BaseConsumer {
