@@ -29,10 +29,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{free_port, wait_for};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use common::{free_port, wait_for};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
 use yaml_rust2::{Yaml, YamlLoader};
