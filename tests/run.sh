@@ -17,14 +17,16 @@ bash deploy/install-packages.sh --tests
 step "tansu (real Kafka-protocol broker for end-to-end tests)"
 # A missing broker is built in the background, beside the checks below, and
 # awaited before the tests: the builds' serial stretches leave a core idle. It
-# is a test fixture, so opt-level 1 (half the build time of the default 3).
+# is a test fixture, so opt-level 1 (half the build time of the default 3); its
+# own build directory, so it does not wait on the workspace's lock.
 tansu_pid=""
 tansu_log="$(mktemp)"
 if tansu --version 2>/dev/null | grep -q '0\.6\.0'; then
   tansu --version
 else
   echo "building tansu 0.6.0 in the background (log: $tansu_log)"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install tansu --version 0.6.0 --locked \
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR/tansu-install" CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install tansu --version 0.6.0 --locked \
     --no-default-features --features dynostore >"$tansu_log" 2>&1 &
   tansu_pid=$!
 fi
