@@ -8,7 +8,7 @@ Every query names only metrics from engine/src/metrics.rs; the engine's test
 import json, os
 
 PANELS = [
-    # (title, unit, [(expr, legend)], kind)
+    # (title, unit, [(expr, legend)], kind[, description])
     ("Throughput", "ops", [("sum(rate(verdict_events_consumed_total[1m]))", "consumed/s"),
                            ("sum(rate(verdict_decisions_total[1m]))", "decided/s")], "timeseries"),
     ("Decisions by action", "ops", [("sum by (action) (rate(verdict_decisions_total[1m]))", "{{action}}")], "timeseries"),
@@ -32,7 +32,9 @@ PANELS = [
         ("histogram_quantile(0.5, sum by (le) (rate(verdict_model_score_bucket[5m])))", "champion p50"),
         ("histogram_quantile(0.95, sum by (le) (rate(verdict_model_score_bucket[5m])))", "champion p95"),
         ("histogram_quantile(0.95, sum by (le) (rate(verdict_challenger_score_bucket[5m])))", "challenger p95")], "timeseries"),
-    ("Model errors", "ops", [("sum(rate(verdict_model_errors_total[5m]))", "errors/s")], "timeseries"),
+    ("Model errors and abandoned calls", "ops", [
+        ("sum(rate(verdict_model_errors_total[5m]))", "errors/s"),
+        ("sum by (reason) (rate(verdict_model_abandoned_total[5m]))", "abandoned ({{reason}})/s")], "timeseries"),
     ("State size", "bytes", [("sum by (partition) (verdict_state_size_bytes)", "partition {{partition}}")], "timeseries"),
     ("Hot state keys", "none", [("sum by (partition) (verdict_state_keys)", "partition {{partition}}")], "timeseries"),
     ("Checkpoints", "s", [
@@ -43,10 +45,25 @@ PANELS = [
                                   ("verdict_model_info", "{{role}} {{model}}")], "table"),
     ("Partitions and broker errors", "none", [("sum(verdict_partitions_assigned)", "partitions"),
                                               ("sum by (op) (rate(verdict_kafka_errors_total[5m]))", "errors {{op}}")], "timeseries"),
+    ("Readiness and restores", "none", [
+        ("min(verdict_ready)", "ready (all instances)"),
+        ("sum(verdict_partitions_restoring)", "partitions restoring"),
+        ("sum(verdict_partitions_failed)", "partitions failed"),
+        ("sum(changes(verdict_start_time_seconds[1h]))", "restarts (1h)")], "timeseries",
+     "Ready = assignment received and every assigned partition has its state open. A restore that "
+     "lasts pages (VerdictRestoreStuck); a failed partition exits the process (VerdictPartitionFailed, "
+     "VerdictRestarting)."),
+    ("Score drift (PSI against the model reference)", "none", [
+        ("max by (instance) (verdict_score_psi)", "{{instance}}")], "timeseries",
+     "Population stability index of the champion scores over model.drift-window-minutes against the "
+     "manifest reference: < 0.1 stable, > 0.25 drifted (VerdictScorePsi)."),
+    ("Admin API and model promotions", "none", [
+        ("sum by (route, status) (rate(verdict_admin_requests_total[5m]))", "{{route}} {{status}}"),
+        ("sum by (result) (increase(verdict_model_reloads_total[1h]))", "promotions {{result}}")], "timeseries"),
 ]
 
-def panel(i, title, unit, targets, kind):
-    return {
+def panel(i, title, unit, targets, kind, description=None):
+    p = {
         "id": i + 1,
         "title": title,
         "type": kind,
@@ -55,6 +72,9 @@ def panel(i, title, unit, targets, kind):
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "targets": [{"expr": e, "legendFormat": l, "refId": chr(65 + k)} for k, (e, l) in enumerate(targets)],
     }
+    if description:
+        p["description"] = description
+    return p
 
 dashboard = {
     "uid": "verdict",

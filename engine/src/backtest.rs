@@ -2,18 +2,30 @@
 //! fraud labels that arrived later and report what the decisions were worth.
 //!
 //! The report has the confusion of actions against labels, each rule's hits
-//! and precision, and two rankings scored against the labels with ROC AUC and
-//! PR AUC: the model score, and the rules-only decision (allow < review <
-//! decline) — the baseline a model has to beat.
+//! and precision, the decline's precision and recall and the false-decline
+//! rate, and two rankings scored against the labels with ROC AUC and PR AUC:
+//! the model score, and the rules-only decision (allow < review < decline) —
+//! the baseline a model has to beat.
+//!
+//! Point in time: a [`Window`] of event time is reported, but everything
+//! before it is replayed too, so each window event meets the state its
+//! entities had when it happened (a user with a year of history is not a new
+//! user because the report starts in September). The window's decisions are
+//! therefore, byte for byte, those of a full replay.
+//!
+//! [`compare`] sets two backtests of the same traffic side by side: what each
+//! rule set decides, and every transaction whose action changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::BufRead;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
+use anyhow::Context;
 use serde::Serialize;
 use verdict_models::ranking::evaluate_scores;
-use verdict_models::table::read_labels;
+use verdict_models::table::Label;
 
 use crate::contract::decision::DecisionRecord;
 use crate::dataflow::Dataflow;
@@ -31,8 +43,29 @@ pub struct Ranking {
     pub pr_auc: f64,
 }
 
+/// Labels by transaction id.
+pub type Labels = HashMap<String, Label>;
+
+/// The event-time window `[from, to)` a backtest reports on (either end
+/// open). Events before `from` are replayed only to build the state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+impl Window {
+    pub fn contains(&self, event_time_ms: i64) -> bool {
+        self.from_ms.is_none_or(|from| event_time_ms >= from)
+            && self.to_ms.is_none_or(|to| event_time_ms < to)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BacktestReport {
+    /// The reported window's ends (RFC 3339), when bounded.
+    pub from: Option<String>,
+    pub to: Option<String>,
     pub decisions: u64,
     pub frauds: u64,
     /// action → (legit, fraud) counts.
@@ -42,23 +75,84 @@ pub struct BacktestReport {
     pub rules_only: Option<Ranking>,
     pub rules_version: String,
     pub model_label: Option<String>,
+    /// Fraudulent transactions declined, of all frauds.
+    pub decline_recall: f64,
+    /// Frauds among the declines.
+    pub decline_precision: f64,
+    /// Legitimate transactions declined, of all legitimate ones.
+    pub false_decline_rate: f64,
 }
 
-/// Replays `opts.input` and evaluates its decisions against `labels`;
-/// `progress` is the replay's (see [`replay_with_progress`]).
+impl BacktestReport {
+    /// (legit, fraud) decisions with `action`.
+    fn count(&self, action: &str) -> (u64, u64) {
+        self.actions.get(action).copied().unwrap_or_default()
+    }
+}
+
+/// Replays `opts.input` into `opts.output`, writes the decisions of events in
+/// `window` to `reported` (the full replay's lines, unchanged), and evaluates
+/// those against `labels`; `progress` is the replay's (see
+/// [`replay_with_progress`]).
 pub fn backtest(
     opts: &ReplayOptions,
     dataflow: &Dataflow,
-    labels: &Path,
+    labels: &Labels,
+    window: Window,
+    reported: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<(ReplaySummary, BacktestReport)> {
     let summary = replay_with_progress(opts, dataflow, progress)?;
-    let labels = read_labels(labels)?;
-    let mut report = BacktestReport::default();
+    let report = report_window(&opts.output, labels, window, reported)?;
+    Ok((summary, report))
+}
+
+/// The event time of a replayed decision: a replay stamps `decided_at` with
+/// its event's time (see [`crate::pipeline::DecisionClock::EventTime`]).
+fn event_time_ms(d: &DecisionRecord) -> anyhow::Result<i64> {
+    Ok(chrono::DateTime::parse_from_rfc3339(&d.decided_at)
+        .with_context(|| {
+            format!(
+                "decision {}: decided_at {:?}",
+                d.transaction_id, d.decided_at
+            )
+        })?
+        .timestamp_millis())
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
+
+/// Reads a replay's decisions, copies those in `window` to `reported`, and
+/// reports on them.
+fn report_window(
+    decisions: &Path,
+    labels: &Labels,
+    window: Window,
+    reported: &Path,
+) -> anyhow::Result<BacktestReport> {
+    let mut report = BacktestReport {
+        from: window.from_ms.map(rfc3339),
+        to: window.to_ms.map(rfc3339),
+        ..BacktestReport::default()
+    };
     let (mut y, mut model_scores, mut action_scores) = (Vec::new(), Vec::new(), Vec::new());
-    let reader = std::io::BufReader::new(std::fs::File::open(&opts.output)?);
+    let reader = BufReader::new(File::open(decisions)?);
+    let mut out = BufWriter::new(
+        File::create(reported).with_context(|| format!("creating {}", reported.display()))?,
+    );
     for line in reader.lines() {
-        let d: DecisionRecord = serde_json::from_str(&line?)?;
+        let line = line?;
+        let d: DecisionRecord = serde_json::from_str(&line)?;
+        if !window.contains(event_time_ms(&d)?) {
+            continue;
+        }
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
         let fraud = labels.get(&d.transaction_id).is_some_and(|l| l.is_fraud);
         report.decisions += 1;
         report.frauds += u64::from(fraud);
@@ -87,6 +181,13 @@ pub fn backtest(
             report.model_label = d.model;
         }
     }
+    out.flush()?;
+    let (declined_legit, declined_fraud) = report.count("decline");
+    let legit = report.decisions - report.frauds;
+    report.decline_recall = declined_fraud as f64 / report.frauds.max(1) as f64;
+    report.decline_precision =
+        declined_fraud as f64 / (declined_legit + declined_fraud).max(1) as f64;
+    report.false_decline_rate = declined_legit as f64 / legit.max(1) as f64;
     if report.frauds > 0 && report.frauds < report.decisions {
         let m = evaluate_scores(&action_scores, &y).metrics;
         report.rules_only = Some(Ranking {
@@ -101,7 +202,152 @@ pub fn backtest(
             });
         }
     }
-    Ok((summary, report))
+    Ok(report)
+}
+
+/// One transaction whose action differs between two backtests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub transaction_id: String,
+    pub fraud: bool,
+    pub from: String,
+    pub to: String,
+    pub rules_from: Vec<String>,
+    pub rules_to: Vec<String>,
+    pub reasons_to: Vec<String>,
+}
+
+/// Two backtests of the same traffic: a baseline and a candidate rule set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub baseline: BacktestReport,
+    pub candidate: BacktestReport,
+    /// Transactions whose action changed.
+    pub changed: u64,
+    /// Changed transactions by `"from -> to"`.
+    pub changes: BTreeMap<String, u64>,
+    /// The first changed transactions, in stream order.
+    pub sample: Vec<Change>,
+}
+
+/// Compares the reported decisions of two backtests of the same traffic
+/// (the same transactions in the same order), keeping `sample` changes.
+pub fn compare(
+    baseline: (BacktestReport, &Path),
+    candidate: (BacktestReport, &Path),
+    labels: &Labels,
+    sample: usize,
+) -> anyhow::Result<Comparison> {
+    let mut c = Comparison {
+        baseline: baseline.0,
+        candidate: candidate.0,
+        changed: 0,
+        changes: BTreeMap::new(),
+        sample: Vec::new(),
+    };
+    let mut b_lines = BufReader::new(File::open(candidate.1)?).lines();
+    for a in BufReader::new(File::open(baseline.1)?).lines() {
+        let a: DecisionRecord = serde_json::from_str(&a?)?;
+        let b: DecisionRecord = match b_lines.next() {
+            Some(line) => serde_json::from_str(&line?)?,
+            None => anyhow::bail!("the candidate decided fewer transactions than the baseline"),
+        };
+        anyhow::ensure!(
+            a.transaction_id == b.transaction_id,
+            "the two backtests decided different transactions ({} and {}) at the same place",
+            a.transaction_id,
+            b.transaction_id
+        );
+        if a.action == b.action {
+            continue;
+        }
+        c.changed += 1;
+        *c.changes
+            .entry(format!("{} -> {}", a.action, b.action))
+            .or_default() += 1;
+        if c.sample.len() < sample {
+            c.sample.push(Change {
+                fraud: labels.get(&a.transaction_id).is_some_and(|l| l.is_fraud),
+                transaction_id: a.transaction_id,
+                from: a.action,
+                to: b.action,
+                rules_from: a.rules,
+                rules_to: b.rules,
+                reasons_to: b.reasons,
+            });
+        }
+    }
+    anyhow::ensure!(
+        b_lines.next().is_none(),
+        "the candidate decided more transactions than the baseline"
+    );
+    Ok(c)
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, b) = (&self.baseline, &self.candidate);
+        writeln!(f, "{:<24} {:>16} {:>16}", "", "baseline", "candidate")?;
+        writeln!(
+            f,
+            "{:<24} {:>16} {:>16}",
+            "rules", a.rules_version, b.rules_version
+        )?;
+        writeln!(
+            f,
+            "{:<24} {:>16} {:>16}",
+            "decisions", a.decisions, b.decisions
+        )?;
+        for action in ["allow", "review", "decline"] {
+            let (x, y) = (a.count(action), b.count(action));
+            writeln!(f, "{action:<24} {:>16} {:>16}", x.0 + x.1, y.0 + y.1)?;
+        }
+        let pct = |v: f64| format!("{:.3} %", v * 100.0);
+        for (name, x, y) in [
+            (
+                "decline precision",
+                a.decline_precision,
+                b.decline_precision,
+            ),
+            ("decline recall", a.decline_recall, b.decline_recall),
+            (
+                "false-decline rate",
+                a.false_decline_rate,
+                b.false_decline_rate,
+            ),
+        ] {
+            writeln!(f, "{name:<24} {:>16} {:>16}", pct(x), pct(y))?;
+        }
+        writeln!(f, "rule hits (fraud hits)")?;
+        let rules: std::collections::BTreeSet<&String> =
+            a.rules.keys().chain(b.rules.keys()).collect();
+        for rule in rules {
+            let hits = |r: &BacktestReport| {
+                r.rules.get(rule).map_or("-".to_string(), |s| {
+                    format!("{} ({})", s.hits, s.fraud_hits)
+                })
+            };
+            writeln!(f, "  {rule:<22} {:>16} {:>16}", hits(a), hits(b))?;
+        }
+        writeln!(f, "{} transactions change their decision", self.changed)?;
+        for (change, n) in &self.changes {
+            writeln!(f, "  {change:<22} {n:>8}")?;
+        }
+        for c in &self.sample {
+            writeln!(
+                f,
+                "  {} ({}): {} -> {}  rules {:?} -> {:?}  reasons {:?}",
+                c.transaction_id,
+                if c.fraud { "fraud" } else { "legit" },
+                c.from,
+                c.to,
+                c.rules_from,
+                c.rules_to,
+                c.reasons_to
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for BacktestReport {
@@ -112,6 +358,14 @@ impl fmt::Display for BacktestReport {
             self.rules_version,
             self.model_label.as_deref().unwrap_or("none")
         )?;
+        if self.from.is_some() || self.to.is_some() {
+            writeln!(
+                f,
+                "window {} .. {} (the stream before it replayed for state)",
+                self.from.as_deref().unwrap_or("start"),
+                self.to.as_deref().unwrap_or("end")
+            )?;
+        }
         writeln!(
             f,
             "{} decisions, {} labelled fraud",
@@ -140,6 +394,13 @@ impl fmt::Display for BacktestReport {
                 s.hits, s.fraud_hits
             )?;
         }
+        writeln!(
+            f,
+            "decline precision {:.3}  recall {:.3}  false-decline rate {:.3} % of legitimate",
+            self.decline_precision,
+            self.decline_recall,
+            self.false_decline_rate * 100.0
+        )?;
         if let Some(r) = &self.rules_only {
             writeln!(
                 f,

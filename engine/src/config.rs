@@ -78,6 +78,8 @@ pub struct EngineConfig {
     pub batch_wait_ms: u64,
     /// Decision deadline after arrival (the service level).
     pub sla_ms: u64,
+    /// Where the deadline clock starts: the record's timestamp or receipt.
+    pub deadline_clock: DeadlineClock,
     /// How often state and offsets are checkpointed.
     pub checkpoint_interval_ms: u64,
     /// Messages buffered per partition between consumer and worker
@@ -95,12 +97,31 @@ pub struct EngineConfig {
     pub shutdown_grace_ms: u64,
 }
 
+/// Where an event's deadline clock starts (`engine.deadline-clock`): the SLA
+/// counts from when the transaction reached Kafka, so time spent in the
+/// broker and the fetch is inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeadlineClock {
+    /// The record's timestamp: the producer's send time (CreateTime), or the
+    /// broker's append time on a topic with
+    /// `message.timestamp.type=LogAppendTime`.
+    #[default]
+    CreateTime,
+    /// Only the broker's append time, which producers' clocks cannot skew;
+    /// records carrying a CreateTime start at receipt.
+    LogAppendTime,
+    /// When the engine reads the record (broker and fetch time not counted).
+    Receipt,
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             batch_size: 512,
             batch_wait_ms: 1,
             sla_ms: 75,
+            deadline_clock: DeadlineClock::default(),
             checkpoint_interval_ms: 1_000,
             partition_buffer: 4_096,
             allowed_lateness_ms: 5_000,

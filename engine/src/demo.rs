@@ -16,13 +16,18 @@ use hdrhistogram::Histogram;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{DefaultProducerContext, DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{
+    DefaultProducerContext, DeliveryFuture, FutureProducer, FutureRecord, Producer,
+};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::dataflow::Dataflow;
 use crate::generate::{Generator, GeneratorConfig};
-use crate::kafka::run_engine;
+use crate::kafka::{Role, client_config, run_engine};
+use crate::status::EngineStatus;
+
+const FETCH_WAIT: &str = "fetch.wait.max.ms";
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -61,9 +66,6 @@ struct Tally {
     dlq: AtomicU64,
 }
 
-const FETCH_WAIT: &str = "fetch.wait.max.ms";
-const FETCH_WAIT_MS: &str = "5";
-
 /// Runs the demo; `dataflow` holds the rule set and model to use.
 pub async fn run(
     opts: DemoOptions,
@@ -86,8 +88,6 @@ pub async fn run(
         let (addr, _) = crate::admin::serve(listen, admin).await?;
         println!("metrics: http://{addr}/metrics");
     }
-    wait_for_assignment(&dataflow).await?;
-
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
         1, 60_000_000, 3,
@@ -104,6 +104,9 @@ pub async fn run(
         Arc::clone(&window),
         Arc::clone(&tally),
     )?;
+    // The readers fetch from the start while the engine joins, so they are
+    // reading by the time traffic starts.
+    wait_until_ready(&engine.status()).await?;
     let produced = Arc::new(AtomicU64::new(0));
     let feeder = spawn_feeder(
         &opts,
@@ -156,15 +159,9 @@ async fn connect(
             (Some(cluster), brokers)
         }
     };
-    config.kafka.brokers = brokers;
     // librdkafka's mock cluster answers a fetch only when fetch.wait.max.ms
-    // expires (a real broker answers as soon as data arrives), so keep the
-    // wait short or every hop would add up to the 500 ms default.
-    config
-        .kafka
-        .consumer_properties
-        .entry(FETCH_WAIT.into())
-        .or_insert_with(|| FETCH_WAIT_MS.into());
+    // expires; the engine's latency defaults (`kafka/client.rs`) cover it.
+    config.kafka.brokers = brokers;
     config.kafka.topic_partitions = opts.partitions;
     if cluster.is_none() {
         crate::kafka::ensure_topics(&config.kafka).await?;
@@ -172,15 +169,16 @@ async fn connect(
     Ok(cluster)
 }
 
-/// Feed only once the engine owns its partitions, so the figures measure
-/// deciding, not the consumer group's first join.
-async fn wait_for_assignment(dataflow: &Dataflow) -> anyhow::Result<()> {
+/// Feed only once the engine owns its partitions and runs them, as a live
+/// deployment takes traffic only once ready: the figures measure deciding,
+/// not the consumer group's first join.
+async fn wait_until_ready(status: &EngineStatus) -> anyhow::Result<()> {
     let joined = Instant::now();
-    let mut poll = tokio::time::interval(Duration::from_millis(20));
-    while dataflow.metrics.partitions_assigned.get() == 0 {
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    while !status.is_ready() {
         anyhow::ensure!(
             joined.elapsed() < Duration::from_secs(30),
-            "the engine was not assigned any partition within 30 s"
+            "the engine was not ready within 30 s"
         );
         poll.tick().await;
     }
@@ -222,7 +220,17 @@ fn spawn_feeder(
             }
         }
     });
+    let warm = (producer.clone(), topic.clone());
     Ok(tokio::spawn(async move {
+        // Like the engine, the feeder learns its topic's metadata before its
+        // clock starts: a first send to an unknown topic waits for it.
+        let _ = tokio::task::spawn_blocking(move || {
+            let (producer, topic) = warm;
+            producer
+                .client()
+                .fetch_metadata(Some(topic.as_str()), Duration::from_secs(5))
+        })
+        .await;
         let mut generator = Generator::new(gen_cfg);
         let start = Instant::now();
         let total = seconds * u64::from(rate);
@@ -318,6 +326,11 @@ fn spawn_readers(
     window: Arc<Mutex<Histogram<u64>>>,
     tally: Arc<Tally>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    // The readers fetch as the engine does (its fetch wait, overrides included).
+    let engine_consumer = client_config(&config.kafka, Role::Consumer);
+    let fetch_wait = engine_consumer
+        .get(FETCH_WAIT)
+        .expect("the engine's consumer always sets it");
     let reader = |group: &str| -> anyhow::Result<StreamConsumer> {
         Ok(ClientConfig::new()
             .set("bootstrap.servers", brokers)
@@ -325,7 +338,7 @@ fn spawn_readers(
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")
-            .set(FETCH_WAIT, FETCH_WAIT_MS)
+            .set(FETCH_WAIT, fetch_wait)
             .create()?)
     };
     let decisions = reader("verdict-demo-decisions")?;

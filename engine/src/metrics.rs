@@ -27,6 +27,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_model_score",
     "verdict_challenger_score",
     "verdict_model_errors_total",
+    "verdict_model_abandoned_total",
     "verdict_rules_reloads_total",
     "verdict_rules_info",
     "verdict_model_info",
@@ -71,6 +72,7 @@ pub struct Metrics {
     pub score: Histogram,
     pub challenger_score: Histogram,
     pub model_errors: IntCounter,
+    pub model_abandoned: IntCounterVec,
     pub rules_reloads: IntCounterVec,
     pub rules_info: IntGaugeVec,
     pub model_info: IntGaugeVec,
@@ -209,6 +211,18 @@ impl Metrics {
                 score_buckets,
             ),
             model_errors: f.counter("verdict_model_errors_total", "Model calls that failed"),
+            model_abandoned: {
+                let v = f.counter_vec(
+                    "verdict_model_abandoned_total",
+                    "Live model calls given up at the deadline (late), or not made because \
+                     a call given up is still running (busy); their events are decided by rules",
+                    &["reason"],
+                );
+                for reason in ["late", "busy"] {
+                    let _ = v.with_label_values(&[reason]);
+                }
+                v
+            },
             rules_reloads: f.counter_vec(
                 "verdict_rules_reloads_total",
                 "Rule-set reloads, by result (ok or error)",

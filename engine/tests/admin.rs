@@ -26,7 +26,7 @@ use verdict_engine::status::EngineStatus;
 use verdict_rules::reload::RuleSetReloader;
 use verdict_state::StateConfig;
 
-use common::{get, request, wait_for};
+use common::{blocked_merchant_event, get, request, wait_for};
 
 const TOKEN: &str = "admin-token-for-tests-0123";
 
@@ -154,21 +154,6 @@ async fn readiness_and_health_follow_the_engine_status() {
     assert_eq!(code, 403);
 }
 
-/// A valid event, keyed by user, on a merchant the default block list names.
-fn blocked_merchant_event(id: &str) -> String {
-    serde_json::json!({
-        "transaction_id": id,
-        "event_time": chrono::Utc::now().timestamp_millis(),
-        "user_id": "u-admin-1",
-        "card_id": "c-admin-1",
-        "merchant_id": "merchant_shady",
-        "amount": "25.00",
-        "currency": "EUR",
-        "country": "FR",
-    })
-    .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,10 +178,6 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
         cluster.create_topic(topic, 2, 1).unwrap();
     }
     config.kafka.brokers = cluster.bootstrap_servers();
-    config
-        .kafka
-        .consumer_properties
-        .insert("fetch.wait.max.ms".into(), "5".into());
     let config = Arc::new(config);
     let engine = run_engine(Arc::clone(&config), dataflow.clone()).unwrap();
     let admin = Admin {
@@ -222,7 +203,7 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer)
         .create()
         .unwrap();
-    let payload = blocked_merchant_event("tx-admin-1");
+    let payload = blocked_merchant_event("tx-admin-1", "u-admin-1");
     producer
         .send(
             FutureRecord::to(&config.kafka.input_topic)

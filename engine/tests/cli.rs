@@ -4,18 +4,9 @@ use std::path::Path;
 use std::process::Command;
 
 /// Runs `verdict args…` with `tmp` as its temporary directory; panics with
-/// its stderr unless it succeeds.
+/// its output unless it succeeds.
 fn verdict(tmp: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .env("TMPDIR", tmp)
-        .output()
-        .expect("the verdict binary runs");
-    assert!(
-        out.status.success(),
-        "verdict {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verdict_stdout(tmp, args);
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -392,6 +383,236 @@ fn backtest_reports_the_decision_mix_and_rankings() {
         assert!(roc > 0.9 && roc <= 1.0, "{ranking} ROC AUC {roc}");
         assert!(pr > 0.5 && pr <= 1.0, "{ranking} PR AUC {pr}");
     }
+}
+
+/// Generates `count` labelled events from 2026-01-01 at `per_sec` into
+/// `work`; returns the events' and labels' paths.
+fn labelled_traffic(tmp: &Path, work: &Path, count: &str, per_sec: &str) -> (String, String) {
+    let path = |name: &str| work.join(name).display().to_string();
+    let (events, labels) = (path("events.jsonl"), path("labels.csv"));
+    verdict(
+        tmp,
+        &[
+            "generate",
+            "--count",
+            count,
+            "--users",
+            "1500",
+            "--events-per-sec",
+            per_sec,
+            "--fraud-rate",
+            "0.02",
+            "--seed",
+            "5",
+            "--output",
+            &events,
+            "--labels",
+            &labels,
+        ],
+    );
+    (events, labels)
+}
+
+/// A window backtest is point in time: its decisions are, byte for byte,
+/// the same window's lines of a full replay (the stream before the window
+/// replayed for state), and not what deciding the window alone gives.
+#[test]
+fn a_backtest_window_equals_the_full_replay_of_that_window() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| work.path().join(name).display().to_string();
+    // 6000 events over about 28 hours of event time.
+    let (events, labels) = labelled_traffic(tmp.path(), work.path(), "6000", "0.06");
+    let (full, window, json) = (path("full.jsonl"), path("window.jsonl"), path("w.json"));
+    verdict(
+        tmp.path(),
+        &["replay", "--input", &events, "--output", &full],
+    );
+    let (from, to) = ("2026-01-01T12:00:00Z", "2026-01-01T20:00:00Z");
+    let report = verdict_stdout(
+        tmp.path(),
+        &[
+            "backtest",
+            "--input",
+            &events,
+            "--labels",
+            &labels,
+            "--from",
+            from,
+            "--to",
+            "2026-01-01T20:00:00+00:00",
+            "--output",
+            &window,
+            "--json",
+            &json,
+        ],
+    );
+    assert!(
+        report.contains(&format!("window {from} .. {to}")),
+        "{report}"
+    );
+    let in_window = |line: &&str| {
+        let d: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = d["decided_at"].as_str().unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        t >= chrono::DateTime::parse_from_rfc3339(from).unwrap()
+            && t < chrono::DateTime::parse_from_rfc3339(to).unwrap()
+    };
+    let full = std::fs::read_to_string(&full).unwrap();
+    let expected: Vec<&str> = full.lines().filter(in_window).collect();
+    let got = std::fs::read_to_string(&window).unwrap();
+    assert!(
+        expected.len() > 1000,
+        "{} decisions in the window",
+        expected.len()
+    );
+    assert_eq!(
+        got,
+        expected.join("\n") + "\n",
+        "the window differs from the full replay's"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["decisions"], expected.len());
+
+    // The window's events alone: every user looks new, decisions differ.
+    let alone = path("alone.jsonl");
+    let input = std::fs::read_to_string(&events).unwrap();
+    let window_events: Vec<&str> = input
+        .lines()
+        .filter(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t =
+                chrono::DateTime::parse_from_rfc3339(e["event_time"].as_str().unwrap()).unwrap();
+            t >= chrono::DateTime::parse_from_rfc3339(from).unwrap()
+                && t < chrono::DateTime::parse_from_rfc3339(to).unwrap()
+        })
+        .collect();
+    assert_eq!(window_events.len(), expected.len());
+    std::fs::write(path("window-events.jsonl"), window_events.join("\n") + "\n").unwrap();
+    verdict(
+        tmp.path(),
+        &[
+            "replay",
+            "--input",
+            &path("window-events.jsonl"),
+            "--output",
+            &alone,
+        ],
+    );
+    assert_ne!(
+        std::fs::read_to_string(&alone).unwrap(),
+        got,
+        "history made no difference: the test proves nothing"
+    );
+}
+
+/// `--compare` on a generated month: a stricter model threshold moves
+/// declines, and the diff it reports is what the two decision files say.
+#[test]
+fn backtest_compare_shows_what_a_rule_change_moves() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| work.path().join(name).display().to_string();
+    // 5000 events over 29 days.
+    let (events, labels) = labelled_traffic(tmp.path(), work.path(), "5000", "0.002");
+    let d = verdict_engine::defaults::extract(&work.path().join("defaults")).unwrap();
+    let candidate = work.path().join("candidate");
+    std::fs::create_dir_all(&candidate).unwrap();
+    for entry in std::fs::read_dir(&d.rules_dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), candidate.join(entry.file_name())).unwrap();
+        } else {
+            let sub = candidate.join(entry.file_name());
+            std::fs::create_dir_all(&sub).unwrap();
+            for f in std::fs::read_dir(entry.path()).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), sub.join(f.file_name())).unwrap();
+            }
+        }
+    }
+    let model_rules = candidate.join("model.rules");
+    let text = std::fs::read_to_string(&model_rules).unwrap();
+    assert!(text.contains("decline when score >= 0.95"));
+    std::fs::write(
+        &model_rules,
+        text.replace("decline when score >= 0.95", "decline when score >= 0.995"),
+    )
+    .unwrap();
+
+    let (out, json) = (path("baseline.jsonl"), path("compare.json"));
+    let report = verdict_stdout(
+        tmp.path(),
+        &[
+            "backtest",
+            "--input",
+            &events,
+            "--labels",
+            &labels,
+            "--compare",
+            candidate.to_str().unwrap(),
+            "--output",
+            &out,
+            "--json",
+            &json,
+        ],
+    );
+    for line in [
+        "baseline",
+        "candidate",
+        "false-decline rate",
+        "decline recall",
+        "change their decision",
+    ] {
+        assert!(report.contains(line), "no {line:?} in:\n{report}");
+    }
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The diff, recounted from the two decision files.
+    let actions = |p: &str| -> Vec<(String, String)> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let d: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    d["transaction_id"].as_str().unwrap().to_owned(),
+                    d["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (actions(&out), actions(&format!("{out}.compare")));
+    assert_eq!(a.len(), 5000);
+    let mut changes = std::collections::BTreeMap::<String, u64>::new();
+    for ((id_a, x), (id_b, y)) in a.iter().zip(&b) {
+        assert_eq!(id_a, id_b);
+        if x != y {
+            *changes.entry(format!("{x} -> {y}")).or_default() += 1;
+        }
+    }
+    assert!(
+        !changes.is_empty(),
+        "the stricter threshold changed nothing"
+    );
+    assert!(
+        changes.keys().all(|k| k.starts_with("decline -> ")),
+        "{changes:?}"
+    );
+    let reported: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(c["changes"].clone()).unwrap();
+    assert_eq!(reported, changes);
+    assert_eq!(
+        c["changed"].as_u64().unwrap(),
+        changes.values().sum::<u64>()
+    );
+    assert!(!c["sample"].as_array().unwrap().is_empty());
+    let declines = |r: &serde_json::Value| {
+        r["actions"]["decline"][0].as_u64().unwrap_or(0)
+            + r["actions"]["decline"][1].as_u64().unwrap_or(0)
+    };
+    assert!(declines(&c["candidate"]) < declines(&c["baseline"]));
 }
 
 /// `models eval` of the default model on a feature log of generated traffic:

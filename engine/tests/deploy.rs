@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use verdict_engine::config::{Config, Mode};
+use verdict_engine::config::{Config, DeadlineClock, Mode};
 use verdict_engine::metrics::METRIC_NAMES;
 
 fn deploy() -> &'static Path {
@@ -67,6 +67,7 @@ fn example_configuration_loads_and_validates() {
     .unwrap();
     assert_eq!(cfg.kafka.brokers, "kafka:9092");
     assert_eq!(cfg.engine.sla_ms, 75);
+    assert_eq!(cfg.engine.deadline_clock, DeadlineClock::CreateTime);
     assert!(cfg.state.tuning.rocksdb.sync_writes);
 }
 

@@ -55,6 +55,13 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// The broker's process id (for CPU and memory accounting).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();

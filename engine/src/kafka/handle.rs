@@ -17,6 +17,8 @@ pub struct Routed {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    /// When its deadline clock started (`clock.rs`): the record's broker
+    /// timestamp, or its receipt.
     pub arrival: Instant,
 }
 

@@ -1,13 +1,14 @@
 //! Kafka source and sink, and the partition-affine runtime around them.
 //!
 //! A Kafka partition is the unit of parallelism and of state ownership, as in
-//! Kafka Streams: one worker task per assigned partition owns that partition's
-//! pipeline and keyed state; the consumer task only routes messages to workers
-//! through bounded channels (a slow worker blocks routing, routing stops
+//! Kafka Streams: one worker per assigned partition, on a thread of its own,
+//! owns that partition's pipeline and keyed state; the consumer task (on the
+//! async runtime, with the admin API) only routes messages to workers through
+//! bounded channels (a slow worker blocks routing, routing stops
 //! polling, librdkafka's bounded fetch queue fills, and memory stays flat).
 //!
 //! Files: `client.rs` (librdkafka settings per role), `run.rs` (the consumer
-//! loop that routes messages), `context.rs` (rebalance hooks, statistics),
+//! loop that routes messages), `clock.rs` (where each deadline starts), `context.rs` (rebalance hooks, statistics),
 //! `handle.rs` (a worker's channel and stop signal, shared by the router and
 //! the rebalance hook), `worker.rs` (one partition: batch, decide, produce,
 //! checkpoint), `dlq.rs` (the dead-letter record).
@@ -21,6 +22,7 @@
 //!   deterministic, any re-emitted decision is identical to the first one.
 
 mod client;
+mod clock;
 mod context;
 mod dlq;
 mod handle;

@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::{Notify, watch};
 
 use super::client::{Role, client_config};
+use super::clock;
 use super::context::{EngineContext, Workers};
 use super::handle::Routed;
 use super::worker::{self, WorkerDeps};
@@ -99,7 +100,6 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
     };
     let consumer: Arc<StreamConsumer<EngineContext>> =
         Arc::new(client_config(&config.kafka, Role::Consumer).create_with_context(context)?);
-    consumer.subscribe(&[config.kafka.input_topic.as_str()])?;
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer).create()?;
     let (stop, mut stop_rx) = watch::channel(false);
     let deps = WorkerDeps {
@@ -107,13 +107,18 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
         config: Arc::clone(&config),
         consumer: Arc::clone(&consumer),
         producer,
-        failure: Arc::new(tokio::sync::Mutex::new(None)),
+        failure: Arc::new(std::sync::Mutex::new(None)),
         fail_notify: Arc::new(Notify::new()),
         status: Arc::clone(&status),
         decisions: Arc::clone(&decisions),
     };
+    let deadline_clock = config.engine.deadline_clock;
     let task = tokio::spawn(async move {
         let metrics = Arc::clone(&deps.dataflow.metrics);
+        // Only a warm instance joins the group: its first decisions pay for
+        // nothing the later ones do not.
+        warm_up(&deps).await;
+        consumer.subscribe(&[deps.config.kafka.input_topic.as_str()])?;
         loop {
             tokio::select! {
                 biased;
@@ -127,11 +132,17 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
                 }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
+                        let arrival = clock::started_at(
+                            deadline_clock,
+                            m.timestamp(),
+                            Instant::now(),
+                            chrono::Utc::now().timestamp_millis(),
+                        );
                         let routed = Routed {
                             offset: m.offset(),
                             key: m.key().map(<[u8]>::to_vec),
                             payload: m.payload().map(<[u8]>::to_vec),
-                            arrival: Instant::now(),
+                            arrival,
                         };
                         let partition = m.partition();
                         drop(m);
@@ -162,7 +173,8 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
             h.stopped().await;
         }
         consumer.unsubscribe();
-        match deps.failure.lock().await.take() {
+        let failure = deps.failure.lock().expect("failure lock").take();
+        match failure {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -173,4 +185,50 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
         status,
         decisions,
     })
+}
+
+/// Readies, before the group hands this instance a partition, what its first
+/// decisions would otherwise pay for: the producer's connection and its
+/// metadata for the output and dead-letter topics (a first send to a topic
+/// the producer does not know waits for a metadata round trip), and each
+/// model's first calls (allocations, thread pools), at one row and at a full
+/// batch. Nothing here is required: a failure is logged and the engine
+/// starts anyway, only its first decisions slower.
+async fn warm_up(deps: &WorkerDeps) {
+    let producer = deps.producer.clone();
+    let topics = [
+        deps.config.kafka.output_topic.clone(),
+        deps.config.kafka.dlq_topic.clone(),
+    ];
+    let models = deps.dataflow.models.clone();
+    let batch = deps.config.engine.batch_size.max(1);
+    let started = Instant::now();
+    let warming = tokio::task::spawn_blocking(move || {
+        for topic in &topics {
+            if let Err(e) = producer
+                .client()
+                .fetch_metadata(Some(topic.as_str()), Duration::from_secs(5))
+            {
+                tracing::warn!(%topic, error = %e, "warm-up: no metadata for the topic yet");
+            }
+        }
+        let slots = [models.champion.load_full(), models.challenger.load_full()];
+        for model in slots.into_iter().flatten() {
+            let width = model.scorer.manifest().schema.width();
+            for rows in [1, batch] {
+                let input = vec![0.0; rows * width];
+                let mut out = vec![0.0; rows];
+                if let Err(e) = model.scorer.score_batch(&input, &mut out) {
+                    tracing::warn!(model = %model.label, error = %e, "warm-up: the model failed");
+                }
+            }
+        }
+    });
+    if let Err(e) = warming.await {
+        tracing::warn!(error = %e, "warm-up did not finish");
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "warmed up; joining the consumer group"
+    );
 }

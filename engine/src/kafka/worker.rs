@@ -7,21 +7,25 @@
 //!   decode   ─(bad)─► DLQ record (original bytes, reason in headers)
 //!   pipeline ─► decisions ─► producer (idempotent), delivery futures kept in order
 //!   every checkpoint-interval, and on stop:
-//!       await every delivery ─► await the previous checkpoint's write
+//!       await the previous checkpoint's write
 //!       ─► encode state + next offset into one batch (the worker's share)
-//!       ─► write it on a blocking thread while the worker goes on
+//!       ─► beside the worker: await every delivery made before that
+//!          offset, then write the batch on a blocking thread
 //!       ─► once it lands: commit the offset
 //! ```
 //!
-//! Only the encoding stops the partition: RocksDB's write of the batch (about
-//! half of a checkpoint) runs beside it, one checkpoint at a time. The
-//! offset is committed to the group only after its batch has landed, and a
-//! failed write fails the worker, so the partition reopens from the last
-//! checkpoint that landed.
+//! Only the encoding stops the partition. A checkpoint becomes durable only
+//! once every decision and DLQ record before its offset is acknowledged, but
+//! the partition does not wait for the acknowledgements (a broker round
+//! trip) nor for RocksDB's write of the batch (about half of a checkpoint):
+//! both run beside it, one checkpoint at a time. The offset is committed to
+//! the group only after its batch has landed, and a failed write fails the
+//! worker, so the partition reopens from the last checkpoint that landed.
 //!
-//! If a delivery fails after librdkafka's own retries, the worker stops
-//! *without* checkpointing: everything after the last checkpoint will be
-//! re-processed by the next run, from the same state, into the same decisions.
+//! If a delivery fails after librdkafka's own retries, its checkpoint is
+//! never written and the worker fails: everything after the last checkpoint
+//! will be re-processed by the next run, from the same state, into the same
+//! decisions.
 //!
 //! Errors act by whose fault they are ([`StageError::remedy`]): a message
 //! that does not decode is the user's, and goes to the DLQ (`dlq.rs`); an
@@ -61,47 +65,67 @@ pub struct WorkerDeps {
     pub consumer: Arc<StreamConsumer<EngineContext>>,
     pub producer: FutureProducer,
     /// Set when a worker fails; the engine shuts down with an error.
-    pub failure: Arc<tokio::sync::Mutex<Option<anyhow::Error>>>,
+    pub failure: Arc<std::sync::Mutex<Option<anyhow::Error>>>,
     pub fail_notify: Arc<Notify>,
     pub status: Arc<EngineStatus>,
     pub decisions: Arc<RecentDecisions>,
 }
 
-/// Starts the worker of `partition`.
+/// Starts the worker of `partition` on a thread of its own, with a
+/// single-threaded runtime for its awaits (the channel from the router,
+/// timers, deliveries, the checkpoint write): the pipeline's work never runs
+/// on, or waits for, the runtime that routes messages and serves the admin
+/// API, nor another partition's.
 pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
     let (tx, rx) = mpsc::channel(deps.config.engine.partition_buffer);
     let stop = StopSignal::new();
     let (done_tx, done) = std::sync::mpsc::channel();
     let stop_w = Arc::clone(&stop);
-    tokio::spawn(async move {
-        deps.status.restoring(partition);
-        // Opening a partition reads its state from the store: off the
-        // async scheduler, so other partitions keep deciding meanwhile.
-        let opening = {
-            let deps = deps.clone();
-            tokio::task::spawn_blocking(move || Worker::open(partition, deps, rx, stop_w))
-        };
-        let result = match opening.await {
-            Ok(Ok(w)) => {
-                deps.status.running(partition, w.checkpointed);
-                w.run().await
+    let on_thread = deps.clone();
+    let started = std::thread::Builder::new()
+        .name(format!("partition-{partition}"))
+        .spawn(move || {
+            let deps = on_thread;
+            deps.status.restoring(partition);
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        // Opening reads the partition's state from the store.
+                        let w = Worker::open(partition, deps.clone(), rx, stop_w)?;
+                        deps.status.running(partition, w.checkpointed);
+                        w.run().await
+                    })
+                });
+            if let Err(e) = result {
+                report_failure(partition, &deps, e);
             }
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(anyhow::anyhow!("opening partition {partition}: {e}")),
-        };
-        if let Err(e) = result {
-            let error = format!("{e:#}");
-            tracing::error!(partition, %error, "partition worker failed");
-            deps.status.failed(partition, &error);
-            deps.failure.lock().await.get_or_insert(e);
-            deps.fail_notify.notify_one();
-        }
-        let _ = done_tx.send(());
-    });
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = started {
+        report_failure(
+            partition,
+            &deps,
+            anyhow::anyhow!("starting the thread of partition {partition}: {e}"),
+        );
+    }
     WorkerHandle::new(tx, stop, done)
 }
 
-/// A checkpoint's batches being written on a blocking thread.
+/// Marks the partition failed and wakes the router, which stops the engine
+/// with the first failure.
+fn report_failure(partition: i32, deps: &WorkerDeps, e: anyhow::Error) {
+    let error = format!("{e:#}");
+    tracing::error!(partition, %error, "partition worker failed");
+    deps.status.failed(partition, &error);
+    deps.failure.lock().expect("failure lock").get_or_insert(e);
+    deps.fail_notify.notify_one();
+}
+
+/// A checkpoint's batches on their way to the store: the deliveries before
+/// its offset are awaited, then the batches are written on a blocking thread.
 struct Writing {
     next: i64,
     started: Instant,
@@ -158,7 +182,8 @@ impl Worker {
         rx: mpsc::Receiver<Routed>,
         stop: Arc<StopSignal>,
     ) -> anyhow::Result<Self> {
-        let pipeline = deps.dataflow.pipeline(partition)?;
+        let mut pipeline = deps.dataflow.pipeline(partition)?;
+        pipeline.score.bound_by_deadlines(partition)?;
         let resume_from = pipeline.features.checkpointed_offset();
         tracing::info!(partition, checkpoint = ?resume_from, "partition worker started");
         let batch = Batch {
@@ -447,14 +472,12 @@ impl Worker {
         }
     }
 
-    /// Waits for every delivery and for the previous checkpoint's write,
-    /// then encodes state and offset into one batch and starts writing it
-    /// beside the worker; [`Self::landed`] commits the offset once it lands.
+    /// Waits for the previous checkpoint's write, encodes state and offset
+    /// into one batch, and hands it, with the deliveries it must wait for,
+    /// to a task beside the worker; [`Self::landed`] commits the offset once
+    /// it lands.
     async fn checkpoint(&mut self) -> anyhow::Result<()> {
         self.last_checkpoint = Instant::now();
-        while let Some(fut) = self.inflight.pop_front() {
-            self.settle(fut).await?;
-        }
         self.land().await?;
         let Some(next) = self.next_offset else {
             return Ok(());
@@ -470,11 +493,30 @@ impl Worker {
             .checkpoint_duration
             .with_label_values(&["encode"])
             .observe(started.elapsed().as_secs_f64());
+        let shape = prepared.shape();
+        let deliveries: Vec<DeliveryFuture> = self.inflight.drain(..).collect();
+        let metrics = Arc::clone(&self.deps.dataflow.metrics);
+        let failed = shape.clone();
+        let done = tokio::spawn(async move {
+            for delivery in deliveries {
+                let error = match delivery.await {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err((e, _))) => format!("delivery failed after retries: {e}"),
+                    Err(_) => "the producer dropped a delivery".to_string(),
+                };
+                metrics.kafka_errors.with_label_values(&["delivery"]).inc();
+                return failed.failed(&error);
+            }
+            match tokio::task::spawn_blocking(move || prepared.write()).await {
+                Ok(written) => written,
+                Err(e) => failed.failed(&format!("checkpoint writer: {e}")),
+            }
+        });
         self.writing = Some(Writing {
             next,
             started: Instant::now(),
-            shape: prepared.shape(),
-            done: tokio::task::spawn_blocking(move || prepared.write()),
+            shape,
+            done,
         });
         Ok(())
     }

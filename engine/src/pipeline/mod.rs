@@ -16,6 +16,7 @@
 //! things (the rule set, the model) read once per batch.
 
 mod batch;
+mod bounded;
 mod emit;
 mod features;
 mod rules;

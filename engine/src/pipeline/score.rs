@@ -11,7 +11,10 @@
 //!
 //! Deadlines: the stage keeps a moving estimate of the time a row costs. Events
 //! whose remaining budget cannot cover the batch's scoring are not scored and
-//! are marked `degraded`; the rules still decide them, on time.
+//! are marked `degraded`; the rules still decide them, on time. A live
+//! partition also bounds the model call itself ([`ScoreStage::bound_by_deadlines`],
+//! `bounded.rs`): a model slower than the estimate, or one that hangs, is
+//! abandoned at the deadline and the events go to the rules the same way.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +24,7 @@ use verdict_models::Scorer;
 use verdict_rules::RuleSet;
 use verdict_rules::input::{Field, FieldType, Transaction};
 
+use super::bounded::{Called, ModelCaller};
 use super::{Batch, Stage};
 use crate::drift::{self, ScoreDrift};
 use crate::metrics::Metrics;
@@ -129,6 +133,19 @@ impl Columns {
     }
 }
 
+/// Time left, after the model's answer, for the rules, the hand-off to the
+/// producer and the decision's trip to the broker, with room for a busy
+/// machine's scheduling: a bounded model call is abandoned this long before
+/// the earliest deadline of its events.
+pub const DECIDE_MARGIN: Duration = Duration::from_millis(10);
+
+/// Which model a call is for (each has its own scoring thread when bounded).
+#[derive(Clone, Copy)]
+enum Slot {
+    Champion,
+    Challenger,
+}
+
 /// Scores batches with the current champion.
 pub struct ScoreStage {
     models: ModelHandle,
@@ -141,6 +158,10 @@ pub struct ScoreStage {
     columns: Result<Columns, String>,
     rows: Vec<f32>,
     out: Vec<f32>,
+    /// How the champion and the challenger are called: inline, or on a
+    /// scoring thread each, bounded by the deadlines.
+    champion_calls: ModelCaller,
+    challenger_calls: ModelCaller,
     /// Moving estimate of scoring cost per row, in nanoseconds.
     ns_per_row: f64,
     /// Fixed cost per model call, in nanoseconds.
@@ -159,13 +180,30 @@ impl ScoreStage {
             columns: Err("not resolved".into()),
             rows: Vec::new(),
             out: Vec::new(),
+            champion_calls: ModelCaller::inline(),
+            challenger_calls: ModelCaller::inline(),
             ns_per_row: 1_000.0,
             ns_per_call: 20_000.0,
             model_label: None,
         }
     }
 
-    fn score_with(&mut self, model: &LoadedModel, batch: &Batch, selected: &[usize]) -> bool {
+    /// Live: each model slot is called on a scoring thread of its own and
+    /// abandoned at the earliest deadline of the events it scores (less
+    /// [`DECIDE_MARGIN`]), so no model can make a decision late.
+    pub fn bound_by_deadlines(&mut self, partition: i32) -> std::io::Result<()> {
+        self.champion_calls = ModelCaller::bounded(format!("champion-{partition}"))?;
+        self.challenger_calls = ModelCaller::bounded(format!("challenger-{partition}"))?;
+        Ok(())
+    }
+
+    fn score_with(
+        &mut self,
+        model: &LoadedModel,
+        batch: &Batch,
+        selected: &[usize],
+        slot: Slot,
+    ) -> bool {
         let Ok(columns) = &self.columns else {
             return false;
         };
@@ -187,11 +225,36 @@ impl ScoreStage {
         }
         self.out.clear();
         self.out.resize(selected.len(), f32::NAN);
-        match model.scorer.score_batch(&self.rows, &mut self.out) {
-            Ok(()) => true,
-            Err(e) => {
+        let earliest = selected
+            .iter()
+            .map(|&i| batch.deadlines[i])
+            .min()
+            .expect("called with events");
+        let until = earliest.checked_sub(DECIDE_MARGIN).unwrap_or(earliest);
+        let caller = match slot {
+            Slot::Champion => &mut self.champion_calls,
+            Slot::Challenger => &mut self.challenger_calls,
+        };
+        match caller.call(&model.scorer, &mut self.rows, &mut self.out, until) {
+            Called::Scored => true,
+            Called::Failed(e) => {
                 tracing::error!(model = %model.label, error = %e, "scoring failed; deciding by rules alone");
                 self.metrics.model_errors.inc();
+                false
+            }
+            Called::Late => {
+                tracing::warn!(model = %model.label, events = selected.len(), "the model did not answer before the deadline; deciding by rules alone");
+                self.metrics
+                    .model_abandoned
+                    .with_label_values(&["late"])
+                    .inc();
+                false
+            }
+            Called::Busy => {
+                self.metrics
+                    .model_abandoned
+                    .with_label_values(&["busy"])
+                    .inc();
                 false
             }
         }
@@ -227,7 +290,8 @@ impl Stage for ScoreStage {
             .filter(|&i| batch.deadlines[i] > now + expected)
             .collect();
         let started = Instant::now();
-        let scored = !selected.is_empty() && self.score_with(&model, batch, &selected);
+        let scored =
+            !selected.is_empty() && self.score_with(&model, batch, &selected, Slot::Champion);
         if scored {
             let per_row = started.elapsed().as_nanos() as f64 / selected.len() as f64;
             self.ns_per_row = 0.9 * self.ns_per_row + 0.1 * per_row;
@@ -250,7 +314,7 @@ impl Stage for ScoreStage {
                 &mut self.columns,
                 Columns::resolve(challenger.scorer.as_ref(), &rules),
             );
-            if self.score_with(&challenger, batch, &all) {
+            if !all.is_empty() && self.score_with(&challenger, batch, &all, Slot::Challenger) {
                 for &s in &self.out {
                     self.metrics.challenger_score.observe(f64::from(s));
                 }

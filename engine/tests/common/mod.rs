@@ -67,3 +67,19 @@ pub fn request(
 pub fn get(addr: &str, path_and_query: &str) -> std::io::Result<(u16, String)> {
     request(addr, "GET", path_and_query, &[], "").map(|(s, _, b)| (s, b))
 }
+
+/// A valid live event of `user` on a merchant the default block list names
+/// (so the default rules decline it, with or without a model).
+pub fn blocked_merchant_event(id: &str, user: &str) -> String {
+    serde_json::json!({
+        "transaction_id": id,
+        "event_time": chrono::Utc::now().timestamp_millis(),
+        "user_id": user,
+        "card_id": format!("c-{user}"),
+        "merchant_id": "merchant_shady",
+        "amount": "25.00",
+        "currency": "EUR",
+        "country": "FR",
+    })
+    .to_string()
+}
