@@ -72,7 +72,6 @@ pub struct Metrics {
     pub score: Histogram,
     pub challenger_score: Histogram,
     pub model_errors: IntCounter,
-    pub model_abandoned: IntCounterVec,
     pub rules_reloads: IntCounterVec,
     pub rules_info: IntGaugeVec,
     pub model_info: IntGaugeVec,
@@ -86,7 +85,8 @@ pub struct Metrics {
 }
 
 /// What an operator watches besides the decisions: the instance's
-/// lifecycle, serving drift, the admin API and model promotions.
+/// lifecycle, serving drift and abandoned model calls, the admin API and
+/// model promotions.
 pub struct Operations {
     pub partitions_restoring: IntGauge,
     pub partitions_failed: IntGauge,
@@ -94,6 +94,7 @@ pub struct Operations {
     pub start_time: Gauge,
     pub score_psi: Gauge,
     pub model_reloads: IntCounterVec,
+    pub model_abandoned: IntCounterVec,
     pub admin_requests: IntCounterVec,
 }
 
@@ -126,6 +127,18 @@ impl Operations {
                 "Model promotions and loads, by result (ok or error)",
                 &["result"],
             ),
+            model_abandoned: {
+                let v = f.counter_vec(
+                    "verdict_model_abandoned_total",
+                    "Live model calls given up at the deadline (late), or not made because \
+                     a call given up is still running (busy); their events are decided by rules",
+                    &["reason"],
+                );
+                for reason in ["late", "busy"] {
+                    let _ = v.with_label_values(&[reason]);
+                }
+                v
+            },
             admin_requests: f.counter_vec(
                 "verdict_admin_requests_total",
                 "Admin API requests, by route and status code",
@@ -211,18 +224,6 @@ impl Metrics {
                 score_buckets,
             ),
             model_errors: f.counter("verdict_model_errors_total", "Model calls that failed"),
-            model_abandoned: {
-                let v = f.counter_vec(
-                    "verdict_model_abandoned_total",
-                    "Live model calls given up at the deadline (late), or not made because \
-                     a call given up is still running (busy); their events are decided by rules",
-                    &["reason"],
-                );
-                for reason in ["late", "busy"] {
-                    let _ = v.with_label_values(&[reason]);
-                }
-                v
-            },
             rules_reloads: f.counter_vec(
                 "verdict_rules_reloads_total",
                 "Rule-set reloads, by result (ok or error)",

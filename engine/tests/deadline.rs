@@ -150,7 +150,7 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
     let (misses, degraded, late) = (
         m.sla_misses.get(),
         m.degraded.get(),
-        m.model_abandoned.with_label_values(&["late"]).get(),
+        m.ops.model_abandoned.with_label_values(&["late"]).get(),
     );
 
     let mut ids = Vec::with_capacity(EVENTS + 1);
@@ -207,7 +207,7 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
         "decisions after their deadline"
     );
     assert_eq!(m.degraded.get() - degraded, ids.len() as u64);
-    let late = m.model_abandoned.with_label_values(&["late"]).get() - late;
+    let late = m.ops.model_abandoned.with_label_values(&["late"]).get() - late;
     assert!(late >= 1, "no call was abandoned at its deadline");
     assert_eq!(m.model_errors.get(), 0, "a slow model is not a failing one");
 }

@@ -245,6 +245,7 @@ impl ScoreStage {
             Called::Late => {
                 tracing::warn!(model = %model.label, events = selected.len(), "the model did not answer before the deadline; deciding by rules alone");
                 self.metrics
+                    .ops
                     .model_abandoned
                     .with_label_values(&["late"])
                     .inc();
@@ -252,6 +253,7 @@ impl ScoreStage {
             }
             Called::Busy => {
                 self.metrics
+                    .ops
                     .model_abandoned
                     .with_label_values(&["busy"])
                     .inc();
