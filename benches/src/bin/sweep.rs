@@ -77,6 +77,10 @@ struct Args {
     out: PathBuf,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// A librdkafka consumer property for the engine, the pass-through and
+    /// the reader alike (`fetch.wait.max.ms=50`), over the engine's defaults.
+    #[arg(long = "consumer-property", value_name = "KEY=VALUE")]
+    consumer_properties: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +96,8 @@ enum Cmd {
         output: String,
         #[arg(long)]
         group: String,
+        #[arg(long = "consumer-property", value_name = "KEY=VALUE")]
+        consumer_properties: Vec<String>,
     },
 }
 
@@ -181,9 +187,11 @@ fn main() -> anyhow::Result<()> {
         input,
         output,
         group,
+        consumer_properties,
     }) = &args.command
     {
-        return rt.block_on(passthrough(brokers, input, output, group));
+        let properties = parse_properties(consumer_properties)?;
+        return rt.block_on(passthrough(brokers, input, output, group, properties));
     }
     std::fs::create_dir_all(&args.out)?;
     let tansu = match &args.brokers {
@@ -248,7 +256,7 @@ async fn sweep(
     broker_pid: Option<u32>,
 ) -> anyhow::Result<Vec<Row>> {
     let topics = Topics::of(mode);
-    let kafka = KafkaConfig {
+    let mut kafka = KafkaConfig {
         brokers: brokers.into(),
         group_id: format!("sweep-{}", mode.name()),
         input_topic: topics.input.clone(),
@@ -257,6 +265,7 @@ async fn sweep(
         topic_partitions: args.partitions,
         ..KafkaConfig::default()
     };
+    kafka.consumer_properties = parse_properties(&args.consumer_properties)?;
     ensure_topics(&kafka).await?;
     let scratch = tempfile::tempdir()?;
     let mut target = Target::start(args, mode, &kafka, scratch.path())?;
@@ -547,10 +556,12 @@ impl Target {
                     );
                 }
                 let config = scratch.join("verdict.toml");
-                std::fs::write(
-                    &config,
-                    engine_config(kafka, &scratch.join("state"), args.sla_ms),
-                )?;
+                let mut text = engine_config(kafka, &scratch.join("state"), args.sla_ms);
+                text.push_str("[kafka.consumer-properties]\n");
+                for (k, v) in &kafka.consumer_properties {
+                    text.push_str(&format!("{k:?} = {v:?}\n"));
+                }
+                std::fs::write(&config, text)?;
                 let mut c = Command::new(verdict);
                 c.arg("run").arg("--config").arg(&config).env(
                     "VERDICT_VALIDATION__PAN_HASH_KEY",
@@ -571,6 +582,9 @@ impl Target {
                     "--group",
                     &kafka.group_id,
                 ]);
+                for (k, v) in &kafka.consumer_properties {
+                    c.arg("--consumer-property").arg(format!("{k}={v}"));
+                }
                 c
             }
         };
@@ -642,11 +656,31 @@ listen = "127.0.0.1:0"
     )
 }
 
+/// `KEY=VALUE` pairs.
+fn parse_properties(
+    pairs: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => bail!("{p:?} is not KEY=VALUE"),
+        })
+        .collect()
+}
+
 /// Copies every input record to the output topic.
-async fn passthrough(brokers: &str, input: &str, output: &str, group: &str) -> anyhow::Result<()> {
+async fn passthrough(
+    brokers: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+    consumer_properties: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
     let kafka = KafkaConfig {
         brokers: brokers.into(),
         group_id: group.into(),
+        consumer_properties,
         ..KafkaConfig::default()
     };
     let consumer: StreamConsumer = client_config(&kafka, Role::Consumer).create()?;
