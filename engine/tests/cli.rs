@@ -451,15 +451,17 @@ fn a_backtest_window_equals_the_full_replay_of_that_window() {
         report.contains(&format!("window {from} .. {to}")),
         "{report}"
     );
-    let in_window = |line: &&str| {
-        let d: serde_json::Value = serde_json::from_str(line).unwrap();
-        let t = d["decided_at"].as_str().unwrap();
-        let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
-        t >= chrono::DateTime::parse_from_rfc3339(from).unwrap()
-            && t < chrono::DateTime::parse_from_rfc3339(to).unwrap()
+    // Whether a JSON line's time `field` is in [from, to).
+    let in_window = |field: &'static str| {
+        let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        move |line: &&str| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let t = time(v[field].as_str().unwrap());
+            t >= time(from) && t < time(to)
+        }
     };
     let full = std::fs::read_to_string(&full).unwrap();
-    let expected: Vec<&str> = full.lines().filter(in_window).collect();
+    let expected: Vec<&str> = full.lines().filter(in_window("decided_at")).collect();
     let got = std::fs::read_to_string(&window).unwrap();
     assert!(
         expected.len() > 1000,
@@ -478,16 +480,7 @@ fn a_backtest_window_equals_the_full_replay_of_that_window() {
     // The window's events alone: every user looks new, decisions differ.
     let alone = path("alone.jsonl");
     let input = std::fs::read_to_string(&events).unwrap();
-    let window_events: Vec<&str> = input
-        .lines()
-        .filter(|l| {
-            let e: serde_json::Value = serde_json::from_str(l).unwrap();
-            let t =
-                chrono::DateTime::parse_from_rfc3339(e["event_time"].as_str().unwrap()).unwrap();
-            t >= chrono::DateTime::parse_from_rfc3339(from).unwrap()
-                && t < chrono::DateTime::parse_from_rfc3339(to).unwrap()
-        })
-        .collect();
+    let window_events: Vec<&str> = input.lines().filter(in_window("event_time")).collect();
     assert_eq!(window_events.len(), expected.len());
     std::fs::write(path("window-events.jsonl"), window_events.join("\n") + "\n").unwrap();
     verdict(
