@@ -50,6 +50,7 @@ use crate::config::Config;
 use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
 use crate::contract::dlq::Rejection;
 use crate::dataflow::Dataflow;
+use crate::metrics::Metrics;
 use crate::pipeline::{
     Batch, CheckpointShape, CheckpointWrites, DecisionClock, DecisionEmitter, Pipeline,
     PreparedCheckpoints, Remedy, StageError,
@@ -122,6 +123,18 @@ fn report_failure(partition: i32, deps: &WorkerDeps, e: anyhow::Error) {
     deps.status.failed(partition, &error);
     deps.failure.lock().expect("failure lock").get_or_insert(e);
     deps.fail_notify.notify_one();
+}
+
+/// Awaits one delivery; a failure after librdkafka's retries is counted.
+async fn delivered(fut: DeliveryFuture, metrics: &Metrics) -> Result<(), String> {
+    match fut.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, _))) => {
+            metrics.kafka_errors.with_label_values(&["delivery"]).inc();
+            Err(format!("delivery failed after retries: {e}"))
+        }
+        Err(_) => Err("the producer dropped a delivery".into()),
+    }
 }
 
 /// A checkpoint's batches on their way to the store: the deliveries before
@@ -457,19 +470,9 @@ impl Worker {
     }
 
     async fn settle(&mut self, fut: DeliveryFuture) -> anyhow::Result<()> {
-        match fut.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => {
-                self.deps
-                    .dataflow
-                    .metrics
-                    .kafka_errors
-                    .with_label_values(&["delivery"])
-                    .inc();
-                anyhow::bail!("delivery failed after retries: {e}")
-            }
-            Err(_) => anyhow::bail!("producer dropped a delivery"),
-        }
+        delivered(fut, &self.deps.dataflow.metrics)
+            .await
+            .map_err(anyhow::Error::msg)
     }
 
     /// Waits for the previous checkpoint's write, encodes state and offset
@@ -499,13 +502,9 @@ impl Worker {
         let failed = shape.clone();
         let done = tokio::spawn(async move {
             for delivery in deliveries {
-                let error = match delivery.await {
-                    Ok(Ok(_)) => continue,
-                    Ok(Err((e, _))) => format!("delivery failed after retries: {e}"),
-                    Err(_) => "the producer dropped a delivery".to_string(),
-                };
-                metrics.kafka_errors.with_label_values(&["delivery"]).inc();
-                return failed.failed(&error);
+                if let Err(error) = delivered(delivery, &metrics).await {
+                    return failed.failed(&error);
+                }
             }
             match tokio::task::spawn_blocking(move || prepared.write()).await {
                 Ok(written) => written,
