@@ -60,6 +60,14 @@ PANELS = [
     ("Admin API and model promotions", "none", [
         ("sum by (route, status) (rate(verdict_admin_requests_total[5m]))", "{{route}} {{status}}"),
         ("sum by (result) (increase(verdict_model_reloads_total[1h]))", "promotions {{result}}")], "timeseries"),
+    ("State changelog: records written and restored", "ops", [
+        ("sum(rate(verdict_changelog_records_total[5m]))", "changelog records/s"),
+        ("sum(rate(verdict_restore_records_total[5m]))", "restored records/s")], "timeseries"),
+    ("State changelog: bytes written and restored", "Bps", [
+        ("sum(rate(verdict_changelog_bytes_total[5m]))", "changelog written"),
+        ("sum(rate(verdict_restore_bytes_total[5m]))", "restored")], "timeseries",
+     "Checkpoints copy their state changes to <group-id>.changelog; a partition assigned to an instance "
+     "whose disk lacks its state restores from it (readiness waits for it)."),
 ]
 
 def panel(i, title, unit, targets, kind, description=None):

@@ -40,6 +40,10 @@ pub struct Config {
 pub struct KafkaConfig {
     pub brokers: String,
     pub group_id: String,
+    /// Static group membership (`group.instance.id`): unique and stable per
+    /// instance (a pod name, a host name). A restart within the session
+    /// timeout then gets its partitions back without a rebalance.
+    pub group_instance_id: Option<String>,
     pub input_topic: String,
     pub output_topic: String,
     pub dlq_topic: String,
@@ -57,6 +61,7 @@ impl Default for KafkaConfig {
         KafkaConfig {
             brokers: "localhost:9092".into(),
             group_id: "verdict".into(),
+            group_instance_id: None,
             input_topic: "transactions".into(),
             output_topic: "decisions".into(),
             dlq_topic: "transactions.dlq".into(),
@@ -161,15 +166,29 @@ impl Default for ModelConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct StateSection {
     /// RocksDB directory. Empty: in-memory state, not durable: `verdict run`
     /// refuses it unless given `--ephemeral`.
     pub dir: Option<PathBuf>,
+    /// Copy every checkpoint to the compacted topic `<group-id>.changelog`
+    /// and restore a partition from it when this instance's store lacks
+    /// its state (on by default; see `engine/src/kafka/changelog.rs`).
+    pub changelog: bool,
     /// Cache and storage tuning (`[state.tuning]`, RocksDB's in
     /// `[state.tuning.rocksdb]`).
     pub tuning: verdict_state::StateConfig,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            dir: None,
+            changelog: true,
+            tuning: verdict_state::StateConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -54,6 +54,9 @@ pub struct DemoSummary {
     pub degraded: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// What the checkpoints copied to the state changelog.
+    pub changelog_records: u64,
+    pub changelog_bytes: u64,
 }
 
 #[derive(Default)]
@@ -133,6 +136,8 @@ pub async fn run(
         degraded: tally.degraded.load(Ordering::Relaxed),
         p50_ms: l.value_at_quantile(0.5) as f64 / 1e3,
         p99_ms: l.value_at_quantile(0.99) as f64 / 1e3,
+        changelog_records: dataflow.metrics.ops.changelog_records.get(),
+        changelog_bytes: dataflow.metrics.ops.changelog_bytes.get(),
     };
     drop(cluster);
     Ok(summary)
@@ -148,11 +153,7 @@ async fn connect(
         Some(b) => (None, b.clone()),
         None => {
             let cluster = MockCluster::new(1)?;
-            for topic in [
-                &config.kafka.input_topic,
-                &config.kafka.output_topic,
-                &config.kafka.dlq_topic,
-            ] {
+            for topic in &crate::kafka::topics(&config.kafka) {
                 cluster.create_topic(topic, opts.partitions, 1)?;
             }
             let brokers = cluster.bootstrap_servers();

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,verdict_engine=info,verdict=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli::dispatch(cli::Cli::parse()) {
         Ok(code) => code,

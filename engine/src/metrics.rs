@@ -44,6 +44,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_score_psi",
     "verdict_model_reloads_total",
     "verdict_admin_requests_total",
+    "verdict_changelog_records_total",
+    "verdict_changelog_bytes_total",
+    "verdict_restore_records_total",
+    "verdict_restore_bytes_total",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -96,6 +100,10 @@ pub struct Operations {
     pub model_reloads: IntCounterVec,
     pub model_abandoned: IntCounterVec,
     pub admin_requests: IntCounterVec,
+    pub changelog_records: IntCounter,
+    pub changelog_bytes: IntCounter,
+    pub restore_records: IntCounter,
+    pub restore_bytes: IntCounter,
 }
 
 impl Operations {
@@ -143,6 +151,22 @@ impl Operations {
                 "verdict_admin_requests_total",
                 "Admin API requests, by route and status code",
                 &["route", "status"],
+            ),
+            changelog_records: f.counter(
+                "verdict_changelog_records_total",
+                "State records copied to the changelog topic by checkpoints, seeds and repairs",
+            ),
+            changelog_bytes: f.counter(
+                "verdict_changelog_bytes_total",
+                "Key and value bytes of the records copied to the changelog topic",
+            ),
+            restore_records: f.counter(
+                "verdict_restore_records_total",
+                "Changelog records read while restoring partition state",
+            ),
+            restore_bytes: f.counter(
+                "verdict_restore_bytes_total",
+                "Key and value bytes of the changelog records read while restoring",
             ),
         };
         let now = std::time::SystemTime::now()

@@ -53,6 +53,9 @@ pub struct PartitionStatus {
     pub lag_messages: Option<i64>,
     /// The partition's event-time watermark (epoch ms).
     pub watermark_ms: Option<i64>,
+    /// While restoring from the changelog: records read so far and offsets
+    /// still to read.
+    pub restore: Option<RestoreProgress>,
     #[serde(skip)]
     since: Instant,
 }
@@ -67,6 +70,7 @@ impl PartitionStatus {
             checkpointed_offset: None,
             lag_messages: None,
             watermark_ms: None,
+            restore: None,
             since: Instant::now(),
         }
     }
@@ -75,6 +79,13 @@ impl PartitionStatus {
         self.phase = phase;
         self.since = Instant::now();
     }
+}
+
+/// How far a partition's restore from the changelog is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RestoreProgress {
+    pub records: u64,
+    pub remaining_offsets: i64,
 }
 
 /// The instance's view of its partitions.
@@ -141,14 +152,17 @@ impl EngineStatus {
             .partitions_failed
             .set(inner.failures.len() as i64);
         self.metrics.ops.ready.set(i64::from(inner.is_ready()));
+        self.metrics
+            .partitions_assigned
+            .set(inner.partitions.len() as i64);
     }
 
-    /// The group assigned these partitions (the whole new assignment).
-    /// Partitions no longer listed are dropped; new ones start restoring.
+    /// The group assigned these partitions, in addition to those it has not
+    /// revoked (the cooperative protocol hands out increments; the eager one
+    /// revokes everything first). New ones start restoring.
     pub fn assigned(&self, partitions: &[i32]) {
         self.with(|inner| {
             inner.assigned = true;
-            inner.partitions.retain(|p, _| partitions.contains(p));
             for &p in partitions {
                 inner
                     .partitions
@@ -178,6 +192,18 @@ impl EngineStatus {
                 .entry(partition)
                 .or_insert_with(|| PartitionStatus::new(partition))
                 .enter(Phase::Restoring);
+        });
+    }
+
+    /// A restoring partition's progress through its changelog.
+    pub fn restore_progress(&self, partition: i32, records: u64, remaining_offsets: i64) {
+        self.with(|inner| {
+            if let Some(p) = inner.partitions.get_mut(&partition) {
+                p.restore = Some(RestoreProgress {
+                    records,
+                    remaining_offsets,
+                });
+            }
         });
     }
 
@@ -296,16 +322,21 @@ mod tests {
         assert_eq!(metrics.ops.ready.get(), 1);
         assert_eq!(metrics.ops.partitions_restoring.get(), 0);
 
-        // A new assignment with a new partition is not ready until it runs.
-        status.assigned(&[1, 2]);
+        // A cooperative rebalance: partition 0 moves away, 2 comes in, 1
+        // stays and keeps running. Not ready until 2 runs.
+        status.revoked(&[0]);
+        status.assigned(&[2]);
         assert!(!status.is_ready());
         assert_eq!(status.assignment(), vec![1, 2]);
+        assert_eq!(metrics.partitions_assigned.get(), 2);
         status.running(2, None);
         assert!(status.is_ready());
 
         // An empty assignment (more instances than partitions) is ready.
+        status.revoked(&[1, 2]);
         status.assigned(&[]);
         assert!(status.is_ready());
+        assert_eq!(metrics.partitions_assigned.get(), 0);
     }
 
     #[test]

@@ -170,11 +170,7 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
 
     let cluster = MockCluster::new(1).unwrap();
     let mut config = Config::default();
-    for topic in [
-        &config.kafka.input_topic,
-        &config.kafka.output_topic,
-        &config.kafka.dlq_topic,
-    ] {
+    for topic in &verdict_engine::kafka::topics(&config.kafka) {
         cluster.create_topic(topic, 2, 1).unwrap();
     }
     config.kafka.brokers = cluster.bootstrap_servers();

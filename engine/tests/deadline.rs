@@ -77,11 +77,7 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
         .unwrap();
 
     let cluster = MockCluster::new(1).unwrap();
-    for topic in [
-        &config.kafka.input_topic,
-        &config.kafka.output_topic,
-        &config.kafka.dlq_topic,
-    ] {
+    for topic in &verdict_engine::kafka::topics(&config.kafka) {
         cluster.create_topic(topic, PARTITIONS, 1).unwrap();
     }
     config.kafka.brokers = cluster.bootstrap_servers();

@@ -76,6 +76,14 @@ pub fn run(args: DemoArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
         s.p50_ms,
         s.p99_ms
     );
+    let per = |n: u64| n as f64 / s.decisions.max(1) as f64;
+    println!(
+        "state changelog: {} records, {:.1} MB ({:.2} records, {:.0} bytes per decision)",
+        s.changelog_records,
+        s.changelog_bytes as f64 / 1e6,
+        per(s.changelog_records),
+        per(s.changelog_bytes)
+    );
     let complete = s.decisions + s.dlq == s.produced;
     if !complete {
         eprintln!(

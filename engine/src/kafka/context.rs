@@ -92,7 +92,6 @@ impl ConsumerContext for EngineContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
             let assigned = self.input_partitions(list);
-            self.metrics.partitions_assigned.set(assigned.len() as i64);
             tracing::info!(partitions = ?assigned, "partitions assigned");
             // The router opens each one's state now, not at its first message.
             self.status.assigned(&assigned);

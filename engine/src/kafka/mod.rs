@@ -11,7 +11,9 @@
 //! loop that routes messages), `clock.rs` (where each deadline starts), `context.rs` (rebalance hooks, statistics),
 //! `handle.rs` (a worker's channel and stop signal, shared by the router and
 //! the rebalance hook), `worker.rs` (one partition: batch, decide, produce,
-//! checkpoint), `dlq.rs` (the dead-letter record).
+//! checkpoint), `changelog.rs` (each checkpoint copied to a compacted topic,
+//! and a partition's state restored from it), `dlq.rs` (the dead-letter
+//! record).
 //!
 //! Delivery guarantees (see `worker.rs`):
 //! - offsets are never auto-committed; a worker checkpoints its state together
@@ -19,8 +21,12 @@
 //!   offset has been acknowledged by the broker, then commits the offset;
 //! - on restart or reassignment a worker skips what its checkpoint already
 //!   covers, so no event is counted twice and, because decisions are
-//!   deterministic, any re-emitted decision is identical to the first one.
+//!   deterministic, any re-emitted decision is identical to the first one;
+//! - a checkpoint lands only once its copy in the changelog topic is
+//!   acknowledged, so an instance whose disk lacks a partition's state
+//!   restores it from there, to the same checkpoint.
 
+pub mod changelog;
 mod client;
 mod clock;
 mod context;
@@ -29,12 +35,26 @@ mod handle;
 mod run;
 mod worker;
 
+pub use changelog::topic as changelog_topic;
 pub use client::{Role, client_config};
 pub use run::{EngineRun, run_engine};
 
 use crate::config::KafkaConfig;
 
-/// Creates the input, output and DLQ topics if they do not exist.
+/// Every topic the engine reads or writes: input, output, dead letters and
+/// the state changelog (for a mock cluster, which cannot create topics
+/// through the admin API, to create up front).
+pub fn topics(k: &KafkaConfig) -> [String; 4] {
+    [
+        k.input_topic.clone(),
+        k.output_topic.clone(),
+        k.dlq_topic.clone(),
+        changelog::topic(k),
+    ]
+}
+
+/// Creates the input, output and DLQ topics if they do not exist (the
+/// engine creates its changelog itself, compacted).
 pub async fn ensure_topics(k: &KafkaConfig) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;

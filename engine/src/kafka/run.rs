@@ -20,6 +20,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::{Notify, watch};
 
+use super::changelog;
 use super::client::{Role, client_config};
 use super::clock;
 use super::context::{EngineContext, Workers};
@@ -101,12 +102,14 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
     let consumer: Arc<StreamConsumer<EngineContext>> =
         Arc::new(client_config(&config.kafka, Role::Consumer).create_with_context(context)?);
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer).create()?;
+    let changelog_producer: FutureProducer = changelog::producer_config(&config.kafka).create()?;
     let (stop, mut stop_rx) = watch::channel(false);
     let deps = WorkerDeps {
         dataflow,
         config: Arc::clone(&config),
         consumer: Arc::clone(&consumer),
         producer,
+        changelog_producer,
         failure: Arc::new(std::sync::Mutex::new(None)),
         fail_notify: Arc::new(Notify::new()),
         status: Arc::clone(&status),
@@ -115,6 +118,9 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
     let deadline_clock = config.engine.deadline_clock;
     let task = tokio::spawn(async move {
         let metrics = Arc::clone(&deps.dataflow.metrics);
+        if deps.config.state.changelog {
+            changelog::ensure_topic(&deps.config.kafka).await?;
+        }
         // Only a warm instance joins the group: its first decisions pay for
         // nothing the later ones do not.
         warm_up(&deps).await;

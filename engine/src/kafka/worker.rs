@@ -43,6 +43,9 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{Notify, mpsc};
 
+use anyhow::Context;
+
+use super::changelog::{self, ChangelogWriter, Outcome};
 use super::context::EngineContext;
 use super::dlq::DeadLetter;
 use super::handle::{Routed, StopSignal, WorkerHandle};
@@ -65,6 +68,9 @@ pub struct WorkerDeps {
     pub config: Arc<Config>,
     pub consumer: Arc<StreamConsumer<EngineContext>>,
     pub producer: FutureProducer,
+    /// The state changelog's own producer: a checkpoint's burst of records
+    /// never queues in front of decisions.
+    pub changelog_producer: FutureProducer,
     /// Set when a worker fails; the engine shuts down with an error.
     pub failure: Arc<std::sync::Mutex<Option<anyhow::Error>>>,
     pub fail_notify: Arc<Notify>,
@@ -94,8 +100,9 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| {
                     rt.block_on(async {
-                        // Opening reads the partition's state from the store.
-                        let w = Worker::open(partition, deps.clone(), rx, stop_w)?;
+                        // Opening restores the partition's state from the
+                        // changelog if the store lacks it, then reads it.
+                        let w = Worker::open(partition, deps.clone(), rx, stop_w).await?;
                         deps.status.running(partition, w.checkpointed);
                         w.run().await
                     })
@@ -113,6 +120,49 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
         );
     }
     WorkerHandle::new(tx, stop, done)
+}
+
+/// Brings the partition's store up to date with its changelog (restore,
+/// seed or nothing; see `changelog.rs`), reporting progress; returns the
+/// writer of the partition's next copies.
+async fn restore(partition: i32, deps: &WorkerDeps) -> anyhow::Result<ChangelogWriter> {
+    let kafka = &deps.config.kafka;
+    let mut writer = ChangelogWriter::new(
+        changelog::topic(kafka),
+        partition,
+        deps.changelog_producer.clone(),
+        Arc::clone(&deps.dataflow.metrics),
+    );
+    let status = Arc::clone(&deps.status);
+    let mut progress = |records, remaining| status.restore_progress(partition, records, remaining);
+    // Not fetched meanwhile: a long restore must not fill the partition's
+    // channel and so block the router, and every other partition with it.
+    let mut own = TopicPartitionList::new();
+    own.add_partition(&kafka.input_topic, partition);
+    if let Err(e) = deps.consumer.pause(&own) {
+        tracing::warn!(partition, error = %e, "could not pause the partition while restoring");
+    }
+    let done =
+        changelog::bring_up_to_date(kafka, &mut writer, &*deps.dataflow.store, &mut progress)
+            .await
+            .with_context(|| format!("restoring partition {partition} from its changelog"));
+    if let Err(e) = deps.consumer.resume(&own) {
+        tracing::warn!(partition, error = %e, "could not resume the partition after restoring");
+    }
+    let done = done?;
+    if done.outcome != Outcome::Current {
+        tracing::info!(
+            partition,
+            outcome = ?done.outcome,
+            records = done.records,
+            bytes = done.bytes,
+            checkpoints = done.checkpoints,
+            discarded = done.discarded,
+            seconds = done.seconds,
+            "partition state brought up to date with its changelog"
+        );
+    }
+    Ok(writer)
 }
 
 /// Marks the partition failed and wakes the router, which stops the engine
@@ -180,6 +230,8 @@ struct Worker {
     checkpointed: Option<i64>,
     /// The checkpoint whose batch is being written.
     writing: Option<Writing>,
+    /// Copies each checkpoint to the changelog topic (`state.changelog`).
+    changelog: Option<ChangelogWriter>,
     inflight: VecDeque<DeliveryFuture>,
     /// Encoded decisions of the current batch, keyed by transaction id.
     outbox: Vec<(String, Vec<u8>)>,
@@ -189,12 +241,16 @@ struct Worker {
 }
 
 impl Worker {
-    fn open(
+    async fn open(
         partition: i32,
         deps: WorkerDeps,
         rx: mpsc::Receiver<Routed>,
         stop: Arc<StopSignal>,
     ) -> anyhow::Result<Self> {
+        let changelog = match deps.config.state.changelog {
+            true => Some(restore(partition, &deps).await?),
+            false => None,
+        };
         let mut pipeline = deps.dataflow.pipeline(partition)?;
         pipeline.score.bound_by_deadlines(partition)?;
         let resume_from = pipeline.features.checkpointed_offset();
@@ -216,6 +272,7 @@ impl Worker {
             next_offset: None,
             checkpointed: resume_from,
             writing: None,
+            changelog,
             inflight: VecDeque::new(),
             outbox: Vec::new(),
             last_checkpoint: Instant::now(),
@@ -489,7 +546,18 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        let prepared = self.prepare_checkpoint(next).await?;
+        let mut prepared = self.prepare_checkpoint(next).await?;
+        let copy = match &mut self.changelog {
+            Some(writer) => match writer.send(prepared.changes()).await {
+                Ok(copy) => Some((copy, writer.topic().to_owned())),
+                Err(e) => {
+                    let abandoned = prepared.shape().failed(&format!("{e:#}"));
+                    let _ = self.pipeline.finish_checkpoint(abandoned);
+                    return Err(e.context(format!("checkpoint of partition {}", self.partition)));
+                }
+            },
+            None => None,
+        };
         self.deps
             .dataflow
             .metrics
@@ -504,6 +572,12 @@ impl Worker {
             for delivery in deliveries {
                 if let Err(error) = delivered(delivery, &metrics).await {
                     return failed.failed(&error);
+                }
+            }
+            if let Some((copy, topic)) = copy {
+                match copy.acknowledged(&metrics).await {
+                    Ok(at) => prepared.note_changelog(&changelog::position_value(&topic, at)),
+                    Err(error) => return failed.failed(&error),
                 }
             }
             match tokio::task::spawn_blocking(move || prepared.write()).await {

@@ -131,6 +131,23 @@ impl PreparedCheckpoints {
         )
     }
 
+    /// What the batches change, key by key, in the order they apply (see
+    /// [`PreparedCheckpoint::changes`]): the copy for the changelog. The
+    /// state's batch, the one with the checkpoint record, comes last.
+    pub fn changes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        self.0
+            .iter()
+            .flatten()
+            .flat_map(PreparedCheckpoint::changes)
+    }
+
+    /// Records where the changelog copy ends, in the state's batch.
+    pub fn note_changelog(&mut self, position: &[u8]) {
+        if let Some(state) = self.0.iter_mut().flatten().next_back() {
+            state.note_changelog(position);
+        }
+    }
+
     /// Which stages have something to write, to report a write that did
     /// not run to the end once the batches have moved to its thread.
     pub fn shape(&self) -> CheckpointShape {

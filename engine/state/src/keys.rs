@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! [partition u32 BE][0x00]["offset"]          -> checkpoint: next offset, watermark, write epoch, state registry
+//! [partition u32 BE][0x00]["changelog"]       -> where the checkpoint's changelog copy ends (opaque to this crate)
 //! [partition u32 BE][0x02][user_id]            -> per-user history record
 //! [partition u32 BE][0x03][expiry day u32 BE][record key without partition] -> ()
 //! [partition u32 BE][0x04][key field u8][key]  -> entity record: every window / previous state of the key
@@ -25,6 +26,7 @@ pub(crate) const TAG_EXPIRY: u8 = 0x03;
 pub(crate) const TAG_ENTITY: u8 = 0x04;
 
 const CHECKPOINT_NAME: &[u8] = b"offset";
+const CHANGELOG_NAME: &[u8] = b"changelog";
 
 use verdict_rules::input::Field;
 
@@ -49,6 +51,17 @@ pub fn checkpoint_key(partition: i32) -> Vec<u8> {
     let mut k = partition_prefix(partition).to_vec();
     k.push(TAG_CHECKPOINT);
     k.extend_from_slice(CHECKPOINT_NAME);
+    k
+}
+
+/// The key of the partition's changelog position: written in the same batch
+/// as a checkpoint whose copy went to a changelog topic, so the store knows
+/// which changelog record it is current with. Never itself copied to the
+/// changelog.
+pub fn changelog_position_key(partition: i32) -> Vec<u8> {
+    let mut k = partition_prefix(partition).to_vec();
+    k.push(TAG_CHECKPOINT);
+    k.extend_from_slice(CHANGELOG_NAME);
     k
 }
 

@@ -33,7 +33,7 @@ use crate::partition::entity::{
 use crate::partition::layout::{Group, Layout};
 use crate::partition::record::Staging;
 use crate::store::StateStore;
-use crate::store::batch::WriteBatch;
+use crate::store::batch::{BatchOp, WriteBatch};
 use crate::units::DAY_MS;
 
 /// Dirty records from which a checkpoint encodes on two threads.
@@ -100,10 +100,38 @@ impl CheckpointRecord {
 #[must_use = "a prepared checkpoint must be written and finished"]
 pub struct PreparedCheckpoint {
     store: Arc<dyn StateStore>,
+    partition: i32,
     batch: WriteBatch,
+    /// The expiry-index keys the batch's range delete removes, one by one,
+    /// for [`Self::changes`] (a changelog topic has no range delete).
+    swept_index: WriteBatch,
 }
 
 impl PreparedCheckpoint {
+    /// What the batch changes, key by key, in the order it applies: a value
+    /// for each key it sets, `None` for each it deletes (the sweep's range
+    /// delete as the index keys it covers). The last change is the
+    /// checkpoint record. A store that applies these to the partition's
+    /// state as of the previous checkpoint holds exactly what the batch
+    /// leaves: this is what a changelog topic copies.
+    pub fn changes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        self.swept_index
+            .ops()
+            .chain(self.batch.ops())
+            .filter_map(|op| match op {
+                BatchOp::Put(k, v) => Some((k, Some(v))),
+                BatchOp::Delete(k) => Some((k, None)),
+                BatchOp::DeleteRange(..) => None,
+            })
+    }
+
+    /// Records `position` (where the batch's changelog copy ends) under
+    /// [`keys::changelog_position_key`], in the same atomic write.
+    pub fn note_changelog(&mut self, position: &[u8]) {
+        self.batch
+            .put(keys::changelog_position_key(self.partition), position);
+    }
+
     /// Writes the batch atomically. Blocking: call it off the partition's
     /// worker (or inline, as `PartitionState::checkpoint` does), then hand
     /// the result to `PartitionState::finish_checkpoint`.
@@ -204,10 +232,11 @@ impl Checkpoints {
         // field then key (0x04); expiry index changes (0x03); the checkpoint
         // record.
         let mut batch = WriteBatch::new();
+        let mut swept_index = WriteBatch::new();
         let today = (src.watermark != i64::MIN)
             .then(|| src.watermark.div_euclid(DAY_MS).clamp(0, u32::MAX as i64) as u32);
         if let Some(today) = today {
-            sweep(&**src.store, p, today, &mut batch)?;
+            sweep(&**src.store, p, today, &mut batch, &mut swept_index)?;
         }
         let jobs = dirty_records(&layout.groups);
         let stagings = encode_records(layout, p, today, src.epoch, &jobs)?;
@@ -239,7 +268,9 @@ impl Checkpoints {
         mark_clean(layout, seq, today);
         Ok(PreparedCheckpoint {
             store: Arc::clone(src.store),
+            partition: p,
             batch,
+            swept_index,
         })
     }
 
@@ -268,12 +299,14 @@ impl Checkpoints {
 }
 
 /// Stages the expiry sweep through `today` into `batch`: one range delete
-/// of the index entries and a delete of each record they point to.
+/// of the index entries and a delete of each record they point to; the
+/// index entries the range covers go to `index`, one delete each.
 fn sweep(
     store: &dyn StateStore,
     p: i32,
     today: u32,
     batch: &mut WriteBatch,
+    index: &mut WriteBatch,
 ) -> Result<(), StateError> {
     let (s, e) = keys::expiry_range_through(p, today);
     let mut swept = WriteBatch::new();
@@ -281,6 +314,7 @@ fn sweep(
         if let Some(rk) = keys::record_key_of_expiry(p, k) {
             swept.delete(rk);
         }
+        index.delete(k);
         true
     })?;
     batch.delete_range(s, e);
