@@ -369,6 +369,16 @@ impl Config {
         if k.input_topic == k.output_topic || k.input_topic == k.dlq_topic {
             problems.push("kafka.input-topic must differ from output-topic and dlq-topic".into());
         }
+        if k.group_instance_id
+            .as_deref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            problems.push(
+                "kafka.group-instance-id must not be empty when set (unset it for dynamic \
+                 membership)"
+                    .into(),
+            );
+        }
         if k.topic_partitions < 1 {
             problems.push("kafka.topic-partitions must be at least 1".into());
         }
@@ -546,8 +556,30 @@ mod tests {
         cfg.kafka
             .properties
             .insert("enable.auto.commit".into(), "true".into());
+        cfg.kafka.group_instance_id = Some(" ".into());
         let problems = cfg.validate().unwrap_err();
-        assert!(problems.len() >= 5, "{problems:#?}");
+        assert!(problems.len() >= 6, "{problems:#?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("kafka.group-instance-id must not be empty")),
+            "{problems:#?}"
+        );
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn static_membership_and_the_changelog_are_read_from_the_environment() {
+        let env = vec![
+            (
+                "VERDICT_KAFKA__GROUP_INSTANCE_ID".to_string(),
+                "verdict-2".to_string(),
+            ),
+            ("VERDICT_STATE__CHANGELOG".into(), "false".into()),
+        ];
+        let cfg = Config::load_with_env(None, env.into_iter()).unwrap();
+        assert_eq!(cfg.kafka.group_instance_id.as_deref(), Some("verdict-2"));
+        assert!(!cfg.state.changelog);
+        assert!(Config::default().state.changelog, "on by default");
     }
 }

@@ -14,7 +14,8 @@
 //! pipeline/    the Stage trait, StageError (whose fault), the Pipeline; one
 //!              file per stage (features, score, rules), the batch, emit
 //! kafka/       the Kafka runtime: run.rs (router), worker.rs (a partition),
-//!              handle.rs, context.rs (rebalance), dlq.rs, client.rs
+//!              changelog.rs (state copied to and restored from a compacted
+//!              topic), handle.rs, context.rs (rebalance), dlq.rs, client.rs
 //! replay.rs    the file runtime (deterministic); backtest.rs, backfill.rs on it
 //! config.rs    layered configuration and its validation
 //! metrics.rs   every metric family; drift.rs the serving score PSI

@@ -32,7 +32,7 @@ use verdict_engine::kafka::{ensure_topics, run_engine};
 use verdict_engine::metrics::Metrics;
 use verdict_tests::{Broker, decision, read_until, reader};
 
-const MESSAGES: usize = 20_000;
+const MESSAGES: usize = 12_000;
 /// SIGKILL cycles.
 const ROUNDS: usize = 10;
 
@@ -169,9 +169,9 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
                     )
                     .await
                     .unwrap();
-                // About 200 a second: traffic through every round.
-                if i % 50 == 49 {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
+                // About 125 a second: traffic through every round.
+                if i % 25 == 24 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         })
