@@ -16,7 +16,7 @@
 //! `engine_process_entry` (an ignored test that runs the engine until killed),
 //! configured through environment variables.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -259,39 +259,5 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
         "the reference run decided every transaction once"
     );
 
-    let key = |d: &DecisionRecord| {
-        (
-            d.action.clone(),
-            d.score.map(f32::to_bits),
-            d.rules.clone(),
-            d.reasons.clone(),
-        )
-    };
-    let expected: HashMap<&str, _> = reference
-        .iter()
-        .map(|d| (d.transaction_id.as_str(), key(d)))
-        .collect();
-    let mut seen = HashSet::new();
-    for d in &crashed {
-        let want = expected
-            .get(d.transaction_id.as_str())
-            .unwrap_or_else(|| panic!("unknown id {}", d.transaction_id));
-        assert_eq!(
-            &key(d),
-            want,
-            "decision for {} differs from the uninterrupted run",
-            d.transaction_id
-        );
-        seen.insert(d.transaction_id.as_str());
-    }
-    let missing: Vec<_> = ids
-        .iter()
-        .filter(|id| !seen.contains(id.as_str()))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} transactions lost, e.g. {missing:?}",
-        ids.len() - seen.len()
-    );
+    super::assert_as_the_reference(&crashed, &reference, &ids, "the kills");
 }

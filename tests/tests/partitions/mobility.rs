@@ -12,7 +12,7 @@
 //! that took partitions over decided them on the state their previous
 //! owners had built, restored from the changelog (their logs say so).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -273,40 +273,6 @@ async fn state_follows_its_partition_to_any_instance() {
         "the reference decided every event once"
     );
 
-    let key = |d: &DecisionRecord| {
-        (
-            d.action.clone(),
-            d.score.map(f32::to_bits),
-            d.rules.clone(),
-            d.reasons.clone(),
-        )
-    };
-    let expected: HashMap<&str, _> = expected
-        .iter()
-        .map(|d| (d.transaction_id.as_str(), key(d)))
-        .collect();
-    let mut decided = HashSet::new();
-    for d in &seen {
-        let want = expected
-            .get(d.transaction_id.as_str())
-            .unwrap_or_else(|| panic!("unknown id {}", d.transaction_id));
-        assert_eq!(
-            &key(d),
-            want,
-            "{} was decided differently after the moves",
-            d.transaction_id
-        );
-        assert!(!d.degraded, "{d:?}");
-        decided.insert(d.transaction_id.as_str());
-    }
-    let missing: Vec<_> = valid
-        .iter()
-        .filter(|id| !decided.contains(id.as_str()))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} valid events never decided, e.g. {missing:?}",
-        valid.len() - decided.len()
-    );
+    assert!(seen.iter().all(|d| !d.degraded), "a decision was degraded");
+    super::assert_as_the_reference(&seen, &expected, &valid, "the moves");
 }
