@@ -68,6 +68,14 @@ PANELS = [
         ("sum(rate(verdict_restore_bytes_total[5m]))", "restored")], "timeseries",
      "Checkpoints copy their state changes to <group-id>.changelog; a partition assigned to an instance "
      "whose disk lacks its state restores from it (readiness waits for it)."),
+    ("Re-keying: key owners' requests and answers", "ops", [
+        ("sum by (result) (rate(verdict_rekey_answers_total[5m]))", "answers {{result}}"),
+        ("sum by (outcome) (rate(verdict_rekey_requests_total[5m]))", "requests {{outcome}}")], "timeseries",
+     "Features by device, IP, ... are kept by their key's owner (<group-id>.by.<field>) and answered on "
+     "<group-id>.features; a missing answer makes its decision degraded."),
+    ("Re-keying: join wait (p50, p99)", "s", [
+        ("histogram_quantile(0.5, sum by (le) (rate(verdict_rekey_join_seconds_bucket[5m])))", "p50"),
+        ("histogram_quantile(0.99, sum by (le) (rate(verdict_rekey_join_seconds_bucket[5m])))", "p99")], "timeseries"),
 ]
 
 def panel(i, title, unit, targets, kind, description=None):

@@ -100,6 +100,20 @@ pub struct EngineConfig {
     /// gives up and exits non-zero. Keep it below the orchestrator's grace
     /// (Kubernetes `terminationGracePeriodSeconds`, compose `stop_grace_period`).
     pub shutdown_grace_ms: u64,
+    /// Keep each feature computed `by` a field other than the user where
+    /// that field's values are owned, through the internal topics
+    /// `<group-id>.by.<field>` and `<group-id>.features` (see `rekey.rs`):
+    /// with several partitions, a device's window then counts every user's
+    /// events, as a one-partition replay does. Off (the default until the
+    /// hop's latency is measured through a broker and a key owner's failure
+    /// no longer degrades its keys' decisions for a session timeout): each
+    /// partition counts only its own users' events.
+    pub rekey: bool,
+    /// Key fields whose every value belongs to one user (a card belongs to
+    /// one account): the user's partition already sees all of a value's
+    /// events, so their features need no hop. Declaring a field that is not
+    /// makes its features count per partition.
+    pub co_partitioned: Vec<String>,
 }
 
 /// Where an event's deadline clock starts (`engine.deadline-clock`): the SLA
@@ -120,6 +134,17 @@ pub enum DeadlineClock {
     Receipt,
 }
 
+impl EngineConfig {
+    /// The declared co-partitioned fields (names validated by
+    /// [`Config::validate`]; an unknown one is skipped here).
+    pub fn co_partitioned_fields(&self) -> Vec<verdict_rules::Field> {
+        self.co_partitioned
+            .iter()
+            .filter_map(|n| verdict_rules::Field::from_name(n))
+            .collect()
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
@@ -132,6 +157,8 @@ impl Default for EngineConfig {
             allowed_lateness_ms: 5_000,
             idle_partition_ms: 10_000,
             shutdown_grace_ms: 20_000,
+            rekey: false,
+            co_partitioned: vec!["card_id".into()],
         }
     }
 }
@@ -347,6 +374,18 @@ impl Config {
                 "engine.batch-wait-ms ({}) must be below engine.sla-ms ({})",
                 e.batch_wait_ms, e.sla_ms
             ));
+        }
+        for name in &e.co_partitioned {
+            match verdict_rules::Field::from_name(name) {
+                None => problems.push(format!(
+                    "engine.co-partitioned: {name:?} is not an event field"
+                )),
+                Some(verdict_rules::Field::UserId) => problems.push(
+                    "engine.co-partitioned: user_id is the input's own key; list only other fields"
+                        .into(),
+                ),
+                Some(_) => {}
+            }
         }
         if e.partition_buffer == 0 {
             problems.push("engine.partition-buffer must be positive".into());

@@ -14,9 +14,11 @@ use verdict_state::{
     MemoryStore, PartitionState, RocksOptions, RocksStore, StateConfig, StateStore,
 };
 
+use crate::config::EngineConfig;
 use crate::drift::ScoreDrift;
 use crate::metrics::Metrics;
 use crate::pipeline::{FeatureStage, ModelHandle, Pipeline, RuleStage, ScoreStage};
+use crate::rekey::{RekeyPlan, Scope, scoped};
 
 /// The dataflow's shared parts, from which each partition's [`Pipeline`] is
 /// wired: immutable-and-swappable (rules, model) or internally partitioned
@@ -160,16 +162,40 @@ impl Dataflow {
 
     /// The pipeline of one partition: features → score → rules.
     pub fn pipeline(&self, partition: i32) -> anyhow::Result<Pipeline> {
-        let rules = self.rules.load_full();
-        let state = PartitionState::open(
-            Arc::clone(&self.store),
-            partition,
-            rules.features(),
-            &self.state,
+        self.scoped_pipeline(partition, Scope::All)
+    }
+
+    /// Which key fields' features hop to their owners (see `rekey.rs`),
+    /// for the rule set running now and `engine`'s settings.
+    pub fn rekey_plan(&self, engine: &EngineConfig) -> RekeyPlan {
+        RekeyPlan::new(
+            self.rules.load().features(),
+            &engine.co_partitioned_fields(),
+            engine.rekey,
         )
-        .with_context(|| format!("opening state of partition {partition}"))?;
+    }
+
+    /// The pipeline of one unit: its state keeps the features of `scope`
+    /// only, under the store's partition `state_id` (a [`Unit::id`]; for
+    /// [`Scope::All`] the input partition).
+    ///
+    /// [`Unit::id`]: crate::rekey::Unit::id
+    pub fn scoped_pipeline(&self, state_id: i32, scope: Scope) -> anyhow::Result<Pipeline> {
+        let rules = self.rules.load_full();
+        let mut config = self.state.clone();
+        let features = match &scope {
+            Scope::All => rules.features().to_vec(),
+            Scope::Home(_) => scoped(rules.features(), &scope),
+            Scope::Owner(_) => {
+                // A key owner keeps no user history.
+                config.history = false;
+                scoped(rules.features(), &scope)
+            }
+        };
+        let state = PartitionState::open(Arc::clone(&self.store), state_id, &features, &config)
+            .with_context(|| format!("opening state of partition {state_id}"))?;
         Ok(Pipeline::new(
-            FeatureStage::new(state, &rules),
+            FeatureStage::new(state, &rules, scope),
             ScoreStage::new(
                 self.models.clone(),
                 Arc::clone(&self.metrics),

@@ -75,7 +75,8 @@ pub async fn run(
     mut config: Config,
     dataflow: Dataflow,
 ) -> anyhow::Result<DemoSummary> {
-    let cluster = connect(&opts, &mut config).await?;
+    let plan = dataflow.rekey_plan(&config.engine);
+    let cluster = connect(&opts, &mut config, &plan).await?;
     let brokers = config.kafka.brokers.clone();
     let config = Arc::new(config);
     let engine = run_engine(Arc::clone(&config), dataflow.clone())?;
@@ -148,12 +149,13 @@ pub async fn run(
 async fn connect(
     opts: &DemoOptions,
     config: &mut Config,
+    plan: &crate::rekey::RekeyPlan,
 ) -> anyhow::Result<Option<MockCluster<'static, DefaultProducerContext>>> {
     let (cluster, brokers) = match &opts.brokers {
         Some(b) => (None, b.clone()),
         None => {
             let cluster = MockCluster::new(1)?;
-            for topic in &crate::kafka::topics(&config.kafka) {
+            for topic in &crate::kafka::topics(&config.kafka, plan) {
                 cluster.create_topic(topic, opts.partitions, 1)?;
             }
             let brokers = cluster.bootstrap_servers();

@@ -16,6 +16,8 @@
 //! kafka/       the Kafka runtime: run.rs (router), worker.rs (a partition),
 //!              changelog.rs (state copied to and restored from a compacted
 //!              topic), handle.rs, context.rs (rebalance), dlq.rs, client.rs
+//! rekey.rs     re-keying: which features hop to their key's owner, the
+//!              records of the hop, the owner's ledger (kafka/rekey.rs: topics)
 //! replay.rs    the file runtime (deterministic); backtest.rs, backfill.rs on it
 //! config.rs    layered configuration and its validation
 //! metrics.rs   every metric family; drift.rs the serving score PSI
@@ -47,6 +49,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
 pub mod recent;
+pub mod rekey;
 pub mod reload;
 pub mod replay;
 pub mod status;

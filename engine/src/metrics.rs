@@ -48,6 +48,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_changelog_bytes_total",
     "verdict_restore_records_total",
     "verdict_restore_bytes_total",
+    "verdict_rekey_answers_total",
+    "verdict_rekey_requests_total",
+    "verdict_rekey_join_seconds",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -85,7 +88,42 @@ pub struct Metrics {
     pub state_size: IntGaugeVec,
     pub partitions_assigned: IntGauge,
     pub kafka_errors: IntCounterVec,
+    pub rekey: Rekey,
     pub ops: Operations,
+}
+
+/// The re-keying hop (`rekey.rs`).
+pub struct Rekey {
+    /// Key owners' answers as homes joined them: joined, missing (not in
+    /// time, or not usable: the decision is degraded), undecodable.
+    pub answers: IntCounterVec,
+    /// Requests key owners answered: new (applied), resent (answered again
+    /// from the ledger), forgotten (answered "unknown"), undecodable.
+    pub requests: IntCounterVec,
+    /// How long a home batch waited for its key owners' answers.
+    pub join: Histogram,
+}
+
+impl Rekey {
+    fn new(f: &Families<'_>) -> Rekey {
+        Rekey {
+            answers: f.counter_vec(
+                "verdict_rekey_answers_total",
+                "Key owners' answers to home partitions, by what the join made of them",
+                &["result"],
+            ),
+            requests: f.counter_vec(
+                "verdict_rekey_requests_total",
+                "Re-keyed requests key owners answered, by whether they were new",
+                &["outcome"],
+            ),
+            join: f.histogram(
+                "verdict_rekey_join_seconds",
+                "How long a home batch waited for its key owners' answers",
+                LATENCY_BUCKETS.to_vec(),
+            ),
+        }
+    }
 }
 
 /// What an operator watches besides the decisions: the instance's
@@ -293,6 +331,7 @@ impl Metrics {
                 "Broker errors, by operation",
                 &["op"],
             ),
+            rekey: Rekey::new(&f),
             ops: Operations::new(&f),
             registry: r,
         }
@@ -387,6 +426,8 @@ mod tests {
         m.state_keys.with_label_values(&["0"]).set(1);
         m.state_size.with_label_values(&["0"]).set(1);
         m.kafka_errors.with_label_values(&["produce"]).inc();
+        m.rekey.answers.with_label_values(&["joined"]).inc();
+        m.rekey.requests.with_label_values(&["new"]).inc();
         m.ops.model_reloads.with_label_values(&["ok"]).inc();
         m.ops
             .admin_requests

@@ -170,7 +170,8 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
 
     let cluster = MockCluster::new(1).unwrap();
     let mut config = Config::default();
-    for topic in &verdict_engine::kafka::topics(&config.kafka) {
+    for topic in &verdict_engine::kafka::topics(&config.kafka, &dataflow.rekey_plan(&config.engine))
+    {
         cluster.create_topic(topic, 2, 1).unwrap();
     }
     config.kafka.brokers = cluster.bootstrap_servers();

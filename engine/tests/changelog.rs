@@ -50,6 +50,7 @@ async fn restore_into(
     let mut writer = ChangelogWriter::new(
         topic(kafka),
         partition,
+        partition,
         producer.clone(),
         Arc::new(Metrics::new()),
     );
@@ -76,7 +77,7 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
     other.group_id = "another-application".into();
     let mut third = config.kafka.clone();
     third.group_id = "a-backfilled-application".into();
-    for topic in topics(&config.kafka)
+    for topic in topics(&config.kafka, &dataflow.rekey_plan(&config.engine))
         .iter()
         .chain([&topic(&other), &topic(&third)])
     {
@@ -130,8 +131,13 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
 
     // A writer that died in the middle of a copy: new values for five of
     // partition 0's keys, and no checkpoint record after them.
-    let mut dead =
-        ChangelogWriter::new(topic(kafka), 0, producer.clone(), Arc::new(Metrics::new()));
+    let mut dead = ChangelogWriter::new(
+        topic(kafka),
+        0,
+        0,
+        producer.clone(),
+        Arc::new(Metrics::new()),
+    );
     let unfinished: Vec<(Vec<u8>, Vec<u8>)> = state(&*own, 0)
         .into_iter()
         .rev()

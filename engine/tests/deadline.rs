@@ -77,7 +77,8 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
         .unwrap();
 
     let cluster = MockCluster::new(1).unwrap();
-    for topic in &verdict_engine::kafka::topics(&config.kafka) {
+    for topic in &verdict_engine::kafka::topics(&config.kafka, &dataflow.rekey_plan(&config.engine))
+    {
         cluster.create_topic(topic, PARTITIONS, 1).unwrap();
     }
     config.kafka.brokers = cluster.bootstrap_servers();

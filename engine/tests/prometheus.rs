@@ -76,6 +76,8 @@ fn start_demo(admin: &str) -> Process {
             "20000",
         ])
         .args(["--admin", admin])
+        // The re-keying hop's panels need it on.
+        .env("VERDICT_ENGINE__REKEY", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -133,7 +133,7 @@ fn main() -> anyhow::Result<()> {
             let (records, bytes, digest) = contents(&*source, p)?;
             let topic = verdict_engine::kafka::changelog_topic(&kafka);
             let mut writer =
-                ChangelogWriter::new(topic.clone(), p, producer.clone(), Arc::clone(&metrics));
+                ChangelogWriter::new(topic.clone(), p, p, producer.clone(), Arc::clone(&metrics));
             let started = Instant::now();
             let seed = bring_up_to_date(&kafka, &mut writer, &*source, &mut |_, _| {}).await?;
             seeded.seconds += started.elapsed().as_secs_f64();
@@ -149,7 +149,8 @@ fn main() -> anyhow::Result<()> {
                 into.join(format!("partition-{p}")),
                 &RocksOptions::default(),
             )?);
-            let mut writer = ChangelogWriter::new(topic, p, producer.clone(), Arc::clone(&metrics));
+            let mut writer =
+                ChangelogWriter::new(topic, p, p, producer.clone(), Arc::clone(&metrics));
             let done = bring_up_to_date(&kafka, &mut writer, &*target, &mut |_, _| {}).await?;
             restored.records += done.records;
             restored.bytes += done.bytes;

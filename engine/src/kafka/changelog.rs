@@ -138,7 +138,11 @@ pub fn position_value(topic: &str, offset: i64) -> Vec<u8> {
 /// One partition's writer of checkpoint copies.
 pub struct ChangelogWriter {
     topic: String,
+    /// The changelog topic's partition.
     partition: i32,
+    /// The store partition whose state it copies (a unit id: the same as
+    /// `partition` for a home, see `crate::rekey::Unit`).
+    state: i32,
     token: u64,
     seq: u64,
     producer: FutureProducer,
@@ -178,12 +182,14 @@ impl ChangelogWriter {
     pub fn new(
         topic: String,
         partition: i32,
+        state: i32,
         producer: FutureProducer,
         metrics: Arc<Metrics>,
     ) -> Self {
         ChangelogWriter {
             topic,
             partition,
+            state,
             token: fresh_token(partition),
             seq: 0,
             producer,
@@ -275,7 +281,7 @@ impl ChangelogWriter {
             .map_err(anyhow::Error::msg)?;
         let mut batch = WriteBatch::new();
         batch.put(
-            changelog_position_key(self.partition),
+            changelog_position_key(self.state),
             position_value(&self.topic, at),
         );
         store.write(batch)?;
@@ -321,14 +327,14 @@ pub async fn bring_up_to_date(
     progress: &mut dyn FnMut(u64, i64),
 ) -> anyhow::Result<Restored> {
     let started = Instant::now();
-    let (topic, p) = (writer.topic.clone(), writer.partition);
+    let (topic, p, state) = (writer.topic.clone(), writer.partition, writer.state);
     let consumer: BaseConsumer = restore_config(kafka)
         .create()
         .context("creating the changelog reader")?;
     let (low, high) = consumer
         .fetch_watermarks(&topic, p, Duration::from_secs(10))
         .with_context(|| format!("reading the offsets of {topic}/{p}"))?;
-    let local = position(store, &topic, p)?;
+    let local = position(store, &topic, state)?;
     let mut done = Restored {
         outcome: Outcome::Current,
         records: 0,
@@ -339,7 +345,7 @@ pub async fn bring_up_to_date(
         seconds: 0.0,
     };
     if high <= low {
-        if has_state(store, p)? {
+        if has_state(store, state)? {
             done.outcome = Outcome::Seeded;
             done.position = Some(seed(writer, store).await?);
         }
@@ -357,7 +363,7 @@ pub async fn bring_up_to_date(
         None => {
             // Whatever the store holds is not a changelog copy: the
             // changelog is the partition's state.
-            let (s, e) = partition_range(p);
+            let (s, e) = partition_range(state);
             store.delete_range(&s, &e)?;
             low
         }
@@ -366,11 +372,18 @@ pub async fn bring_up_to_date(
     tpl.add_partition_offset(&topic, p, Offset::Offset(start))?;
     consumer.assign(&tpl)?;
     done.outcome = Outcome::Restored;
-    let tail = read_copies(&consumer, (&topic, p), high, store, &mut done, progress)?;
+    let tail = read_copies(
+        &consumer,
+        (&topic, p, state),
+        high,
+        store,
+        &mut done,
+        progress,
+    )?;
     if !tail.is_empty() {
         repair(writer, store, &tail).await?;
     }
-    done.position = position(store, &topic, p)?;
+    done.position = position(store, &topic, state)?;
     done.seconds = started.elapsed().as_secs_f64();
     let metrics = &writer.metrics;
     metrics.ops.restore_records.inc_by(done.records);
@@ -416,13 +429,13 @@ fn restore_config(kafka: &KafkaConfig) -> ClientConfig {
 /// interrupted restore resumes where it stopped.
 fn read_copies(
     consumer: &BaseConsumer,
-    (topic, p): (&str, i32),
+    (topic, p, state): (&str, i32, i32),
     high: i64,
     store: &dyn StateStore,
     done: &mut Restored,
     progress: &mut dyn FnMut(u64, i64),
 ) -> anyhow::Result<BTreeSet<Vec<u8>>> {
-    let (marker, bare_marker) = (checkpoint_key(p), changelog_position_key(p));
+    let (marker, bare_marker) = (checkpoint_key(state), changelog_position_key(state));
     let mut copy = WriteBatch::new();
     let mut copy_tag = None;
     let mut copy_end = 0;
@@ -511,7 +524,7 @@ fn marker_of(store: &dyn StateStore, p: i32) -> anyhow::Result<(Vec<u8>, Vec<u8>
 
 /// Copies the whole partition to the changelog, marker last.
 async fn seed(writer: &mut ChangelogWriter, store: &dyn StateStore) -> anyhow::Result<i64> {
-    let p = writer.partition;
+    let p = writer.state;
     let (marker, skip) = (checkpoint_key(p), changelog_position_key(p));
     let (start, end) = partition_range(p);
     let mut changes = Vec::new();
@@ -548,7 +561,7 @@ async fn repair(
     store: &dyn StateStore,
     keys: &BTreeSet<Vec<u8>>,
 ) -> anyhow::Result<()> {
-    let p = writer.partition;
+    let p = writer.state;
     let (marker, value) = marker_of(store, p)?;
     let mut changes = Vec::with_capacity(keys.len() + 1);
     for key in keys.iter().filter(|k| **k != marker) {
@@ -568,9 +581,27 @@ async fn repair(
 /// not exist (compacted; replicated like the cluster allows, up to 3); an
 /// existing one with fewer partitions than the input is an error.
 pub async fn ensure_topic(kafka: &KafkaConfig) -> anyhow::Result<()> {
+    ensure_internal_topic(kafka, &topic(kafka), &COMPACTED).await
+}
+
+/// The settings of a changelog topic.
+pub const COMPACTED: [(&str, &str); 2] = [
+    ("cleanup.policy", "compact"),
+    ("min.compaction.lag.ms", MIN_COMPACTION_LAG_MS),
+];
+
+/// Creates an internal topic of the application with the input's partition
+/// count and `settings` if it does not exist (replicated like the cluster
+/// allows, up to 3); an existing one with fewer partitions than the input
+/// is an error.
+pub async fn ensure_internal_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
-    let topic = topic(kafka);
+    let topic = topic.to_owned();
     let reader: BaseConsumer = restore_config(kafka).create()?;
     let (inputs, existing, brokers) = {
         let (kafka, topic) = (kafka.clone(), topic.clone());
@@ -596,35 +627,36 @@ pub async fn ensure_topic(kafka: &KafkaConfig) -> anyhow::Result<()> {
     let wanted = match inputs {
         Some(n) => n,
         None => {
-            tracing::warn!(input = %kafka.input_topic, partitions = kafka.topic_partitions, "the input topic does not exist yet; sizing the changelog by kafka.topic-partitions");
+            tracing::warn!(input = %kafka.input_topic, partitions = kafka.topic_partitions, %topic, "the input topic does not exist yet; sizing the internal topic by kafka.topic-partitions");
             kafka.topic_partitions.max(1) as usize
         }
     };
     match existing {
         Some(n) if n >= wanted => return Ok(()),
         Some(n) => anyhow::bail!(
-            "the changelog topic {topic} has {n} partitions but the input {} has {wanted}: \
-             add partitions to the changelog (kafka-topics --alter) before starting",
+            "the internal topic {topic} has {n} partitions but the input {} has {wanted}: \
+             add partitions to it (kafka-topics --alter) before starting",
             kafka.input_topic
         ),
         None => {}
     }
     let admin: AdminClient<DefaultClientContext> = client_config(kafka, Role::Admin).create()?;
     let replication = brokers.clamp(1, 3) as i32;
-    let new = NewTopic::new(&topic, wanted as i32, TopicReplication::Fixed(replication))
-        .set("cleanup.policy", "compact")
-        .set("min.compaction.lag.ms", MIN_COMPACTION_LAG_MS);
+    let mut new = NewTopic::new(&topic, wanted as i32, TopicReplication::Fixed(replication));
+    for (k, v) in settings {
+        new = new.set(k, v);
+    }
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics([&new], &opts).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => anyhow::bail!(
-                "creating the changelog topic {topic} ({wanted} partitions, cleanup.policy=compact): \
+                "creating the internal topic {topic} ({wanted} partitions, {settings:?}): \
                  {code}; create it yourself or grant the engine CreateTopics"
             ),
         }
     }
-    tracing::info!(%topic, partitions = wanted, replication, "created the changelog topic");
+    tracing::info!(%topic, partitions = wanted, replication, "created an internal topic");
     Ok(())
 }
 

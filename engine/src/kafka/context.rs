@@ -15,7 +15,9 @@ use rdkafka::statistics::Statistics;
 
 use super::handle::WorkerHandle;
 use crate::metrics::Metrics;
+use crate::rekey::Unit;
 use crate::status::EngineStatus;
+use verdict_rules::Field;
 
 /// Live workers by partition, shared by the router and the rebalance hook.
 pub type Workers = Arc<Mutex<HashMap<i32, WorkerHandle>>>;
@@ -25,14 +27,28 @@ pub struct EngineContext {
     pub metrics: Arc<Metrics>,
     pub status: Arc<EngineStatus>,
     pub input_topic: String,
+    /// The re-keying hop's request topics and their fields.
+    pub request_topics: Vec<(String, Field)>,
 }
 
 impl EngineContext {
-    fn input_partitions(&self, list: &rdkafka::TopicPartitionList) -> Vec<i32> {
+    /// The unit a partition of a consumed topic is worked by.
+    pub fn unit(&self, topic: &str, partition: i32) -> Option<Unit> {
+        if topic == self.input_topic {
+            return Some(Unit::Home(partition));
+        }
+        self.request_topics
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|&(_, field)| Unit::Owner { field, partition })
+    }
+
+    /// The ids of the units of `list`'s partitions.
+    fn units(&self, list: &rdkafka::TopicPartitionList) -> Vec<i32> {
         list.elements()
             .iter()
-            .filter(|e| e.topic() == self.input_topic)
-            .map(|e| e.partition())
+            .filter_map(|e| self.unit(e.topic(), e.partition()))
+            .map(Unit::id)
             .collect()
     }
 }
@@ -58,7 +74,7 @@ impl ConsumerContext for EngineContext {
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
-        let revoked = self.input_partitions(list);
+        let revoked = self.units(list);
         self.status.revoked(&revoked);
         let handles: Vec<(i32, WorkerHandle)> = {
             let mut workers = self.workers.lock().expect("workers lock");
@@ -91,7 +107,7 @@ impl ConsumerContext for EngineContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
-            let assigned = self.input_partitions(list);
+            let assigned = self.units(list);
             tracing::info!(partitions = ?assigned, "partitions assigned");
             // The router opens each one's state now, not at its first message.
             self.status.assigned(&assigned);

@@ -12,8 +12,9 @@
 //! `handle.rs` (a worker's channel and stop signal, shared by the router and
 //! the rebalance hook), `worker.rs` (one partition: batch, decide, produce,
 //! checkpoint), `changelog.rs` (each checkpoint copied to a compacted topic,
-//! and a partition's state restored from it), `dlq.rs` (the dead-letter
-//! record).
+//! and a partition's state restored from it), `rekey.rs` (the re-keying
+//! hop: requests to key owners, answers joined by the home), `dlq.rs` (the
+//! dead-letter record).
 //!
 //! Delivery guarantees (see `worker.rs`):
 //! - offsets are never auto-committed; a worker checkpoints its state together
@@ -32,6 +33,7 @@ mod clock;
 mod context;
 mod dlq;
 mod handle;
+pub mod rekey;
 mod run;
 mod worker;
 
@@ -40,17 +42,21 @@ pub use client::{Role, client_config};
 pub use run::{EngineRun, run_engine};
 
 use crate::config::KafkaConfig;
+use crate::rekey::RekeyPlan;
 
-/// Every topic the engine reads or writes: input, output, dead letters and
-/// the state changelog (for a mock cluster, which cannot create topics
-/// through the admin API, to create up front).
-pub fn topics(k: &KafkaConfig) -> [String; 4] {
-    [
+/// Every topic the engine reads or writes: input, output, dead letters, the
+/// state changelog and the re-keying hop's topics for `plan` (for a mock
+/// cluster, which cannot create topics through the admin API, to create up
+/// front).
+pub fn topics(k: &KafkaConfig, plan: &RekeyPlan) -> Vec<String> {
+    let mut topics = vec![
         k.input_topic.clone(),
         k.output_topic.clone(),
         k.dlq_topic.clone(),
         changelog::topic(k),
-    ]
+    ];
+    topics.extend(rekey::topics(k, plan).into_iter().map(|(t, _)| t));
+    topics
 }
 
 /// Creates the input, output and DLQ topics if they do not exist (the

@@ -25,11 +25,14 @@ use super::client::{Role, client_config};
 use super::clock;
 use super::context::{EngineContext, Workers};
 use super::handle::Routed;
+use super::rekey::{self, AnswerRouter};
 use super::worker::{self, WorkerDeps};
 use crate::config::Config;
 use crate::dataflow::Dataflow;
 use crate::recent::RecentDecisions;
+use crate::rekey::{RekeyPlan, request_topic};
 use crate::status::EngineStatus;
+use verdict_rules::Field;
 
 /// A running engine: ask it to stop, then await the result.
 pub struct EngineRun {
@@ -93,11 +96,13 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
     let workers: Workers = Arc::new(Mutex::new(HashMap::new()));
     let status = Arc::new(EngineStatus::new(Arc::clone(&dataflow.metrics)));
     let decisions = Arc::new(RecentDecisions::new(config.admin.recent_decisions));
+    let (plan, request_topics, answers) = hop(&config, &dataflow)?;
     let context = EngineContext {
         workers: Arc::clone(&workers),
         metrics: Arc::clone(&dataflow.metrics),
         status: Arc::clone(&status),
         input_topic: config.kafka.input_topic.clone(),
+        request_topics: request_topics.clone(),
     };
     let consumer: Arc<StreamConsumer<EngineContext>> =
         Arc::new(client_config(&config.kafka, Role::Consumer).create_with_context(context)?);
@@ -114,6 +119,8 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
         fail_notify: Arc::new(Notify::new()),
         status: Arc::clone(&status),
         decisions: Arc::clone(&decisions),
+        plan,
+        answers,
     };
     let deadline_clock = config.engine.deadline_clock;
     let task = tokio::spawn(async move {
@@ -121,10 +128,13 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
         if deps.config.state.changelog {
             changelog::ensure_topic(&deps.config.kafka).await?;
         }
+        let routing = start_hop(&deps).await?;
         // Only a warm instance joins the group: its first decisions pay for
         // nothing the later ones do not.
         warm_up(&deps).await;
-        consumer.subscribe(&[deps.config.kafka.input_topic.as_str()])?;
+        let mut subscribed = vec![deps.config.kafka.input_topic.as_str()];
+        subscribed.extend(request_topics.iter().map(|(t, _)| t.as_str()));
+        consumer.subscribe(&subscribed)?;
         loop {
             tokio::select! {
                 biased;
@@ -150,7 +160,10 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
                             payload: m.payload().map(<[u8]>::to_vec),
                             arrival,
                         };
-                        let partition = m.partition();
+                        let Some(unit) = consumer.context().unit(m.topic(), m.partition()) else {
+                            continue;
+                        };
+                        let partition = unit.id();
                         drop(m);
                         let tx = {
                             let mut map = workers.lock().expect("workers lock");
@@ -179,6 +192,9 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
             h.stopped().await;
         }
         consumer.unsubscribe();
+        if let Some(routing) = routing {
+            routing.abort();
+        }
         let failure = deps.failure.lock().expect("failure lock").take();
         match failure {
             Some(e) => Err(e),
@@ -191,6 +207,45 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
         status,
         decisions,
     })
+}
+
+/// The re-keying hop's parts: which fields hop, their request topics, and
+/// the router of answers when there is any.
+#[allow(clippy::type_complexity)]
+fn hop(
+    config: &Config,
+    dataflow: &Dataflow,
+) -> anyhow::Result<(RekeyPlan, Vec<(String, Field)>, Option<Arc<AnswerRouter>>)> {
+    let plan = dataflow.rekey_plan(&config.engine);
+    let topics = plan
+        .remote()
+        .iter()
+        .map(|&f| (request_topic(&config.kafka.group_id, f), f))
+        .collect();
+    let answers = match plan.is_empty() {
+        true => None,
+        false => Some(AnswerRouter::new(
+            &config.kafka,
+            Arc::clone(&dataflow.metrics),
+        )?),
+    };
+    Ok((plan, topics, answers))
+}
+
+/// Creates the hop's topics and starts routing its answers.
+async fn start_hop(deps: &WorkerDeps) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    rekey::ensure_topics(&deps.config.kafka, &deps.plan).await?;
+    if !deps.plan.is_empty() {
+        let fields: Vec<&str> = deps.plan.remote().iter().map(|f| f.name()).collect();
+        tracing::info!(
+            ?fields,
+            "features by these fields are kept by their key's owner (re-keyed)"
+        );
+    }
+    Ok(deps
+        .answers
+        .clone()
+        .map(|router| tokio::spawn(router.run())))
 }
 
 /// Readies, before the group hands this instance a partition, what its first

@@ -49,6 +49,7 @@ use super::changelog::{self, ChangelogWriter, Outcome};
 use super::context::EngineContext;
 use super::dlq::DeadLetter;
 use super::handle::{Routed, StopSignal, WorkerHandle};
+use super::rekey::{AnswerRouter, HomeHop, OwnerHop, owner_changelog};
 use crate::config::Config;
 use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
 use crate::contract::dlq::Rejection;
@@ -59,6 +60,7 @@ use crate::pipeline::{
     PreparedCheckpoints, Remedy, StageError,
 };
 use crate::recent::RecentDecisions;
+use crate::rekey::{RekeyPlan, Request, Scope, Unit, request_topic};
 use crate::status::EngineStatus;
 
 /// Everything a worker needs besides its partition.
@@ -76,6 +78,10 @@ pub struct WorkerDeps {
     pub fail_notify: Arc<Notify>,
     pub status: Arc<EngineStatus>,
     pub decisions: Arc<RecentDecisions>,
+    /// The re-keying hop's fields (fixed at start) and, when it has any,
+    /// the router of its answers to this instance's homes.
+    pub plan: RekeyPlan,
+    pub answers: Option<Arc<AnswerRouter>>,
 }
 
 /// Starts the worker of `partition` on a thread of its own, with a
@@ -125,10 +131,16 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
 /// Brings the partition's store up to date with its changelog (restore,
 /// seed or nothing; see `changelog.rs`), reporting progress; returns the
 /// writer of the partition's next copies.
-async fn restore(partition: i32, deps: &WorkerDeps) -> anyhow::Result<ChangelogWriter> {
+async fn restore(
+    unit: Unit,
+    (topic, changelog_topic): (&str, String),
+    deps: &WorkerDeps,
+) -> anyhow::Result<ChangelogWriter> {
     let kafka = &deps.config.kafka;
+    let partition = unit.id();
     let mut writer = ChangelogWriter::new(
-        changelog::topic(kafka),
+        changelog_topic,
+        unit.partition(),
         partition,
         deps.changelog_producer.clone(),
         Arc::clone(&deps.dataflow.metrics),
@@ -138,7 +150,7 @@ async fn restore(partition: i32, deps: &WorkerDeps) -> anyhow::Result<ChangelogW
     // Not fetched meanwhile: a long restore must not fill the partition's
     // channel and so block the router, and every other partition with it.
     let mut own = TopicPartitionList::new();
-    own.add_partition(&kafka.input_topic, partition);
+    own.add_partition(topic, unit.partition());
     if let Err(e) = deps.consumer.pause(&own) {
         tracing::warn!(partition, error = %e, "could not pause the partition while restoring");
     }
@@ -214,8 +226,20 @@ async fn written(writing: &mut Option<Writing>) -> CheckpointWrites {
 const CHECKPOINT_ATTEMPTS: u32 = 4;
 const CHECKPOINT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// What a join leaves of the earliest deadline: the model's own margin
+/// (`DECIDE_MARGIN` in `pipeline/score.rs`) and its call.
+const JOIN_MARGIN: Duration = Duration::from_millis(20);
+
 struct Worker {
+    /// The unit's id: its state partition, and its name in the status.
     partition: i32,
+    unit: Unit,
+    /// The topic the unit consumes: the input, or a request topic.
+    topic: String,
+    /// A home's side of the re-keying hop, when it has remote fields.
+    hop: Option<HomeHop>,
+    /// A key owner's side.
+    owner: Option<OwnerHop>,
     deps: WorkerDeps,
     rx: mpsc::Receiver<Routed>,
     stop: Arc<StopSignal>,
@@ -247,14 +271,46 @@ impl Worker {
         rx: mpsc::Receiver<Routed>,
         stop: Arc<StopSignal>,
     ) -> anyhow::Result<Self> {
+        let unit = Unit::from_id(partition);
+        let kafka = &deps.config.kafka;
+        let (topic, changelog_topic, scope) = match unit {
+            Unit::Home(_) => (
+                kafka.input_topic.clone(),
+                changelog::topic(kafka),
+                match deps.plan.is_empty() {
+                    true => Scope::All,
+                    false => Scope::Home(deps.plan.remote().to_vec()),
+                },
+            ),
+            Unit::Owner { field, .. } => {
+                let topic = request_topic(&kafka.group_id, field);
+                let changelog = owner_changelog(&topic);
+                (topic, changelog, Scope::Owner(field))
+            }
+        };
         let changelog = match deps.config.state.changelog {
-            true => Some(restore(partition, &deps).await?),
+            true => Some(restore(unit, (&topic, changelog_topic), &deps).await?),
             false => None,
         };
-        let mut pipeline = deps.dataflow.pipeline(partition)?;
-        pipeline.score.bound_by_deadlines(partition)?;
+        let mut pipeline = deps.dataflow.scoped_pipeline(partition, scope)?;
+        let metrics = Arc::clone(&deps.dataflow.metrics);
+        let (mut hop, mut owner) = (None, None);
+        match unit {
+            Unit::Home(p) => {
+                pipeline.score.bound_by_deadlines(partition)?;
+                if let Some(router) = deps.answers.clone() {
+                    let answers = tokio::task::spawn_blocking(move || router.register(p))
+                        .await?
+                        .with_context(|| format!("reading the answers of partition {p}"))?;
+                    hop = Some(HomeHop::new(kafka, p, &deps.plan, answers, metrics));
+                }
+            }
+            Unit::Owner { field, .. } => {
+                owner = Some(OwnerHop::open(field, pipeline.features.state(), metrics)?);
+            }
+        }
         let resume_from = pipeline.features.checkpointed_offset();
-        tracing::info!(partition, checkpoint = ?resume_from, "partition worker started");
+        tracing::info!(partition, %unit, checkpoint = ?resume_from, "partition worker started");
         let batch = Batch {
             budget: Duration::from_millis(deps.config.engine.sla_ms),
             ..Batch::default()
@@ -262,6 +318,10 @@ impl Worker {
         let decode = deps.config.decode_config(true);
         Ok(Worker {
             partition,
+            unit,
+            topic,
+            hop,
+            owner,
             rx,
             stop,
             pipeline,
@@ -331,6 +391,9 @@ impl Worker {
         self.checkpoint().await?;
         self.land().await?;
         self.commit_final().await;
+        if let (Some(router), Unit::Home(p)) = (&self.deps.answers, self.unit) {
+            router.unregister(p);
+        }
         tracing::info!(partition = self.partition, next_offset = ?self.next_offset, "partition worker stopped at a checkpoint");
         Ok(())
     }
@@ -345,11 +408,7 @@ impl Worker {
         };
         let mut tpl = TopicPartitionList::new();
         if tpl
-            .add_partition_offset(
-                &self.deps.config.kafka.input_topic,
-                self.partition,
-                Offset::Offset(next),
-            )
+            .add_partition_offset(&self.topic, self.unit.partition(), Offset::Offset(next))
             .is_err()
         {
             return;
@@ -410,6 +469,9 @@ impl Worker {
     }
 
     async fn process(&mut self, pending: &mut Vec<Routed>) -> anyhow::Result<()> {
+        if self.owner.is_some() {
+            return self.answer(pending).await;
+        }
         let metrics = Arc::clone(&self.deps.dataflow.metrics);
         let cfg = Arc::clone(&self.deps.config);
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -438,7 +500,9 @@ impl Worker {
         }
         self.last_event_at = Instant::now();
         metrics.batch_size.observe(self.batch.len() as f64);
-        self.pipeline.process(&mut self.batch);
+        self.pipeline.features(&mut self.batch);
+        self.join().await?;
+        self.pipeline.decide(&mut self.batch);
         let model = self.pipeline.score.model_label.clone();
         let outbox = &mut self.outbox;
         outbox.clear();
@@ -461,6 +525,76 @@ impl Worker {
         // Handed to the producer: now the admin API may show them.
         self.deps.decisions.insert_batch(outbox.drain(..));
         self.outbox = outbox;
+        Ok(())
+    }
+
+    /// Asks the key owners for the batch's remote features and waits for
+    /// their answers until the earliest deadline allows (leaving the model
+    /// and the rules their margin).
+    async fn join(&mut self) -> anyhow::Result<()> {
+        let Some(hop) = &mut self.hop else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let requests = hop.requests(&self.batch, self.checkpointed.unwrap_or(0));
+        if requests.is_empty() {
+            return Ok(());
+        }
+        for r in &requests {
+            let record = FutureRecord::<str, [u8]>::to(&r.topic)
+                .key(r.key.as_str())
+                .payload(&r.payload);
+            self.send(record).await?;
+        }
+        self.deps.producer.poll(Duration::ZERO);
+        let earliest = self.batch.deadlines.iter().min().copied();
+        let until = earliest
+            .and_then(|d| d.checked_sub(JOIN_MARGIN))
+            .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
+        let hop = self.hop.as_mut().expect("checked above");
+        hop.join(&mut self.batch, until).await;
+        self.deps
+            .dataflow
+            .metrics
+            .rekey
+            .join
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// A key owner's batch: each request's event applied to the field's
+    /// features (once, see `Ledger`), and the answers sent to their homes.
+    async fn answer(&mut self, pending: &mut Vec<Routed>) -> anyhow::Result<()> {
+        let metrics = Arc::clone(&self.deps.dataflow.metrics);
+        let mut requests = Vec::with_capacity(pending.len());
+        for m in pending.drain(..) {
+            if self.resume_from.is_some_and(|r| m.offset < r) {
+                continue;
+            }
+            self.next_offset = Some(m.offset + 1);
+            let Some(r) = m.payload.as_deref().and_then(Request::decode) else {
+                let undecodable = metrics.rekey.requests.with_label_values(&["undecodable"]);
+                undecodable.inc();
+                tracing::warn!(unit = %self.unit, offset = m.offset, "an undecodable re-keying request; skipped");
+                continue;
+            };
+            requests.push(r);
+        }
+        if requests.is_empty() {
+            return Ok(());
+        }
+        self.last_event_at = Instant::now();
+        let rules = self.deps.dataflow.rules.load_full();
+        let owner = self.owner.as_mut().expect("an owner's worker");
+        let replies = owner.answer(requests, &mut self.pipeline.features, &rules);
+        let topic = crate::rekey::answer_topic(&self.deps.config.kafka.group_id);
+        for reply in &replies {
+            let record = FutureRecord::<str, [u8]>::to(&topic)
+                .partition(reply.home)
+                .key(reply.user.as_str())
+                .payload(&reply.payload);
+            self.send(record).await?;
+        }
         Ok(())
     }
 
@@ -601,6 +735,9 @@ impl Worker {
     async fn prepare_checkpoint(&mut self, next: i64) -> anyhow::Result<PreparedCheckpoints> {
         let (mut attempt, mut backoff) = (1, CHECKPOINT_BACKOFF);
         loop {
+            if let Some(owner) = &self.owner {
+                owner.stage_ledger(self.pipeline.features.state_mut());
+            }
             let e = match self.pipeline.prepare_checkpoint(next) {
                 Ok(prepared) => return Ok(prepared),
                 Err(e) => e,
@@ -651,11 +788,7 @@ impl Worker {
             .with_label_values(&["write"])
             .observe(w.started.elapsed().as_secs_f64());
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(
-            &self.deps.config.kafka.input_topic,
-            self.partition,
-            Offset::Offset(next),
-        )?;
+        tpl.add_partition_offset(&self.topic, self.unit.partition(), Offset::Offset(next))?;
         if let Err(e) = self.deps.consumer.commit(&tpl, CommitMode::Async) {
             // The checkpoint is the source of truth; a failed commit only means
             // a later owner re-reads (and skips) a little more.

@@ -24,6 +24,9 @@ pub struct Batch {
     pub scores: Vec<Option<f32>>,
     /// True when a model was configured but could not answer in time.
     pub degraded: Vec<bool>,
+    /// True when a key owner's features did not arrive in time (or could
+    /// not be given): the event is decided on what is known, `degraded`.
+    pub incomplete: Vec<bool>,
     pub evaluations: Vec<Evaluation>,
     /// The rule set this batch was evaluated with.
     pub rules: Option<Arc<RuleSet>>,
@@ -37,6 +40,7 @@ impl Batch {
         self.features.clear();
         self.scores.clear();
         self.degraded.clear();
+        self.incomplete.clear();
         self.rules = None;
     }
 
@@ -64,6 +68,8 @@ impl Batch {
         self.scores.resize(n, None);
         self.degraded.clear();
         self.degraded.resize(n, false);
+        self.incomplete.clear();
+        self.incomplete.resize(n, false);
         if self.evaluations.len() < n {
             self.evaluations.resize_with(n, Evaluation::default);
         }

@@ -79,7 +79,7 @@ impl DecisionEmitter {
                 }
                 DecisionClock::EventTime => (0.0, event.event_time_ms),
             };
-            let degraded = batch.degraded[i] && model.is_some();
+            let degraded = (batch.degraded[i] && model.is_some()) || batch.incomplete[i];
             let decision = Decision {
                 transaction_id: event.transaction_id(),
                 action: eval.action,

@@ -7,17 +7,23 @@ use verdict_rules::RuleSet;
 use verdict_state::{PartitionState, PreparedCheckpoint, StateError};
 
 use super::{Batch, Stage, StageError};
+use crate::rekey::{Scope, scoped};
 
-/// Computes every declared feature of every event, in order.
+/// Computes the keyed features of its scope (all of them, or a home's or a
+/// key owner's share; see `rekey.rs`) of every event, in order. The derived
+/// ones are computed once every keyed value is in ([`super::Pipeline::decide`]).
 pub struct FeatureStage {
     state: PartitionState,
+    scope: Scope,
     rules_version: String,
 }
 
 impl FeatureStage {
-    pub fn new(state: PartitionState, rules: &RuleSet) -> Self {
+    /// `state` must have been opened on `scoped(rules.features(), &scope)`.
+    pub fn new(state: PartitionState, rules: &RuleSet, scope: Scope) -> Self {
         FeatureStage {
             state,
+            scope,
             rules_version: rules.version().to_string(),
         }
     }
@@ -25,13 +31,21 @@ impl FeatureStage {
     /// Follows a rule-set reload: state of unchanged features is kept.
     pub fn sync_rules(&mut self, rules: &Arc<RuleSet>) {
         if rules.version() != self.rules_version {
-            self.state.update_features(rules.features());
+            let features = match self.scope {
+                Scope::All => rules.features().to_vec(),
+                ref scope => scoped(rules.features(), scope),
+            };
+            self.state.update_features(&features);
             self.rules_version = rules.version().to_string();
         }
     }
 
     pub fn state(&self) -> &PartitionState {
         &self.state
+    }
+
+    pub fn state_mut(&mut self) -> &mut PartitionState {
+        &mut self.state
     }
 
     pub fn checkpointed_offset(&self) -> Option<i64> {
@@ -45,19 +59,10 @@ impl Stage for FeatureStage {
     }
 
     fn process(&mut self, batch: &mut Batch) {
-        let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
-        let width = batch.width;
         // One call for the batch: keys are hashed once and the next events'
         // state is prefetched while each one is computed.
         self.state
-            .process_batch(&batch.events, &mut batch.features, width);
-        for (event, row) in batch
-            .events
-            .iter()
-            .zip(batch.features.chunks_mut(width.max(1)))
-        {
-            rules.derive(event, row);
-        }
+            .process_batch(&batch.events, &mut batch.features, batch.width);
     }
 
     /// Encodes the dirty state and `next_offset` into one batch (see

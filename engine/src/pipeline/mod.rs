@@ -206,22 +206,43 @@ impl Pipeline {
     /// Runs every stage over the batch; afterwards `batch.evaluations[i]` and
     /// `batch.scores[i]` hold the decision inputs of `batch.events[i]`.
     pub fn process(&mut self, batch: &mut Batch) {
+        self.features(batch);
+        self.decide(batch);
+    }
+
+    /// The first half of [`Self::process`]: the keyed features of the
+    /// feature stage's scope. A home partition fills in its key owners'
+    /// answers before [`Self::decide`].
+    pub fn features(&mut self, batch: &mut Batch) {
         // The rule set is read once per batch; the feature layout follows it.
         let rules = self.rules.current();
         batch.begin(&rules);
         self.features.sync_rules(&rules);
-        for stage in [
-            &mut self.features as &mut dyn Stage,
-            &mut self.score,
-            &mut self.rules,
-        ] {
-            let started = std::time::Instant::now();
-            stage.process(batch);
-            self.metrics
-                .stage_duration
-                .with_label_values(&[stage.name()])
-                .observe(started.elapsed().as_secs_f64());
+        self.timed(batch, |p| &mut p.features);
+    }
+
+    /// The second half: derived features, score and rules, with the rule
+    /// set the batch began with.
+    pub fn decide(&mut self, batch: &mut Batch) {
+        let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
+        let width = batch.width.max(1);
+        for (event, row) in batch.events.iter().zip(batch.features.chunks_mut(width)) {
+            rules.derive(event, row);
         }
+        self.timed(batch, |p| &mut p.score);
+        self.timed(batch, |p| &mut p.rules);
+    }
+
+    /// Runs one stage over the batch, timed under its name.
+    fn timed(&mut self, batch: &mut Batch, stage: impl FnOnce(&mut Self) -> &mut dyn Stage) {
+        let started = std::time::Instant::now();
+        let stage = stage(self);
+        let name = stage.name();
+        stage.process(batch);
+        self.metrics
+            .stage_duration
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
     }
 
     pub fn on_watermark(&mut self, watermark_ms: i64) {

@@ -5,6 +5,7 @@
 //! ```text
 //! [partition u32 BE][0x00]["offset"]          -> checkpoint: next offset, watermark, write epoch, state registry
 //! [partition u32 BE][0x00]["changelog"]       -> where the checkpoint's changelog copy ends (opaque to this crate)
+//! [partition u32 BE][0x00]["meta"]            -> the owner's own record, written with each checkpoint (opaque to this crate)
 //! [partition u32 BE][0x02][user_id]            -> per-user history record
 //! [partition u32 BE][0x03][expiry day u32 BE][record key without partition] -> ()
 //! [partition u32 BE][0x04][key field u8][key]  -> entity record: every window / previous state of the key
@@ -27,6 +28,7 @@ pub(crate) const TAG_ENTITY: u8 = 0x04;
 
 const CHECKPOINT_NAME: &[u8] = b"offset";
 const CHANGELOG_NAME: &[u8] = b"changelog";
+const META_NAME: &[u8] = b"meta";
 
 use verdict_rules::input::Field;
 
@@ -62,6 +64,17 @@ pub fn changelog_position_key(partition: i32) -> Vec<u8> {
     let mut k = partition_prefix(partition).to_vec();
     k.push(TAG_CHECKPOINT);
     k.extend_from_slice(CHANGELOG_NAME);
+    k
+}
+
+/// The key of the partition's meta record: what the partition's owner keeps
+/// beside its state, written in the same batch as each checkpoint (and so
+/// copied to the changelog with it). The re-keying hop keeps its dedup
+/// ledger there.
+pub fn meta_key(partition: i32) -> Vec<u8> {
+    let mut k = partition_prefix(partition).to_vec();
+    k.push(TAG_CHECKPOINT);
+    k.extend_from_slice(META_NAME);
     k
 }
 

@@ -148,6 +148,8 @@ pub(super) struct Source<'a> {
     pub(super) epoch: u32,
     /// A failure since the last checkpoint, which refuses this one.
     pub(super) failed: &'a Failure,
+    /// The owner's meta record to write with this checkpoint, if it set one.
+    pub(super) meta: Option<Vec<u8>>,
 }
 
 /// One record to write: an entity of a group, its history record or its
@@ -255,6 +257,9 @@ impl Checkpoints {
             epoch: src.epoch,
             registry: layout.keyed.iter().map(|s| (s.sid_hash, s.intro)).collect(),
         };
+        if let Some(meta) = src.meta {
+            batch.put(keys::meta_key(p), meta);
+        }
         batch.put(keys::checkpoint_key(p), record.encode());
 
         // Everything in the batch is clean from here, and pinned hot until

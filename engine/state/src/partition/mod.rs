@@ -101,6 +101,8 @@ pub struct PartitionState {
     keys: Vec<Option<u128>>,
     /// Table slots of their entities, where found (see `HotTable::find`).
     slots: Vec<usize>,
+    /// The owner's meta record for the next checkpoint ([`Self::set_meta`]).
+    meta: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PartitionState {
@@ -153,6 +155,7 @@ impl PartitionState {
             numkey: String::new(),
             keys: Vec::new(),
             slots: Vec::new(),
+            meta: None,
         };
         st.install_features(features, false);
         Ok(st)
@@ -160,6 +163,18 @@ impl PartitionState {
 
     pub fn partition(&self) -> i32 {
         self.partition
+    }
+
+    /// The meta record the last checkpoint wrote ([`Self::set_meta`]).
+    pub fn meta(&self) -> Result<Option<Vec<u8>>, StateError> {
+        self.store.get(&keys::meta_key(self.partition))
+    }
+
+    /// Writes `meta` with the next checkpoint, in its atomic batch: what the
+    /// partition's owner must resume with besides the state itself (the
+    /// re-keying hop's ledger of the requests it answered). Opaque here.
+    pub fn set_meta(&mut self, meta: Vec<u8>) {
+        self.meta = Some(meta);
     }
 
     /// The next input offset to consume, from the last checkpoint.
@@ -439,6 +454,7 @@ impl PartitionState {
             watermark: self.watermark,
             epoch: self.epoch,
             failed: &self.failed,
+            meta: self.meta.take(),
         };
         let prepared = self
             .checkpoints

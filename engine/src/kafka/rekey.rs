@@ -1,0 +1,475 @@
+//! The re-keying hop on Kafka (what it computes is in `crate::rekey`): its
+//! internal topics, the home side (requests out, answers joined until the
+//! deadline) and the answer router every home of an instance shares.
+//!
+//! Topics, all with the input's partition count and named after the
+//! application: `<group-id>.by.<field>` (requests, keyed by the field's
+//! value, so each value has one owner), `<group-id>.features` (answers,
+//! sent to the home's partition and keyed by the user), and
+//! `<group-id>.by.<field>.changelog` (each owner's state, like the homes').
+//! Requests and answers are needed for seconds: both are kept a day.
+//!
+//! The answers of home partition p are read by whichever instance owns input
+//! partition p, outside the group: when a home opens, the router assigns
+//! itself `features/p` at its end, before the home sends a request, so every
+//! answer to it is read; the home's own channel gets them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use verdict_rules::Field;
+use verdict_rules::input::Transaction;
+
+use super::client::{Role, client_config};
+use crate::config::KafkaConfig;
+use crate::metrics::Metrics;
+use crate::pipeline::{Batch, FeatureStage};
+use crate::rekey::{
+    Answer, Forwarded, Ledger, RekeyPlan, Request, Seen, answer_topic, columns, request_topic,
+};
+use verdict_rules::RuleSet;
+use verdict_state::PartitionState;
+
+/// How long requests and answers are kept.
+const RETENTION_MS: &str = "86400000";
+
+/// Every internal topic the hop needs: `(name, compacted)`.
+pub fn topics(kafka: &KafkaConfig, plan: &RekeyPlan) -> Vec<(String, bool)> {
+    let mut topics = Vec::new();
+    if plan.is_empty() {
+        return topics;
+    }
+    topics.push((answer_topic(&kafka.group_id), false));
+    for &field in plan.remote() {
+        let requests = request_topic(&kafka.group_id, field);
+        topics.push((owner_changelog(&requests), true));
+        topics.push((requests, false));
+    }
+    topics
+}
+
+/// The changelog topic of the owners of a request topic.
+pub fn owner_changelog(request_topic: &str) -> String {
+    format!("{request_topic}.changelog")
+}
+
+/// The settings of a topic the hop creates.
+pub fn topic_settings(compacted: bool) -> &'static [(&'static str, &'static str)] {
+    match compacted {
+        true => &super::changelog::COMPACTED,
+        false => &[("cleanup.policy", "delete"), ("retention.ms", RETENTION_MS)],
+    }
+}
+
+/// Creates every internal topic of the hop that does not exist yet.
+pub async fn ensure_topics(kafka: &KafkaConfig, plan: &RekeyPlan) -> anyhow::Result<()> {
+    for (topic, compacted) in topics(kafka, plan) {
+        super::changelog::ensure_internal_topic(kafka, &topic, topic_settings(compacted)).await?;
+    }
+    Ok(())
+}
+
+/// The key of `field` in `txn` as the state stores it (numbers in their
+/// shortest form): what requests are keyed and partitioned by.
+fn key_text(txn: &dyn Transaction, field: Field) -> Option<String> {
+    if let Some(s) = txn.text(field) {
+        return Some(s.to_owned());
+    }
+    txn.number(field)
+        .filter(|v| !v.is_nan())
+        .map(|v| format!("{v}"))
+}
+
+/// One request to send: its topic, its key, its bytes.
+pub struct Outgoing {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// A home partition's side of the hop.
+pub struct HomeHop {
+    partition: i32,
+    fields: Vec<Field>,
+    topics: Vec<String>,
+    /// For each field, its features' row positions, for the rule set of
+    /// `columns_version`.
+    columns: Vec<Vec<usize>>,
+    columns_version: String,
+    answers: mpsc::UnboundedReceiver<Answer>,
+    /// (offset, field index) → the event's row in the batch.
+    pending: HashMap<(i64, usize), usize>,
+    metrics: Arc<Metrics>,
+}
+
+/// What a join got.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Joined {
+    pub answered: usize,
+    /// Answers that did not come in time or could not be used.
+    pub missing: usize,
+}
+
+impl HomeHop {
+    pub fn new(
+        kafka: &KafkaConfig,
+        partition: i32,
+        plan: &RekeyPlan,
+        answers: mpsc::UnboundedReceiver<Answer>,
+        metrics: Arc<Metrics>,
+    ) -> HomeHop {
+        HomeHop {
+            partition,
+            fields: plan.remote().to_vec(),
+            topics: plan
+                .remote()
+                .iter()
+                .map(|&f| request_topic(&kafka.group_id, f))
+                .collect(),
+            columns: Vec::new(),
+            columns_version: String::new(),
+            answers,
+            pending: HashMap::new(),
+            metrics,
+        }
+    }
+
+    /// The requests of a batch whose home features are in: one per event
+    /// and remote field the event has a key for. `floor` is the home's last
+    /// checkpoint. The join then waits for their answers.
+    pub fn requests(&mut self, batch: &Batch, floor: i64) -> Vec<Outgoing> {
+        let rules = batch.rules.as_ref().expect("batch begun");
+        if self.columns_version != rules.version() {
+            self.columns = self
+                .fields
+                .iter()
+                .map(|&f| columns(rules.features(), f))
+                .collect();
+            self.columns_version = rules.version().to_owned();
+        }
+        self.pending.clear();
+        let mut out = Vec::new();
+        // Drop answers that came after an earlier batch's join gave up.
+        while self.answers.try_recv().is_ok() {}
+        for (i, event) in batch.events.iter().enumerate() {
+            let mut forwarded = None;
+            for (fi, &field) in self.fields.iter().enumerate() {
+                let Some(key) = key_text(event, field) else {
+                    continue; // no key: its features are NaN, as in replay
+                };
+                let event = forwarded.get_or_insert_with(|| Forwarded::capture(event));
+                let request = Request {
+                    home: self.partition,
+                    offset: batch.offsets[i],
+                    floor,
+                    event: event.clone(),
+                };
+                self.pending.insert((batch.offsets[i], fi), i);
+                out.push(Outgoing {
+                    topic: self.topics[fi].clone(),
+                    key,
+                    payload: request.encode(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Fills in the answers to the batch's requests as they arrive, until
+    /// all are in or `until`; an event with an answer missing is marked
+    /// incomplete (decided on what is known, `degraded`).
+    pub async fn join(&mut self, batch: &mut Batch, until: tokio::time::Instant) -> Joined {
+        let mut joined = Joined::default();
+        let width = batch.width;
+        while !self.pending.is_empty() {
+            let answer = match tokio::time::timeout_at(until, self.answers.recv()).await {
+                Ok(Some(a)) => a,
+                Ok(None) | Err(_) => break,
+            };
+            let Some(fi) = self.fields.iter().position(|&f| f == answer.field) else {
+                continue;
+            };
+            // Another batch's answer (late, or a duplicate): not waited for.
+            let Some(i) = self.pending.remove(&(answer.offset, fi)) else {
+                continue;
+            };
+            let columns = &self.columns[fi];
+            let usable = answer.transaction_id == batch.events[i].transaction_id()
+                && answer.rules_version == self.columns_version;
+            match answer.values.filter(|v| usable && v.len() == columns.len()) {
+                Some(values) => {
+                    let row = &mut batch.features[i * width..(i + 1) * width];
+                    for (&c, v) in columns.iter().zip(values) {
+                        row[c] = v;
+                    }
+                    joined.answered += 1;
+                }
+                None => {
+                    batch.incomplete[i] = true;
+                    joined.missing += 1;
+                }
+            }
+        }
+        for (_, i) in self.pending.drain() {
+            batch.incomplete[i] = true;
+            joined.missing += 1;
+        }
+        self.metrics
+            .rekey
+            .answers
+            .with_label_values(&["joined"])
+            .inc_by(joined.answered as u64);
+        self.metrics
+            .rekey
+            .answers
+            .with_label_values(&["missing"])
+            .inc_by(joined.missing as u64);
+        joined
+    }
+}
+
+/// Reads `<group-id>.features` for the homes of this instance and hands each
+/// answer to its home: one consumer, outside the group, shared by every
+/// home worker (the map is the one thing they share).
+pub struct AnswerRouter {
+    consumer: StreamConsumer,
+    topic: String,
+    routes: DashMap<i32, mpsc::UnboundedSender<Answer>>,
+    metrics: Arc<Metrics>,
+}
+
+impl AnswerRouter {
+    pub fn new(kafka: &KafkaConfig, metrics: Arc<Metrics>) -> anyhow::Result<Arc<AnswerRouter>> {
+        let mut config = client_config(kafka, Role::Consumer);
+        config
+            .set("group.id", format!("{}.features-reader", kafka.group_id))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .remove("group.instance.id");
+        Ok(Arc::new(AnswerRouter {
+            consumer: config.create()?,
+            topic: answer_topic(&kafka.group_id),
+            routes: DashMap::new(),
+            metrics,
+        }))
+    }
+
+    /// Starts reading the answers of home `partition` at the end of its
+    /// partition (blocking: a metadata round trip); its channel gets every
+    /// answer appended from now on.
+    pub fn register(&self, partition: i32) -> anyhow::Result<mpsc::UnboundedReceiver<Answer>> {
+        let (_, high) =
+            self.consumer
+                .fetch_watermarks(&self.topic, partition, Duration::from_secs(10))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.routes.insert(partition, tx);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, partition, Offset::Offset(high))?;
+        self.consumer.incremental_assign(&tpl)?;
+        Ok(rx)
+    }
+
+    /// Stops reading home `partition`'s answers.
+    pub fn unregister(&self, partition: i32) {
+        self.routes.remove(&partition);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, partition);
+        if let Err(e) = self.consumer.incremental_unassign(&tpl) {
+            tracing::warn!(partition, error = %e, "could not stop reading the partition's answers");
+        }
+    }
+
+    /// Routes answers until the engine stops.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            match self.consumer.recv().await {
+                Ok(m) => {
+                    let Some(answer) = m.payload().and_then(Answer::decode) else {
+                        self.metrics
+                            .rekey
+                            .answers
+                            .with_label_values(&["undecodable"])
+                            .inc();
+                        continue;
+                    };
+                    if let Some(route) = self.routes.get(&m.partition()) {
+                        let _ = route.send(answer);
+                    }
+                }
+                Err(e) => {
+                    self.metrics
+                        .kafka_errors
+                        .with_label_values(&["consume"])
+                        .inc();
+                    tracing::warn!(error = %e, "answer consume error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One answer to send: to the home's partition, keyed by the user.
+pub struct Reply {
+    pub home: i32,
+    pub user: String,
+    pub payload: Vec<u8>,
+}
+
+/// A key owner's side of the hop: applies each new request's event to the
+/// field's features and answers with their values; a re-sent request gets
+/// the answer its first sending got ([`Ledger`]).
+pub struct OwnerHop {
+    field: Field,
+    columns: Vec<usize>,
+    version: String,
+    ledger: Ledger,
+    rows: Vec<f64>,
+    metrics: Arc<Metrics>,
+}
+
+impl OwnerHop {
+    /// The owner of `field`'s keys in the partition whose state is `state`,
+    /// resuming with the ledger its last checkpoint wrote.
+    pub fn open(
+        field: Field,
+        state: &PartitionState,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<OwnerHop> {
+        let ledger = match state.meta()? {
+            Some(bytes) => Ledger::decode(&bytes).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "partition {}: a corrupt re-keying ledger",
+                    state.partition()
+                )
+            })?,
+            None => Ledger::default(),
+        };
+        Ok(OwnerHop {
+            field,
+            columns: Vec::new(),
+            version: String::new(),
+            ledger,
+            rows: Vec::new(),
+            metrics,
+        })
+    }
+
+    /// The answers to `requests`, in their order.
+    pub fn answer(
+        &mut self,
+        requests: Vec<Request>,
+        features: &mut FeatureStage,
+        rules: &Arc<RuleSet>,
+    ) -> Vec<Reply> {
+        features.sync_rules(rules);
+        if self.version != rules.version() {
+            self.columns = columns(rules.features(), self.field);
+            self.version = rules.version().to_owned();
+        }
+        let count = |outcome: &str, n: usize| {
+            self.metrics
+                .rekey
+                .requests
+                .with_label_values(&[outcome])
+                .inc_by(n as u64);
+        };
+        // What each request gets: a new event's row, or an earlier answer.
+        enum Source {
+            Row(usize),
+            Known(Vec<f64>),
+            Forgotten,
+        }
+        let mut fresh: Vec<Forwarded> = Vec::new();
+        let mut first: HashMap<(i32, i64), usize> = HashMap::new();
+        let mut plan = Vec::with_capacity(requests.len());
+        let mut heads = Vec::with_capacity(requests.len());
+        for r in requests {
+            let source = match first.get(&(r.home, r.offset)) {
+                Some(&row) => Source::Row(row),
+                None => match self.ledger.check(&r) {
+                    Seen::New => {
+                        first.insert((r.home, r.offset), fresh.len());
+                        Source::Row(fresh.len())
+                    }
+                    Seen::Answered(v) => Source::Known(v.to_vec()),
+                    Seen::Forgotten => Source::Forgotten,
+                },
+            };
+            let user = r.event.text(Field::UserId).unwrap_or_default().to_owned();
+            let txn = r
+                .event
+                .text(Field::TransactionId)
+                .unwrap_or_default()
+                .to_owned();
+            heads.push((r.home, r.offset, user, txn));
+            if matches!(source, Source::Row(row) if row == fresh.len()) {
+                fresh.push(r.event);
+            }
+            plan.push(source);
+        }
+        let width = rules.features().len();
+        self.rows.clear();
+        self.rows.resize(fresh.len() * width, f64::NAN);
+        features
+            .state_mut()
+            .process_batch(&fresh, &mut self.rows, width);
+        let value_of = |row: usize| -> Vec<f64> {
+            self.columns
+                .iter()
+                .map(|&c| self.rows[row * width + c])
+                .collect()
+        };
+        let mut replies = Vec::with_capacity(plan.len());
+        let (mut new, mut resent, mut forgotten) = (0, 0, 0);
+        for (source, (home, offset, user, txn)) in plan.into_iter().zip(heads) {
+            let values = match source {
+                Source::Row(row) => {
+                    let values = value_of(row);
+                    if first.remove(&(home, offset)).is_some() {
+                        self.ledger.record(home, offset, values.clone());
+                        new += 1;
+                    } else {
+                        resent += 1;
+                    }
+                    Some(values)
+                }
+                Source::Known(values) => {
+                    resent += 1;
+                    Some(values)
+                }
+                Source::Forgotten => {
+                    forgotten += 1;
+                    None
+                }
+            };
+            let answer = Answer {
+                field: self.field,
+                offset,
+                transaction_id: txn,
+                rules_version: self.version.clone(),
+                values,
+            };
+            replies.push(Reply {
+                home,
+                user,
+                payload: answer.encode(),
+            });
+        }
+        count("new", new);
+        count("resent", resent);
+        count("forgotten", forgotten);
+        replies
+    }
+
+    /// Puts the ledger into the next checkpoint of the owner's state.
+    pub fn stage_ledger(&self, state: &mut PartitionState) {
+        state.set_meta(self.ledger.encode());
+    }
+}
