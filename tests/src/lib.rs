@@ -134,3 +134,50 @@ pub fn decision(
     use rdkafka::message::Message;
     serde_json::from_slice(m.payload().expect("a decision has a payload")).expect("decision JSON")
 }
+
+/// Asserts that every decision in `seen`, duplicates included, equals the
+/// `reference` run's for its transaction (same action, score, rules and
+/// reasons, which carry the windows' and the history's values), and that
+/// every id in `valid` was decided. `after` names what `seen` went through.
+pub fn assert_as_the_reference(
+    seen: &[verdict_engine::contract::decision::DecisionRecord],
+    reference: &[verdict_engine::contract::decision::DecisionRecord],
+    valid: &std::collections::HashSet<String>,
+    after: &str,
+) {
+    let key = |d: &verdict_engine::contract::decision::DecisionRecord| {
+        (
+            d.action.clone(),
+            d.score.map(f32::to_bits),
+            d.rules.clone(),
+            d.reasons.clone(),
+        )
+    };
+    let expected: std::collections::HashMap<&str, _> = reference
+        .iter()
+        .map(|d| (d.transaction_id.as_str(), key(d)))
+        .collect();
+    let mut decided = std::collections::HashSet::new();
+    for d in seen {
+        let want = expected
+            .get(d.transaction_id.as_str())
+            .unwrap_or_else(|| panic!("unknown id {}", d.transaction_id));
+        assert_eq!(
+            &key(d),
+            want,
+            "{} was decided differently after {after}",
+            d.transaction_id
+        );
+        decided.insert(d.transaction_id.as_str());
+    }
+    let missing: Vec<_> = valid
+        .iter()
+        .filter(|id| !decided.contains(id.as_str()))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} valid events never decided after {after}, e.g. {missing:?}",
+        valid.len() - decided.len()
+    );
+}

@@ -237,40 +237,5 @@ async fn two_instances_on_eight_partitions_decide_as_a_one_partition_replay() {
 
     let degraded = seen.iter().filter(|d| d.degraded).count();
     assert_eq!(degraded, 0, "degraded decisions at a moderate rate");
-    let differs: Vec<String> = {
-        let key = |d: &DecisionRecord| {
-            (
-                d.action.clone(),
-                d.score.map(f32::to_bits),
-                d.rules.clone(),
-                d.reasons.clone(),
-            )
-        };
-        let want: std::collections::HashMap<&str, _> = expected
-            .iter()
-            .map(|d| (d.transaction_id.as_str(), key(d)))
-            .collect();
-        seen.iter()
-            .filter(|d| want.get(d.transaction_id.as_str()) != Some(&key(d)))
-            .map(|d| {
-                format!(
-                    "{}: {:?} {:?} {:?}, the replay: {:?}",
-                    d.transaction_id,
-                    d.score,
-                    d.rules,
-                    d.reasons,
-                    want.get(d.transaction_id.as_str())
-                )
-            })
-            .collect()
-    };
-    assert!(
-        differs.is_empty(),
-        "{} of {} decisions differ from the replay, e.g. {:?}",
-        differs.len(),
-        seen.len(),
-        &differs[..differs.len().min(5)]
-    );
-    let decided: HashSet<&str> = seen.iter().map(|d| d.transaction_id.as_str()).collect();
-    assert_eq!(decided.len(), valid.len(), "every event decided");
+    verdict_tests::assert_as_the_reference(&seen, &expected, &valid, "the hop");
 }

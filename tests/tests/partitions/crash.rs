@@ -259,5 +259,5 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
         "the reference run decided every transaction once"
     );
 
-    super::assert_as_the_reference(&crashed, &reference, &ids, "the kills");
+    verdict_tests::assert_as_the_reference(&crashed, &reference, &ids, "the kills");
 }

@@ -274,5 +274,5 @@ async fn state_follows_its_partition_to_any_instance() {
     );
 
     assert!(seen.iter().all(|d| !d.degraded), "a decision was degraded");
-    super::assert_as_the_reference(&seen, &expected, &valid, "the moves");
+    verdict_tests::assert_as_the_reference(&seen, &expected, &valid, "the moves");
 }
