@@ -183,15 +183,9 @@ impl Dataflow {
     pub fn scoped_pipeline(&self, state_id: i32, scope: Scope) -> anyhow::Result<Pipeline> {
         let rules = self.rules.load_full();
         let mut config = self.state.clone();
-        let features = match &scope {
-            Scope::All => rules.features().to_vec(),
-            Scope::Home(_) => scoped(rules.features(), &scope),
-            Scope::Owner(_) => {
-                // A key owner keeps no user history.
-                config.history = false;
-                scoped(rules.features(), &scope)
-            }
-        };
+        // A key owner keeps no user history.
+        config.history &= !matches!(scope, Scope::Owner(_));
+        let features = scoped(rules.features(), &scope);
         let state = PartitionState::open(Arc::clone(&self.store), state_id, &features, &config)
             .with_context(|| format!("opening state of partition {state_id}"))?;
         Ok(Pipeline::new(

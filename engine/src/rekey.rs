@@ -259,6 +259,9 @@ impl<'a> Reader<'a> {
         let n = self.u16()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
     }
+    fn values(&mut self) -> Option<Vec<f64>> {
+        (0..self.u16()?).map(|_| self.f64()).collect()
+    }
     fn field(&mut self) -> Option<Field> {
         Field::ALL.get(self.u8()? as usize).copied()
     }
@@ -271,6 +274,14 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s);
+}
+
+/// `[n u16][n × f64 bits]`.
+fn put_values(out: &mut Vec<u8>, values: &[f64]) {
+    out.extend_from_slice(&(values.len() as u16).to_be_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
 }
 
 fn field_code(field: Field) -> u8 {
@@ -292,6 +303,14 @@ pub struct Request {
 }
 
 impl Request {
+    /// The event's time (ms since the epoch), or `i64::MIN` without one.
+    pub fn event_time_ms(&self) -> i64 {
+        self.event
+            .number(Field::EventTime)
+            .filter(|t| t.is_finite())
+            .map_or(i64::MIN, |t| t as i64)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160);
         out.push(VERSION);
@@ -359,10 +378,7 @@ impl Answer {
             None => out.push(0),
             Some(values) => {
                 out.push(1);
-                out.extend_from_slice(&(values.len() as u16).to_be_bytes());
-                for v in values {
-                    out.extend_from_slice(&v.to_bits().to_be_bytes());
-                }
+                put_values(&mut out, values);
             }
         }
         out
@@ -375,7 +391,7 @@ impl Answer {
         let (transaction_id, rules_version) = (r.str()?.to_owned(), r.str()?.to_owned());
         let values = match r.u8()? {
             0 => None,
-            _ => Some((0..r.u16()?).map(|_| r.f64()).collect::<Option<Vec<_>>>()?),
+            _ => Some(r.values()?),
         };
         r.end()?;
         Some(Answer {
@@ -472,10 +488,7 @@ impl Ledger {
             out.extend_from_slice(&(h.answers.len() as u32).to_be_bytes());
             for (offset, values) in &h.answers {
                 out.extend_from_slice(&offset.to_be_bytes());
-                out.extend_from_slice(&(values.len() as u16).to_be_bytes());
-                for v in values {
-                    out.extend_from_slice(&v.to_bits().to_be_bytes());
-                }
+                put_values(&mut out, values);
             }
         }
         out
@@ -488,11 +501,7 @@ impl Ledger {
         for _ in 0..r.u32()? {
             let (home, applied, floor) = (r.u32()? as i32, r.i64()?, r.i64()?);
             let answers = (0..r.u32()?)
-                .map(|_| {
-                    let offset = r.i64()?;
-                    let values = (0..r.u16()?).map(|_| r.f64()).collect::<Option<_>>()?;
-                    Some((offset, values))
-                })
+                .map(|_| Some((r.i64()?, r.values()?)))
                 .collect::<Option<VecDeque<_>>>()?;
             homes.insert(
                 home,

@@ -158,23 +158,26 @@ impl HomeHop {
         // Drop answers that came after an earlier batch's join gave up.
         while self.answers.try_recv().is_ok() {}
         for (i, event) in batch.events.iter().enumerate() {
-            let mut forwarded = None;
+            // The same request goes to every remote field's owner: encoded once.
+            let mut payload = None;
             for (fi, &field) in self.fields.iter().enumerate() {
                 let Some(key) = key_text(event, field) else {
                     continue; // no key: its features are NaN, as in replay
                 };
-                let event = forwarded.get_or_insert_with(|| Forwarded::capture(event));
-                let request = Request {
-                    home: self.partition,
-                    offset: batch.offsets[i],
-                    floor,
-                    event: event.clone(),
-                };
+                let payload = payload.get_or_insert_with(|| {
+                    Request {
+                        home: self.partition,
+                        offset: batch.offsets[i],
+                        floor,
+                        event: Forwarded::capture(event),
+                    }
+                    .encode()
+                });
                 self.pending.insert((batch.offsets[i], fi), i);
                 out.push(Outgoing {
                     topic: self.topics[fi].clone(),
                     key,
-                    payload: request.encode(),
+                    payload: payload.clone(),
                 });
             }
         }

@@ -546,7 +546,6 @@ impl Worker {
                 .payload(&r.payload);
             self.send(record).await?;
         }
-        self.deps.producer.poll(Duration::ZERO);
         let earliest = self.batch.deadlines.iter().min().copied();
         let until = earliest
             .and_then(|d| d.checked_sub(JOIN_MARGIN))
@@ -578,6 +577,7 @@ impl Worker {
                 tracing::warn!(unit = %self.unit, offset = m.offset, "an undecodable re-keying request; skipped");
                 continue;
             };
+            self.max_event_time = self.max_event_time.max(r.event_time_ms());
             requests.push(r);
         }
         if requests.is_empty() {

@@ -31,11 +31,8 @@ impl FeatureStage {
     /// Follows a rule-set reload: state of unchanged features is kept.
     pub fn sync_rules(&mut self, rules: &Arc<RuleSet>) {
         if rules.version() != self.rules_version {
-            let features = match self.scope {
-                Scope::All => rules.features().to_vec(),
-                ref scope => scoped(rules.features(), scope),
-            };
-            self.state.update_features(&features);
+            self.state
+                .update_features(&scoped(rules.features(), &self.scope));
             self.rules_version = rules.version().to_string();
         }
     }
