@@ -83,6 +83,10 @@ struct Args {
     /// the reader alike (`fetch.wait.max.ms=50`), over the engine's defaults.
     #[arg(long = "consumer-property", value_name = "KEY=VALUE")]
     consumer_properties: Vec<String>,
+    /// Run the engine with the re-keying hop (`engine.rekey = true`), to
+    /// measure what it adds.
+    #[arg(long)]
+    rekey: bool,
 }
 
 #[derive(Subcommand)]
@@ -558,7 +562,8 @@ impl Target {
                     );
                 }
                 let config = scratch.join("verdict.toml");
-                let mut text = engine_config(kafka, &scratch.join("state"), args.sla_ms);
+                let mut text =
+                    engine_config(kafka, &scratch.join("state"), args.sla_ms, args.rekey);
                 text.push_str("[kafka.consumer-properties]\n");
                 for (k, v) in &kafka.consumer_properties {
                     text.push_str(&format!("{k:?} = {v:?}\n"));
@@ -632,7 +637,7 @@ impl Target {
 }
 
 /// The engine's configuration: the shipped defaults but for where things are.
-fn engine_config(kafka: &KafkaConfig, state: &Path, sla_ms: u64) -> String {
+fn engine_config(kafka: &KafkaConfig, state: &Path, sla_ms: u64, rekey: bool) -> String {
     format!(
         r#"[kafka]
 brokers = "{}"
@@ -643,6 +648,7 @@ dlq-topic = "{}"
 topic-partitions = {}
 [engine]
 sla-ms = {sla_ms}
+rekey = {rekey}
 [state]
 dir = "{}"
 [admin]
