@@ -54,7 +54,7 @@ async fn restore_into(
         producer.clone(),
         Arc::new(Metrics::new()),
     );
-    bring_up_to_date(kafka, &mut writer, store, &mut |_, _| {})
+    bring_up_to_date(kafka, &mut writer, store, &mut |_, _| {}, &mut || {})
         .await
         .unwrap()
 }

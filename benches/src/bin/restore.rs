@@ -135,7 +135,8 @@ fn main() -> anyhow::Result<()> {
             let mut writer =
                 ChangelogWriter::new(topic.clone(), p, p, producer.clone(), Arc::clone(&metrics));
             let started = Instant::now();
-            let seed = bring_up_to_date(&kafka, &mut writer, &*source, &mut |_, _| {}).await?;
+            let seed =
+                bring_up_to_date(&kafka, &mut writer, &*source, &mut |_, _| {}, &mut || {}).await?;
             seeded.seconds += started.elapsed().as_secs_f64();
             ensure!(
                 records == 0 || seed.outcome == Outcome::Seeded,
@@ -151,7 +152,8 @@ fn main() -> anyhow::Result<()> {
             )?);
             let mut writer =
                 ChangelogWriter::new(topic, p, p, producer.clone(), Arc::clone(&metrics));
-            let done = bring_up_to_date(&kafka, &mut writer, &*target, &mut |_, _| {}).await?;
+            let done =
+                bring_up_to_date(&kafka, &mut writer, &*target, &mut |_, _| {}, &mut || {}).await?;
             restored.records += done.records;
             restored.bytes += done.bytes;
             restored.seconds += done.seconds;

@@ -319,12 +319,14 @@ pub struct Restored {
 /// Restores, seeds or leaves the partition's state so that the store and
 /// the changelog agree, before its worker processes a message (see the
 /// module doc). `progress` is told the records read so far and the offsets
-/// still to read, about every second.
+/// still to read, about every second; `before_work` is called once before
+/// a seed or a restore starts (not when the store is already current).
 pub async fn bring_up_to_date(
     kafka: &KafkaConfig,
     writer: &mut ChangelogWriter,
     store: &dyn StateStore,
     progress: &mut dyn FnMut(u64, i64),
+    before_work: &mut dyn FnMut(),
 ) -> anyhow::Result<Restored> {
     let started = Instant::now();
     let (topic, p, state) = (writer.topic.clone(), writer.partition, writer.state);
@@ -346,6 +348,7 @@ pub async fn bring_up_to_date(
     };
     if high <= low {
         if has_state(store, state)? {
+            before_work();
             done.outcome = Outcome::Seeded;
             done.position = Some(seed(writer, store).await?);
         }
@@ -358,6 +361,7 @@ pub async fn bring_up_to_date(
     if local.is_some_and(|at| at + 1 >= high) {
         return Ok(done);
     }
+    before_work();
     let start = match local {
         Some(at) => at + 1,
         None => {

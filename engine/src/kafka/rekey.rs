@@ -31,7 +31,8 @@ use crate::config::KafkaConfig;
 use crate::metrics::Metrics;
 use crate::pipeline::{Batch, FeatureStage};
 use crate::rekey::{
-    Answer, Forwarded, Ledger, RekeyPlan, Request, Seen, answer_topic, columns, request_topic,
+    Answer, Forwarded, Ledger, RekeyPlan, Request, Scope, Seen, Unit, answer_topic, columns,
+    request_topic,
 };
 use verdict_rules::RuleSet;
 use verdict_state::PartitionState;
@@ -52,6 +53,26 @@ pub fn topics(kafka: &KafkaConfig, plan: &RekeyPlan) -> Vec<(String, bool)> {
         topics.push((requests, false));
     }
     topics
+}
+
+/// What a unit consumes, where its state's changelog goes, and whose
+/// features its state keeps.
+pub fn unit_parts(unit: Unit, kafka: &KafkaConfig, plan: &RekeyPlan) -> (String, String, Scope) {
+    match unit {
+        Unit::Home(_) => (
+            kafka.input_topic.clone(),
+            super::changelog::topic(kafka),
+            match plan.is_empty() {
+                true => Scope::All,
+                false => Scope::Home(plan.remote().to_vec()),
+            },
+        ),
+        Unit::Owner { field, .. } => {
+            let topic = request_topic(&kafka.group_id, field);
+            let changelog = owner_changelog(&topic);
+            (topic, changelog, Scope::Owner(field))
+        }
+    }
 }
 
 /// The changelog topic of the owners of a request topic.

@@ -49,7 +49,7 @@ use super::changelog::{self, ChangelogWriter, Outcome};
 use super::context::EngineContext;
 use super::dlq::DeadLetter;
 use super::handle::{Routed, StopSignal, WorkerHandle};
-use super::rekey::{AnswerRouter, HomeHop, OwnerHop, owner_changelog};
+use super::rekey::{AnswerRouter, HomeHop, OwnerHop, unit_parts};
 use crate::config::Config;
 use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
 use crate::contract::dlq::Rejection;
@@ -60,7 +60,7 @@ use crate::pipeline::{
     PreparedCheckpoints, Remedy, StageError,
 };
 use crate::recent::RecentDecisions;
-use crate::rekey::{RekeyPlan, Request, Scope, Unit, request_topic};
+use crate::rekey::{RekeyPlan, Request, Unit};
 use crate::status::EngineStatus;
 
 /// Everything a worker needs besides its partition.
@@ -147,18 +147,26 @@ async fn restore(
     );
     let status = Arc::clone(&deps.status);
     let mut progress = |records, remaining| status.restore_progress(partition, records, remaining);
-    // Not fetched meanwhile: a long restore must not fill the partition's
-    // channel and so block the router, and every other partition with it.
+    // Not fetched while a seed or restore runs: a long one must not fill the
+    // partition's channel and so block the router, and every other partition
+    // with it. A current store is not paused: a pause and resume costs the
+    // partition's fetcher about a second (the demo's first second, late).
     let mut own = TopicPartitionList::new();
     own.add_partition(topic, unit.partition());
-    if let Err(e) = deps.consumer.pause(&own) {
-        tracing::warn!(partition, error = %e, "could not pause the partition while restoring");
-    }
-    let done =
-        changelog::bring_up_to_date(kafka, &mut writer, &*deps.dataflow.store, &mut progress)
-            .await
-            .with_context(|| format!("restoring partition {partition} from its changelog"));
-    if let Err(e) = deps.consumer.resume(&own) {
+    let paused = std::cell::Cell::new(false);
+    let mut pause = || {
+        if let Err(e) = deps.consumer.pause(&own) {
+            tracing::warn!(partition, error = %e, "could not pause the partition while restoring");
+        }
+        paused.set(true);
+    };
+    let store = &*deps.dataflow.store;
+    let done = changelog::bring_up_to_date(kafka, &mut writer, store, &mut progress, &mut pause)
+        .await
+        .with_context(|| format!("restoring partition {partition} from its changelog"));
+    if paused.get()
+        && let Err(e) = deps.consumer.resume(&own)
+    {
         tracing::warn!(partition, error = %e, "could not resume the partition after restoring");
     }
     let done = done?;
@@ -273,21 +281,7 @@ impl Worker {
     ) -> anyhow::Result<Self> {
         let unit = Unit::from_id(partition);
         let kafka = &deps.config.kafka;
-        let (topic, changelog_topic, scope) = match unit {
-            Unit::Home(_) => (
-                kafka.input_topic.clone(),
-                changelog::topic(kafka),
-                match deps.plan.is_empty() {
-                    true => Scope::All,
-                    false => Scope::Home(deps.plan.remote().to_vec()),
-                },
-            ),
-            Unit::Owner { field, .. } => {
-                let topic = request_topic(&kafka.group_id, field);
-                let changelog = owner_changelog(&topic);
-                (topic, changelog, Scope::Owner(field))
-            }
-        };
+        let (topic, changelog_topic, scope) = unit_parts(unit, kafka, &deps.plan);
         let changelog = match deps.config.state.changelog {
             true => Some(restore(unit, (&topic, changelog_topic), &deps).await?),
             false => None,
@@ -552,12 +546,8 @@ impl Worker {
             .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
         let hop = self.hop.as_mut().expect("checked above");
         hop.join(&mut self.batch, until).await;
-        self.deps
-            .dataflow
-            .metrics
-            .rekey
-            .join
-            .observe(started.elapsed().as_secs_f64());
+        let metrics = &self.deps.dataflow.metrics;
+        metrics.rekey.join.observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
