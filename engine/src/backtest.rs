@@ -37,6 +37,18 @@ pub struct RuleStats {
     pub fraud_hits: u64,
 }
 
+/// How often the model named a feature among a review's or a decline's
+/// `score_reasons`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReasonStats {
+    /// Named first (the largest contribution).
+    pub first: u64,
+    /// Named at all (among the top three).
+    pub named: u64,
+    /// Of `named`, decisions on labelled frauds.
+    pub fraud: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Ranking {
     pub roc_auc: f64,
@@ -71,6 +83,9 @@ pub struct BacktestReport {
     /// action → (legit, fraud) counts.
     pub actions: BTreeMap<String, (u64, u64)>,
     pub rules: BTreeMap<String, RuleStats>,
+    /// Feature → how the model's explanations of reviews and declines
+    /// named it.
+    pub score_reasons: BTreeMap<String, ReasonStats>,
     pub model: Option<Ranking>,
     pub rules_only: Option<Ranking>,
     pub rules_version: String,
@@ -167,6 +182,12 @@ fn report_window(
             s.hits += 1;
             s.fraud_hits += u64::from(fraud);
         }
+        for (i, r) in d.score_reasons.iter().enumerate() {
+            let s = report.score_reasons.entry(r.feature.clone()).or_default();
+            s.first += u64::from(i == 0);
+            s.named += 1;
+            s.fraud += u64::from(fraud);
+        }
         y.push(if fraud { 1.0 } else { 0.0 });
         action_scores.push(match d.action.as_str() {
             "decline" => 1.0,
@@ -215,6 +236,8 @@ pub struct Change {
     pub rules_from: Vec<String>,
     pub rules_to: Vec<String>,
     pub reasons_to: Vec<String>,
+    /// The candidate's model explanation (features, largest first).
+    pub score_reasons_to: Vec<String>,
 }
 
 /// Two backtests of the same traffic: a baseline and a candidate rule set.
@@ -274,6 +297,7 @@ pub fn compare(
                 rules_from: a.rules,
                 rules_to: b.rules,
                 reasons_to: b.reasons,
+                score_reasons_to: b.score_reasons.into_iter().map(|r| r.feature).collect(),
             });
         }
     }
@@ -336,14 +360,15 @@ impl fmt::Display for Comparison {
         for c in &self.sample {
             writeln!(
                 f,
-                "  {} ({}): {} -> {}  rules {:?} -> {:?}  reasons {:?}",
+                "  {} ({}): {} -> {}  rules {:?} -> {:?}  reasons {:?}  score reasons {:?}",
                 c.transaction_id,
                 if c.fraud { "fraud" } else { "legit" },
                 c.from,
                 c.to,
                 c.rules_from,
                 c.rules_to,
-                c.reasons_to
+                c.reasons_to,
+                c.score_reasons_to
             )?;
         }
         Ok(())
@@ -393,6 +418,23 @@ impl fmt::Display for BacktestReport {
                 "{rule:<28} {:>8} {:>8} {p:>10.3} {r:>8.3}",
                 s.hits, s.fraud_hits
             )?;
+        }
+        if !self.score_reasons.is_empty() {
+            writeln!(
+                f,
+                "{:<28} {:>8} {:>8} {:>10}",
+                "score reason (review, decline)", "first", "named", "fraud share"
+            )?;
+            let mut reasons: Vec<_> = self.score_reasons.iter().collect();
+            reasons.sort_by(|a, b| b.1.named.cmp(&a.1.named).then(a.0.cmp(b.0)));
+            for (feature, s) in reasons {
+                let share = s.fraud as f64 / s.named.max(1) as f64;
+                writeln!(
+                    f,
+                    "{feature:<28} {:>8} {:>8} {share:>10.3}",
+                    s.first, s.named
+                )?;
+            }
         }
         writeln!(
             f,

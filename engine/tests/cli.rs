@@ -370,6 +370,21 @@ fn backtest_reports_the_decision_mix_and_rankings() {
             "{rule}: {s}"
         );
     }
+    // The model's explanations of reviews and declines, by feature: one
+    // named first per review or decline.
+    assert!(report.contains("score reason"), "{report}");
+    let reasons = r["score_reasons"].as_object().unwrap();
+    let first: u64 = reasons.values().map(|s| s["first"].as_u64().unwrap()).sum();
+    let flagged: u64 = ["review", "decline"]
+        .iter()
+        .map(|a| {
+            r["actions"][a][0].as_u64().unwrap_or(0) + r["actions"][a][1].as_u64().unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(first, flagged, "{report}");
+    for (feature, s) in reasons {
+        assert!(s["first"].as_u64() <= s["named"].as_u64(), "{feature}: {s}");
+    }
     // Declines are mostly fraud (0.874 for this seed with the default rules
     // and model).
     let decline = &r["actions"]["decline"];

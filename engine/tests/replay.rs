@@ -131,6 +131,31 @@ fn replay_decides_each_valid_line_once_and_is_byte_identical_across_runs() {
             .iter()
             .all(|d| d.score.is_some() && !d.degraded && d.model.is_some())
     );
+    // Every review and decline says what pushed its score up: at most three
+    // of the model's inputs, largest first; an allow carries none.
+    let d = verdict_engine::defaults::extract(&input.dir.path().join("defaults-reasons")).unwrap();
+    let manifest = verdict_models::read_manifest(&d.model_dir).unwrap();
+    let columns: Vec<&str> = (manifest.schema.numeric.iter())
+        .chain(manifest.schema.categorical.iter().map(|c| &c.name))
+        .map(String::as_str)
+        .collect();
+    let flagged: Vec<&DecisionRecord> = decisions.iter().filter(|d| d.action != "allow").collect();
+    assert!(flagged.len() > 50, "{} reviews and declines", flagged.len());
+    for d in &flagged {
+        let r = &d.score_reasons;
+        assert!(!r.is_empty() && r.len() <= 3, "{}: {r:?}", d.transaction_id);
+        assert!(
+            r.iter()
+                .all(|r| r.contribution > 0.0 && columns.contains(&r.feature.as_str()))
+        );
+        assert!(r.windows(2).all(|p| p[0].contribution >= p[1].contribution));
+    }
+    assert!(
+        decisions
+            .iter()
+            .filter(|d| d.action == "allow")
+            .all(|d| d.score_reasons.is_empty())
+    );
 
     let dead: Vec<serde_json::Value> = dlq_a
         .split(|b| *b == b'\n')

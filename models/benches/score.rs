@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p verdict-models --bench score -- --warm-up-time 1 --measurement-time 3`
 //!
+//! Then `explain/fast`: the cost of one event's score reasons.
+//!
 //! Before the criterion groups, it prints the p50/p99 latency of single-row
 //! calls on the fused path (criterion reports means, the target is a p99).
 
@@ -13,6 +15,7 @@ use std::time::Instant;
 use burn::backend::NdArray;
 use burn::backend::ndarray::NdArrayDevice;
 use criterion::{BenchmarkId, Criterion, Throughput};
+use verdict_models::explain::Scratch;
 use verdict_models::synth::{self, SynthConfig};
 use verdict_models::train::{TrainConfig, train};
 use verdict_models::{FastScorer, Scorer, load_burn_model};
@@ -131,5 +134,23 @@ fn main() {
         }
         group.finish();
     }
+    // Explanations (`score_reasons`): the engine explains each review and
+    // decline after scoring; per event at batch 256 (target ≤ 2 µs).
+    let explainer = fast.explainer().expect("the fused scorer explains");
+    let mut group = c.benchmark_group("explain/fast");
+    group.throughput(Throughput::Elements(256));
+    let (mut scratch, mut reasons) = (Scratch::default(), Vec::new());
+    group.bench_function(BenchmarkId::from_parameter(256), |b| {
+        b.iter(|| {
+            explainer.explain(
+                black_box(&input[..256 * width]),
+                3,
+                &mut scratch,
+                &mut reasons,
+            );
+            black_box(&reasons);
+        })
+    });
+    group.finish();
     c.final_summary();
 }

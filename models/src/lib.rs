@@ -13,6 +13,8 @@
 //! * [`scorer`] — the [`Scorer`] trait the engine holds as
 //!   `Arc<dyn Scorer>`, with the fused CPU path ([`FastScorer`], default) and
 //!   the burn path ([`BurnScorer`], used for CUDA with the `cuda` feature).
+//! * [`explain`] — which inputs pushed a score up (gradient × input
+//!   against the training baseline), for the decisions' `score_reasons`.
 //! * [`slot`] / [`batcher`] — champion/challenger hot swap and deadline-aware
 //!   micro-batching.
 //! * [`table`] / [`synth`] — reading feature tables and labels, and a
@@ -24,6 +26,7 @@
 pub mod artifact;
 pub mod batcher;
 pub mod eval;
+pub mod explain;
 pub mod fast;
 pub mod manifest;
 pub mod net;
@@ -41,6 +44,7 @@ pub mod weights;
 
 pub use artifact::{LoadError, read_artifact, read_manifest};
 pub use batcher::{BatchError, BatcherConfig, MicroBatcher, PendingScore};
+pub use explain::{Attribution, Explainer};
 pub use manifest::Manifest;
 pub use net::FraudNet;
 pub use registry::{ModelEntry, list as list_models};

@@ -15,6 +15,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use crate::artifact::{LoadError, read_artifact};
+use crate::explain::Explainer;
 use crate::fast::FastNet;
 use crate::manifest::Manifest;
 use crate::net::{FraudNet, to_vec};
@@ -46,6 +47,12 @@ pub trait Scorer: Send + Sync {
     /// categorical columns as vocabulary indices stored as f32. Writes a fraud
     /// probability in [0,1] per row.
     fn score_batch(&self, rows: &[f32], out: &mut [f32]) -> Result<(), ScoreError>;
+
+    /// What explains this model's scores (see [`crate::explain`]); `None`
+    /// for a scorer that is not one of the crate's networks.
+    fn explainer(&self) -> Option<&Explainer> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Scorer {
@@ -99,6 +106,7 @@ pub fn load_model_cuda(dir: &Path) -> Result<Arc<dyn Scorer>, LoadError> {
 pub struct FastScorer {
     manifest: Manifest,
     net: FastNet,
+    explainer: Explainer,
 }
 
 impl FastScorer {
@@ -110,7 +118,12 @@ impl FastScorer {
     /// `weights` must match `manifest.architecture` (see `NetWeights::validate`).
     pub fn new(manifest: Manifest, weights: &NetWeights) -> Self {
         let net = FastNet::new(preprocessor(&manifest), weights);
-        Self { manifest, net }
+        let explainer = Explainer::new(preprocessor(&manifest), weights);
+        Self {
+            manifest,
+            net,
+            explainer,
+        }
     }
 
     /// Same model, forced onto the portable (non-SIMD) kernel.
@@ -134,12 +147,17 @@ impl Scorer for FastScorer {
         self.net.forward(rows, out);
         Ok(())
     }
+
+    fn explainer(&self) -> Option<&Explainer> {
+        Some(&self.explainer)
+    }
 }
 
 /// The model as a burn module on backend `B`.
 pub struct BurnScorer<B: Backend> {
     manifest: Manifest,
     pre: Preprocessor,
+    explainer: Explainer,
     net: Mutex<FraudNet<B>>,
     device: B::Device,
 }
@@ -148,6 +166,7 @@ impl<B: Backend> BurnScorer<B> {
     pub fn new(manifest: Manifest, weights: &NetWeights, device: B::Device) -> Self {
         Self {
             pre: preprocessor(&manifest),
+            explainer: Explainer::new(preprocessor(&manifest), weights),
             net: Mutex::new(FraudNet::from_weights(weights, &device)),
             manifest,
             device,
@@ -158,6 +177,7 @@ impl<B: Backend> BurnScorer<B> {
     pub fn from_module(manifest: Manifest, net: FraudNet<B>, device: B::Device) -> Self {
         Self {
             pre: preprocessor(&manifest),
+            explainer: Explainer::new(preprocessor(&manifest), &net.to_weights()),
             net: Mutex::new(net),
             manifest,
             device,
@@ -222,6 +242,9 @@ where
         }
         out.copy_from_slice(&scores);
         Ok(())
+    }
+    fn explainer(&self) -> Option<&Explainer> {
+        Some(&self.explainer)
     }
 }
 

@@ -8,6 +8,7 @@
 //! use event time for both (latency 0) so their output is byte-identical.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,9 @@ pub struct Decision<'a> {
     /// available before the deadline (then `degraded` is true).
     pub score: Option<f32>,
     pub reasons: &'a [String],
+    /// For a review or a decline that was scored: the model inputs that
+    /// pushed the score up the most, largest first (at most three).
+    pub score_reasons: &'a [ScoreReason],
     /// Names of the non-shadow rules that matched, in precedence order.
     pub rules: &'a [&'a str],
     /// `name@version` of the model that scored, if any.
@@ -32,6 +36,33 @@ pub struct Decision<'a> {
     pub decided_at_ms: i64,
 }
 
+/// One model input's share of a score (`verdict_models::explain`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreReason {
+    /// The model's column name: a feature of the rule set or a field.
+    pub feature: Arc<str>,
+    pub value: ReasonValue,
+    /// Logit units; positive pushes the score up.
+    pub contribution: f32,
+}
+
+/// The value the input had in the event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReasonValue {
+    /// NaN when missing (written as `null`).
+    Number(f32),
+    /// The category as the model knows it (`<other>` for one it does not).
+    Category(Arc<str>),
+}
+
+/// A score reason as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreReasonRecord {
+    pub feature: String,
+    pub value: serde_json::Value,
+    pub contribution: f32,
+}
+
 /// A decision as read back from the `decisions` topic (tests, backtests).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
@@ -39,6 +70,8 @@ pub struct DecisionRecord {
     pub action: String,
     pub score: Option<f32>,
     pub reasons: Vec<String>,
+    #[serde(default)]
+    pub score_reasons: Vec<ScoreReasonRecord>,
     pub rules: Vec<String>,
     pub model: Option<String>,
     pub rules_version: String,
@@ -91,6 +124,23 @@ pub fn write_decision(out: &mut Vec<u8>, d: &Decision<'_>) {
         }
         write_str(out, r);
     }
+    out.extend_from_slice(b"],\"score_reasons\":[");
+    for (i, r) in d.score_reasons.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"feature\":");
+        write_str(out, &r.feature);
+        out.extend_from_slice(b",\"value\":");
+        match &r.value {
+            ReasonValue::Number(v) if v.is_finite() => {
+                let _ = write!(out, "{v}");
+            }
+            ReasonValue::Number(_) => out.extend_from_slice(b"null"),
+            ReasonValue::Category(c) => write_str(out, c),
+        }
+        let _ = write!(out, ",\"contribution\":{:.4}}}", r.contribution);
+    }
     out.extend_from_slice(b"],\"rules\":[");
     for (i, r) in d.rules.iter().enumerate() {
         if i > 0 {
@@ -128,11 +178,29 @@ mod tests {
             "quote \" and \\".to_string(),
         ];
         let rules = ["card_testing", "velocity"];
+        let score_reasons = [
+            ScoreReason {
+                feature: "device_users_24h".into(),
+                value: ReasonValue::Number(17.0),
+                contribution: 1.23456,
+            },
+            ScoreReason {
+                feature: "mcc".into(),
+                value: ReasonValue::Category("5967".into()),
+                contribution: 0.5,
+            },
+            ScoreReason {
+                feature: "km_from_prev".into(),
+                value: ReasonValue::Number(f32::NAN),
+                contribution: 0.25,
+            },
+        ];
         let d = Decision {
             transaction_id: "t-1",
             action: Action::Decline,
             score: Some(0.875),
             reasons: &reasons,
+            score_reasons: &score_reasons,
             rules: &rules,
             model: Some("default@abc"),
             rules_version: "r123",
@@ -148,9 +216,23 @@ mod tests {
         assert_eq!(back.score, Some(0.875));
         assert_eq!(back.reasons, reasons);
         assert_eq!(back.rules, vec!["card_testing", "velocity"]);
+        let reason = |f: &str, v: serde_json::Value, c: f32| ScoreReasonRecord {
+            feature: f.into(),
+            value: v,
+            contribution: c,
+        };
+        assert_eq!(
+            back.score_reasons,
+            vec![
+                reason("device_users_24h", 17.into(), 1.2346),
+                reason("mcc", "5967".into(), 0.5),
+                reason("km_from_prev", serde_json::Value::Null, 0.25),
+            ]
+        );
         assert_eq!(back.decided_at, "2026-01-01T12:00:00.123Z");
         let degraded = Decision {
             score: None,
+            score_reasons: &[],
             degraded: true,
             model: None,
             ..d

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use verdict_rules::{Evaluation, RuleSet};
 
 use crate::contract::Event;
+use crate::contract::decision::ScoreReason;
 
 /// Events plus the columns the stages fill in. Buffers are reused from batch
 /// to batch: `clear` keeps capacity.
@@ -28,6 +29,9 @@ pub struct Batch {
     /// not be given): the event is decided on what is known, `degraded`.
     pub incomplete: Vec<bool>,
     pub evaluations: Vec<Evaluation>,
+    /// Per event, what pushed its score up (reviews and declines that were
+    /// scored; empty otherwise). Like `evaluations`, at least `len()` long.
+    pub score_reasons: Vec<Vec<ScoreReason>>,
     /// The rule set this batch was evaluated with.
     pub rules: Option<Arc<RuleSet>>,
 }
@@ -73,6 +77,10 @@ impl Batch {
         if self.evaluations.len() < n {
             self.evaluations.resize_with(n, Evaluation::default);
         }
+        if self.score_reasons.len() < n {
+            self.score_reasons.resize_with(n, Vec::new);
+        }
+        self.score_reasons[..n].iter_mut().for_each(Vec::clear);
         self.rules = Some(Arc::clone(rules));
     }
 

@@ -85,6 +85,7 @@ impl DecisionEmitter {
                 action: eval.action,
                 score: batch.scores[i],
                 reasons: &self.reasons,
+                score_reasons: &batch.score_reasons[i],
                 rules: &names,
                 model: if batch.scores[i].is_some() {
                     model

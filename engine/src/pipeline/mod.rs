@@ -231,6 +231,12 @@ impl Pipeline {
         }
         self.timed(batch, |p| &mut p.score);
         self.timed(batch, |p| &mut p.rules);
+        let started = std::time::Instant::now();
+        self.score.explain(batch);
+        self.metrics
+            .stage_duration
+            .with_label_values(&["explain"])
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Runs one stage over the batch, timed under its name.

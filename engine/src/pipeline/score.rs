@@ -20,12 +20,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use verdict_models::Scorer;
-use verdict_rules::RuleSet;
+use verdict_models::explain::{Attribution, Scratch};
+use verdict_models::{FeatureSchema, Scorer};
 use verdict_rules::input::{Field, FieldType, Transaction};
+use verdict_rules::{Action, RuleSet};
 
 use super::bounded::{Called, ModelCaller};
 use super::{Batch, Stage};
+use crate::contract::decision::{ReasonValue, ScoreReason};
 use crate::drift::{self, ScoreDrift};
 use crate::metrics::Metrics;
 
@@ -98,6 +100,17 @@ struct Columns {
 }
 
 impl Columns {
+    /// Appends event `i`'s model row to `rows`.
+    fn push_row(&self, schema: &FeatureSchema, batch: &Batch, i: usize, rows: &mut Vec<f32>) {
+        let event = &batch.events[i];
+        let features = batch.features_of(i);
+        rows.extend(self.sources.iter().map(|src| match *src {
+            Source::Feature(slot) => features[slot] as f32,
+            Source::Number(f) => event.number(f).map_or(f32::NAN, |v| v as f32),
+            Source::Category(col, f) => schema.category_index(col, event.text(f)) as f32,
+        }));
+    }
+
     fn resolve(scorer: &dyn Scorer, rules: &RuleSet) -> Result<Columns, String> {
         let schema = &scorer.manifest().schema;
         let mut sources = Vec::with_capacity(schema.width());
@@ -167,7 +180,27 @@ pub struct ScoreStage {
     /// Fixed cost per model call, in nanoseconds.
     ns_per_call: f64,
     pub model_label: Option<String>,
+    /// The champion that scored the batch, for [`ScoreStage::explain`].
+    scored_by: Option<Arc<LoadedModel>>,
+    explaining: Explaining,
 }
+
+/// Explanation buffers, and the names of the model's columns and categories.
+#[derive(Default)]
+struct Explaining {
+    /// The model label the names are for.
+    names_for: String,
+    columns: Vec<Arc<str>>,
+    categories: Vec<Vec<Arc<str>>>,
+    /// The events explained, and their model rows.
+    explained: Vec<usize>,
+    rows: Vec<f32>,
+    scratch: Scratch,
+    attributions: Vec<Vec<Attribution>>,
+}
+
+/// Score reasons a review or a decline carries.
+pub const SCORE_REASONS: usize = 3;
 
 impl ScoreStage {
     pub fn new(models: ModelHandle, metrics: Arc<Metrics>, drift: Arc<ScoreDrift>) -> Self {
@@ -185,6 +218,8 @@ impl ScoreStage {
             ns_per_row: 1_000.0,
             ns_per_call: 20_000.0,
             model_label: None,
+            scored_by: None,
+            explaining: Explaining::default(),
         }
     }
 
@@ -195,6 +230,59 @@ impl ScoreStage {
         self.champion_calls = ModelCaller::bounded(format!("champion-{partition}"))?;
         self.challenger_calls = ModelCaller::bounded(format!("challenger-{partition}"))?;
         Ok(())
+    }
+
+    /// What pushed the score of each scored review and decline up, once
+    /// the rules have decided the batch: the champion's top
+    /// [`SCORE_REASONS`] inputs by gradient × input against its training
+    /// baseline (`verdict_models::explain`), named as the model names them.
+    pub fn explain(&mut self, batch: &mut Batch) {
+        let Some(model) = self.scored_by.take() else {
+            return;
+        };
+        let (Ok(columns), Some(explainer)) = (&self.columns, model.scorer.explainer()) else {
+            return;
+        };
+        let schema = &model.scorer.manifest().schema;
+        let x = &mut self.explaining;
+        if x.names_for != model.label {
+            x.columns = (schema.numeric.iter())
+                .chain(schema.categorical.iter().map(|c| &c.name))
+                .map(|n| Arc::from(n.as_str()))
+                .collect();
+            x.categories = (schema.categorical.iter())
+                .map(|c| c.vocabulary.iter().map(|v| Arc::from(v.as_str())).collect())
+                .collect();
+            x.names_for.clone_from(&model.label);
+        }
+        let numeric = schema.numeric.len();
+        x.explained.clear();
+        x.rows.clear();
+        for i in 0..batch.len() {
+            if batch.scores[i].is_some() && batch.evaluations[i].action != Action::Allow {
+                x.explained.push(i);
+                columns.push_row(schema, batch, i, &mut x.rows);
+            }
+        }
+        if x.explained.is_empty() {
+            return;
+        }
+        explainer.explain(&x.rows, SCORE_REASONS, &mut x.scratch, &mut x.attributions);
+        for (&i, attributions) in x.explained.iter().zip(&x.attributions) {
+            let reasons = &mut batch.score_reasons[i];
+            reasons.extend(attributions.iter().map(|a| ScoreReason {
+                feature: Arc::clone(&x.columns[a.column]),
+                value: match a.column.checked_sub(numeric) {
+                    None => ReasonValue::Number(a.value),
+                    Some(c) => {
+                        let vocabulary = &x.categories[c];
+                        let index = (a.value as usize).min(vocabulary.len().saturating_sub(1));
+                        ReasonValue::Category(Arc::clone(&vocabulary[index]))
+                    }
+                },
+                contribution: a.contribution,
+            }));
+        }
     }
 
     fn score_with(
@@ -208,20 +296,10 @@ impl ScoreStage {
             return false;
         };
         let schema = &model.scorer.manifest().schema;
-        let width = schema.width();
         self.rows.clear();
-        self.rows.reserve(selected.len() * width);
+        self.rows.reserve(selected.len() * schema.width());
         for &i in selected {
-            let event = &batch.events[i];
-            let features = batch.features_of(i);
-            for src in &columns.sources {
-                let v = match *src {
-                    Source::Feature(slot) => features[slot] as f32,
-                    Source::Number(f) => event.number(f).map_or(f32::NAN, |v| v as f32),
-                    Source::Category(col, f) => schema.category_index(col, event.text(f)) as f32,
-                };
-                self.rows.push(v);
-            }
+            columns.push_row(schema, batch, i, &mut self.rows);
         }
         self.out.clear();
         self.out.resize(selected.len(), f32::NAN);
@@ -269,6 +347,7 @@ impl Stage for ScoreStage {
     }
 
     fn process(&mut self, batch: &mut Batch) {
+        self.scored_by = None;
         let Some(model) = self.models.champion.load_full() else {
             self.model_label = None;
             return;
@@ -295,6 +374,7 @@ impl Stage for ScoreStage {
         let scored =
             !selected.is_empty() && self.score_with(&model, batch, &selected, Slot::Champion);
         if scored {
+            self.scored_by = Some(Arc::clone(&model));
             let per_row = started.elapsed().as_nanos() as f64 / selected.len() as f64;
             self.ns_per_row = 0.9 * self.ns_per_row + 0.1 * per_row;
             self.drift_counts = [0; drift::BINS];
