@@ -118,6 +118,11 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, LoadError> {
             "architecture or normalization does not match the schema".into(),
         ));
     }
+    if manifest.calibration.as_ref().is_some_and(|c| !c.is_valid()) {
+        return Err(bad(
+            "calibration: breakpoints not increasing, or outside [0, 1]".into(),
+        ));
+    }
     Ok(manifest)
 }
 

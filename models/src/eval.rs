@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::LoadError;
+use crate::calibration::{ReliabilityBin, reliability};
 use crate::manifest::ScoreDistribution;
 use crate::ranking::{Evaluation, evaluate_scores};
 use crate::scorer::{ScoreError, load_model};
@@ -22,6 +23,7 @@ pub const REPORT_JSON: &str = "report.json";
 pub const REPORT_MD: &str = "report.md";
 pub const ROC_PNG: &str = "roc.png";
 pub const PR_PNG: &str = "pr.png";
+pub const RELIABILITY_PNG: &str = "reliability.png";
 
 /// Why an evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,25 @@ pub struct EvalReport {
     pub evaluation: Evaluation,
     pub scenarios: Vec<ScenarioRecall>,
     pub score_distribution: ScoreDistribution,
+    /// The reliability curve of the report's scores (ten bins).
+    #[serde(default)]
+    pub reliability: Vec<ReliabilityBin>,
+    /// Training's check of its calibration, on validation rows it was not
+    /// fitted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationCheck>,
+}
+
+/// The calibration's fit and its check, on the two halves (by event time)
+/// of the validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationCheck {
+    pub fitted_rows: usize,
+    pub held_out_rows: usize,
+    /// The network's own outputs on the held-out half.
+    pub uncalibrated: Vec<ReliabilityBin>,
+    /// The calibrated scores on the held-out half.
+    pub calibrated: Vec<ReliabilityBin>,
 }
 
 /// Rows scored per call while evaluating, between two progress reports.
@@ -164,6 +185,8 @@ pub fn build_report(
         evaluation,
         scenarios,
         score_distribution: ScoreDistribution::from_scores(scores),
+        reliability: reliability(scores, y),
+        calibration: None,
     }
 }
 
@@ -198,6 +221,20 @@ pub fn write_report(dir: &Path, report: &EvalReport) -> Result<(), EvalError> {
         false,
     )
     .map_err(fail(dir.join(PR_PNG)))?;
+    let (curve, title) = match &report.calibration {
+        Some(c) => (&c.calibrated, "Reliability (held-out validation half)"),
+        None => (&report.reliability, "Reliability"),
+    };
+    let points: Vec<(f64, f64)> = curve.iter().map(|b| (b.mean_score, b.fraud_rate)).collect();
+    crate::plots::plot_curve(
+        &dir.join(RELIABILITY_PNG),
+        title,
+        "mean score",
+        "observed fraud rate",
+        &points,
+        true,
+    )
+    .map_err(fail(dir.join(RELIABILITY_PNG)))?;
     Ok(())
 }
 
@@ -258,6 +295,37 @@ pub fn markdown(report: &EvalReport) -> String {
     for (q, v) in &report.score_distribution.quantiles {
         let _ = writeln!(s, "| {q} | {v:.5} |");
     }
-    let _ = writeln!(s, "\n![ROC]({ROC_PNG}) ![PR]({PR_PNG})");
+    let _ = writeln!(s, "\n## Reliability\n");
+    let table = |s: &mut String, bins: &[ReliabilityBin]| {
+        let _ = writeln!(
+            s,
+            "| score bin | rows | mean score | observed fraud rate |\n|---|---|---|---|"
+        );
+        for b in bins {
+            let _ = writeln!(
+                s,
+                "| {:.1}–{:.1} | {} | {:.4} | {:.4} |",
+                b.lower, b.upper, b.rows, b.mean_score, b.fraud_rate
+            );
+        }
+    };
+    match &report.calibration {
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "Calibration (isotonic) fitted on the first {} validation rows by event \
+                 time, checked on the other {}. Calibrated:\n",
+                c.fitted_rows, c.held_out_rows
+            );
+            table(&mut s, &c.calibrated);
+            let _ = writeln!(s, "\nThe network's own outputs on the same rows:\n");
+            table(&mut s, &c.uncalibrated);
+        }
+        None => table(&mut s, &report.reliability),
+    }
+    let _ = writeln!(
+        s,
+        "\n![ROC]({ROC_PNG}) ![PR]({PR_PNG}) ![reliability]({RELIABILITY_PNG})"
+    );
     s
 }

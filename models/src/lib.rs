@@ -5,6 +5,8 @@
 //!
 //! * [`net`] — the burn module ([`FraudNet`]): categorical embeddings +
 //!   normalized numeric features → ReLU MLP → one logit.
+//! * [`calibration`] — the isotonic map from the network's output to a
+//!   probability, fitted in training, applied by every scorer.
 //! * [`train`] / [`eval`] / [`ranking`] / [`plots`] — training on the
 //!   engine's feature log, ROC/PR evaluation and the report files.
 //! * [`artifact`] / [`manifest`] / [`weights`] / [`registry`] — the on-disk
@@ -25,6 +27,7 @@
 
 pub mod artifact;
 pub mod batcher;
+pub mod calibration;
 pub mod eval;
 pub mod explain;
 pub mod fast;

@@ -132,6 +132,10 @@ pub struct Manifest {
     pub training: TrainingInfo,
     pub metrics: Metrics,
     pub score_distribution: ScoreDistribution,
+    /// The isotonic map every scorer applies after the network
+    /// ([`crate::calibration`]); absent in a model trained before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
     /// Checksums of the other files (at least `model.bin`).
     pub files: Vec<FileChecksum>,
 }

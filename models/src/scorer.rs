@@ -73,6 +73,13 @@ fn check_shape(manifest: &Manifest, rows: &[f32], out: &[f32]) -> Result<(), Sco
     Ok(())
 }
 
+/// The manifest's calibration, applied to the network's outputs.
+fn calibrate(manifest: &Manifest, out: &mut [f32]) {
+    if let Some(c) = &manifest.calibration {
+        out.iter_mut().for_each(|s| *s = c.apply(*s));
+    }
+}
+
 fn preprocessor(manifest: &Manifest) -> Preprocessor {
     Preprocessor::new(&manifest.normalization, &manifest.schema.vocabulary_sizes())
 }
@@ -145,6 +152,7 @@ impl Scorer for FastScorer {
     fn score_batch(&self, rows: &[f32], out: &mut [f32]) -> Result<(), ScoreError> {
         check_shape(&self.manifest, rows, out)?;
         self.net.forward(rows, out);
+        calibrate(&self.manifest, out);
         Ok(())
     }
 
@@ -241,6 +249,7 @@ where
             )));
         }
         out.copy_from_slice(&scores);
+        calibrate(&self.manifest, out);
         Ok(())
     }
     fn explainer(&self) -> Option<&Explainer> {

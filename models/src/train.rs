@@ -14,8 +14,10 @@
 //!    RNG; after each epoch score the validation split and keep the weights
 //!    with the best validation PR AUC, stopping after `patience` epochs
 //!    without improvement.
-//! 6. Score validation through the serving path ([`FastScorer`]) for the
-//!    metrics, drift reference and report, then write the artifact.
+//! 6. Score validation through the serving path ([`FastScorer`]); fit the
+//!    calibration on its first half by event time and check it on the
+//!    second ([`crate::calibration`]); the calibrated scores give the
+//!    metrics, drift reference and report; write the artifact.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,7 +34,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::artifact::{LoadError, write_artifact};
-use crate::eval::{EvalError, EvalReport, build_report, write_report};
+use crate::calibration::{Calibration, reliability};
+use crate::eval::{CalibrationCheck, EvalError, EvalReport, build_report, write_report};
 use crate::manifest::{
     FORMAT_VERSION, Manifest, NumericStats, TimeRange, TrainingInfo, WEIGHTS_FILE,
 };
@@ -73,6 +76,9 @@ pub struct TrainConfig {
     pub clip: f32,
     /// Draw a progress bar per epoch on stderr.
     pub progress: bool,
+    /// Fit the score's calibration on the validation split
+    /// ([`crate::calibration`]).
+    pub calibrate: bool,
 }
 
 impl TrainConfig {
@@ -99,6 +105,7 @@ impl TrainConfig {
             positive_weight: None,
             clip: 8.0,
             progress: true,
+            calibrate: true,
         }
     }
 }
@@ -298,6 +305,7 @@ fn new_manifest(
         },
         metrics: evaluate_scores(&[], &[]).metrics,
         score_distribution: crate::manifest::ScoreDistribution::from_scores(&[]),
+        calibration: None,
         files: Vec::new(),
     }
 }
@@ -327,13 +335,15 @@ fn finish(
         .iter()
         .map(|&r| data.labels.get(&data.table.transaction_ids[r]))
         .collect();
-    let report = build_report(
+    let check = calibrate(cfg, data, &mut manifest, &mut scores);
+    let mut report = build_report(
         manifest.id(),
         format!("{} (validation split)", cfg.data.display()),
         &scores,
         &valid_set.y,
         &valid_labels,
     );
+    report.calibration = check;
     manifest.metrics = report.evaluation.metrics;
     manifest.score_distribution = report.score_distribution.clone();
     write_report(&cfg.out, &report)?;
@@ -348,6 +358,38 @@ fn finish(
         manifest,
         report,
         model_bytes,
+    })
+}
+
+/// Fits the calibration on the first half (by event time) of the
+/// validation split's `scores` and checks it on the second; stores it in
+/// `manifest` and calibrates `scores`, which then are what the model
+/// serves. Nothing when `cfg.calibrate` is off or a half has one class.
+fn calibrate(
+    cfg: &TrainConfig,
+    data: &Prepared,
+    manifest: &mut Manifest,
+    scores: &mut [f32],
+) -> Option<CalibrationCheck> {
+    if !cfg.calibrate {
+        return None;
+    }
+    let valid = &data.valid_set;
+    let mut order: Vec<usize> = (0..valid.rows.len()).collect();
+    order.sort_by_key(|&i| data.table.event_time[valid.rows[i]]);
+    let (fit, held_out) = order.split_at(order.len() / 2);
+    let pick = |rows: &[usize], v: &[f32]| -> Vec<f32> { rows.iter().map(|&i| v[i]).collect() };
+    let calibration = Calibration::fit(&pick(fit, scores), &pick(fit, &valid.y))?;
+    let held_y = pick(held_out, &valid.y);
+    let uncalibrated = reliability(&pick(held_out, scores), &held_y);
+    scores.iter_mut().for_each(|s| *s = calibration.apply(*s));
+    let calibrated = reliability(&pick(held_out, scores), &held_y);
+    manifest.calibration = Some(calibration);
+    Some(CalibrationCheck {
+        fitted_rows: fit.len(),
+        held_out_rows: held_out.len(),
+        uncalibrated,
+        calibrated,
     })
 }
 
