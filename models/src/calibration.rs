@@ -38,7 +38,8 @@ impl Calibration {
             blocks.push((f64::from(s), f64::from(label), 1));
             while blocks.len() > 1 {
                 let (b, a) = (blocks[blocks.len() - 1], blocks[blocks.len() - 2]);
-                if a.1 / a.2 as f64 <= b.1 / b.2 as f64 {
+                // Equal rates pool too: one breakpoint per distinct level.
+                if a.1 / (a.2 as f64) < b.1 / (b.2 as f64) {
                     break;
                 }
                 blocks.pop();

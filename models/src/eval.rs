@@ -16,6 +16,7 @@ use crate::calibration::{ReliabilityBin, reliability};
 use crate::manifest::ScoreDistribution;
 use crate::ranking::{Evaluation, evaluate_scores};
 use crate::scorer::{ScoreError, load_model};
+use crate::shift::FeatureShift;
 use crate::table::{DataError, Label, label_vector, read_labels, read_table};
 
 /// Report file names.
@@ -68,6 +69,9 @@ pub struct EvalReport {
     /// fitted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationCheck>,
+    /// Training's look at its inputs ([`crate::shift`]), most shifted first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_shift: Vec<FeatureShift>,
 }
 
 /// The calibration's fit and its check, on the two halves (by event time)
@@ -187,6 +191,7 @@ pub fn build_report(
         score_distribution: ScoreDistribution::from_scores(scores),
         reliability: reliability(scores, y),
         calibration: None,
+        feature_shift: Vec::new(),
     }
 }
 
@@ -294,6 +299,28 @@ pub fn markdown(report: &EvalReport) -> String {
     );
     for (q, v) in &report.score_distribution.quantiles {
         let _ = writeln!(s, "| {q} | {v:.5} |");
+    }
+    if !report.feature_shift.is_empty() {
+        let flagged = report
+            .feature_shift
+            .iter()
+            .filter(|f| !f.warnings.is_empty())
+            .count();
+        let _ = writeln!(
+            s,
+            "\n## Inputs: training split → validation split\n\n{flagged} of {} inputs flagged.\n\n\
+             | input | PSI | rank correlation with event time | warning |\n|---|---|---|---|",
+            report.feature_shift.len()
+        );
+        for f in &report.feature_shift {
+            let rho = f.time_correlation.map_or("—".into(), |r| format!("{r:.2}"));
+            let warn = if f.warnings.is_empty() {
+                String::new()
+            } else {
+                format!("⚠ {}", f.warnings.join("; "))
+            };
+            let _ = writeln!(s, "| {} | {:.3} | {rho} | {warn} |", f.feature, f.psi);
+        }
     }
     let _ = writeln!(s, "\n## Reliability\n");
     let table = |s: &mut String, bins: &[ReliabilityBin]| {

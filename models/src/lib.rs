@@ -5,6 +5,8 @@
 //!
 //! * [`net`] — the burn module ([`FraudNet`]): categorical embeddings +
 //!   normalized numeric features → ReLU MLP → one logit.
+//! * [`shift`] — the training report's warnings: inputs that moved between
+//!   the splits (PSI) and inputs that follow the clock.
 //! * [`calibration`] — the isotonic map from the network's output to a
 //!   probability, fitted in training, applied by every scorer.
 //! * [`train`] / [`eval`] / [`ranking`] / [`plots`] — training on the
@@ -39,6 +41,7 @@ pub mod ranking;
 pub mod registry;
 pub mod schema;
 pub mod scorer;
+pub mod shift;
 pub mod slot;
 pub mod synth;
 pub mod table;

@@ -44,6 +44,7 @@ use crate::preprocess::Preprocessor;
 use crate::ranking::evaluate_scores;
 use crate::schema::{CategoricalColumn, FeatureSchema, UNKNOWN_CATEGORY};
 use crate::scorer::{FastScorer, Scorer, encode_inputs};
+use crate::shift::{self, FeatureShift};
 use crate::table::{DataError, FeatureTable, Label, label_vector, read_labels, read_table};
 use crate::weights::{Architecture, NetWeights};
 
@@ -344,6 +345,7 @@ fn finish(
         &valid_labels,
     );
     report.calibration = check;
+    report.feature_shift = feature_shift(data);
     manifest.metrics = report.evaluation.metrics;
     manifest.score_distribution = report.score_distribution.clone();
     write_report(&cfg.out, &report)?;
@@ -359,6 +361,38 @@ fn finish(
         report,
         model_bytes,
     })
+}
+
+/// Every input's shift between the splits and its correlation with event
+/// time ([`crate::shift`]), most shifted first.
+fn feature_shift(data: &Prepared) -> Vec<FeatureShift> {
+    let (raw, width) = (&data.raw, data.width);
+    let (train, valid) = (&data.train_set.rows, &data.valid_set.rows);
+    let column = |rows: &[usize], j: usize| -> Vec<f32> {
+        rows.iter().map(|&r| raw[r * width + j]).collect()
+    };
+    let times: Vec<i64> = train.iter().map(|&r| data.table.event_time[r]).collect();
+    let nn = data.schema.numeric.len();
+    let mut out: Vec<FeatureShift> = data
+        .schema
+        .numeric
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let t = column(train, j);
+            let psi = shift::numeric_psi(&t, &column(valid, j));
+            shift::assess(name, psi, shift::time_correlation(&t, &times))
+        })
+        .collect();
+    for (c, col) in data.schema.categorical.iter().enumerate() {
+        let index = |rows: &[usize]| -> Vec<i64> {
+            column(rows, nn + c).iter().map(|&v| v as i64).collect()
+        };
+        let psi = shift::categorical_psi(&index(train), &index(valid), col.vocabulary.len());
+        out.push(shift::assess(&col.name, psi, None));
+    }
+    out.sort_by(|a, b| b.psi.total_cmp(&a.psi).then(a.feature.cmp(&b.feature)));
+    out
 }
 
 /// Fits the calibration on the first half (by event time) of the

@@ -144,3 +144,25 @@ fn the_served_score_is_calibrated_on_held_out_validation_rows() {
     verdict_models::Scorer::score_batch(&uncalibrated, &row, &mut raw).unwrap();
     assert_eq!(served[0], calibration.apply(raw[0]));
 }
+
+/// The report looks at every input: its shift between the training and
+/// validation splits and its correlation with event time, most shifted
+/// first, in `report.json` and `report.md`.
+#[test]
+fn the_report_lists_every_input_s_shift_between_the_splits() {
+    let f = common::trained();
+    let shift = &f.summary.report.feature_shift;
+    let schema = &f.summary.manifest.schema;
+    assert_eq!(shift.len(), schema.width());
+    assert!(shift.windows(2).all(|w| w[0].psi >= w[1].psi));
+    assert!(shift.iter().all(|s| s.psi >= 0.0 && s.psi.is_finite()));
+    for name in &schema.numeric {
+        let s = shift.iter().find(|s| &s.feature == name).unwrap();
+        assert!(s.time_correlation.is_some(), "{name}");
+    }
+    let md = std::fs::read_to_string(f.summary.model_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Inputs: training split → validation split"),
+        "{md}"
+    );
+}
