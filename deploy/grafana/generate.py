@@ -57,6 +57,11 @@ PANELS = [
         ("max by (instance) (verdict_score_psi)", "{{instance}}")], "timeseries",
      "Population stability index of the champion scores over model.drift-window-minutes against the "
      "manifest reference: < 0.1 stable, > 0.25 drifted (VerdictScorePsi)."),
+    ("Input drift (PSI per model input against its training distribution)", "none", [
+        ("topk(10, max by (feature) (verdict_feature_psi))", "{{feature}}")], "timeseries",
+     "Population stability index of each numeric model input over model.drift-window-minutes against "
+     "the training split in the manifest (models trained since 2026-12-02): which inputs moved when the "
+     "score did (VerdictFeaturePsi)."),
     ("Admin API and model promotions", "none", [
         ("sum by (route, status) (rate(verdict_admin_requests_total[5m]))", "{{route}} {{status}}"),
         ("sum by (result) (increase(verdict_model_reloads_total[1h]))", "promotions {{result}}")], "timeseries"),

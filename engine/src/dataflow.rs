@@ -16,6 +16,7 @@ use verdict_state::{
 
 use crate::config::EngineConfig;
 use crate::drift::ScoreDrift;
+use crate::feature_drift::FeatureDrift;
 use crate::metrics::Metrics;
 use crate::pipeline::{FeatureStage, ModelHandle, Pipeline, RuleStage, ScoreStage};
 use crate::rekey::{RekeyPlan, Scope, scoped};
@@ -32,6 +33,8 @@ pub struct Dataflow {
     pub state: StateConfig,
     /// The champion's serving drift (`verdict_score_psi`).
     pub drift: Arc<ScoreDrift>,
+    /// Its inputs' drift (`verdict_feature_psi`).
+    pub feature_drift: Arc<FeatureDrift>,
 }
 
 /// The drift window unless configured (`model.drift-window-minutes`), its
@@ -62,6 +65,12 @@ impl Dataflow {
             DRIFT_SLOTS,
             DRIFT_MIN_SCORES,
         ));
+        let feature_drift = Arc::new(FeatureDrift::new(
+            metrics.ops.feature_psi.clone(),
+            DRIFT_WINDOW,
+            DRIFT_SLOTS,
+            DRIFT_MIN_SCORES,
+        ));
         let dataflow = Dataflow {
             rules,
             models: ModelHandle::default(),
@@ -69,6 +78,7 @@ impl Dataflow {
             store: Self::open_store(state_dir, &state.rocksdb)?,
             state,
             drift,
+            feature_drift,
         };
         if let Some(dir) = model_dir {
             dataflow.promote(dir).map_err(anyhow::Error::msg)?;
@@ -85,10 +95,18 @@ impl Dataflow {
             DRIFT_SLOTS,
             DRIFT_MIN_SCORES,
         ));
+        self.feature_drift = Arc::new(FeatureDrift::new(
+            self.metrics.ops.feature_psi.clone(),
+            window,
+            DRIFT_SLOTS,
+            DRIFT_MIN_SCORES,
+        ));
         if let Some(m) = label {
             let reference = &m.scorer.manifest().score_distribution;
             self.drift
                 .set_reference(&m.label, &reference.histogram_fractions);
+            self.feature_drift
+                .set_reference(&m.label, m.scorer.manifest());
         }
         self
     }
@@ -129,6 +147,8 @@ impl Dataflow {
             .with_label_values(&["champion", &champion.label])
             .set(1);
         self.drift.set_reference(&champion.label, &reference);
+        self.feature_drift
+            .set_reference(&champion.label, champion.scorer.manifest());
         Ok(champion.label.clone())
     }
 
@@ -194,6 +214,7 @@ impl Dataflow {
                 self.models.clone(),
                 Arc::clone(&self.metrics),
                 Arc::clone(&self.drift),
+                Arc::clone(&self.feature_drift),
             ),
             RuleStage::new(Arc::clone(&self.rules), Arc::clone(&self.metrics)),
             Arc::clone(&self.metrics),

@@ -20,7 +20,8 @@
 //!              records of the hop, the owner's ledger (kafka/rekey.rs: topics)
 //! replay.rs    the file runtime (deterministic); backtest.rs, backfill.rs on it
 //! config.rs    layered configuration and its validation
-//! metrics.rs   every metric family; drift.rs the serving score PSI
+//! metrics.rs   every metric family; drift.rs the serving score PSI, feature_drift.rs the inputs'
+//!              PSI
 //! admin/       the admin HTTP API: mod.rs (routes, request log), auth.rs
 //!              (bearer token), control.rs (rule reload, model promotion)
 //! status.rs    a live engine's partitions, readiness and health;
@@ -43,6 +44,7 @@ pub mod dataflow;
 pub mod defaults;
 pub mod demo;
 pub mod drift;
+pub mod feature_drift;
 pub mod feature_log;
 pub mod generate;
 pub mod kafka;

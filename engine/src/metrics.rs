@@ -7,8 +7,8 @@
 //! `deploy/` is checked against it by a test.
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric family name, for the dashboard test and the README.
@@ -42,6 +42,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_ready",
     "verdict_start_time_seconds",
     "verdict_score_psi",
+    "verdict_feature_psi",
     "verdict_model_reloads_total",
     "verdict_admin_requests_total",
     "verdict_changelog_records_total",
@@ -135,6 +136,7 @@ pub struct Operations {
     pub ready: IntGauge,
     pub start_time: Gauge,
     pub score_psi: Gauge,
+    pub feature_psi: GaugeVec,
     pub model_reloads: IntCounterVec,
     pub model_abandoned: IntCounterVec,
     pub admin_requests: IntCounterVec,
@@ -167,6 +169,12 @@ impl Operations {
                 "verdict_score_psi",
                 "Population stability index of the champion's scores over the drift \
                  window against its manifest's reference (NaN until enough scores)",
+            ),
+            feature_psi: f.float_gauge_vec(
+                "verdict_feature_psi",
+                "Population stability index of a numeric model input over the drift \
+                 window against its training distribution in the manifest (NaN until enough rows)",
+                &["feature"],
             ),
             model_reloads: f.counter_vec(
                 "verdict_model_reloads_total",
@@ -376,6 +384,10 @@ impl Families<'_> {
         self.register(Gauge::new(name, help).expect("valid"))
     }
 
+    fn float_gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        self.register(GaugeVec::new(Opts::new(name, help), labels).expect("valid"))
+    }
+
     fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
         self.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid"))
     }
@@ -429,6 +441,7 @@ mod tests {
         m.rekey.answers.with_label_values(&["joined"]).inc();
         m.rekey.requests.with_label_values(&["new"]).inc();
         m.ops.model_reloads.with_label_values(&["ok"]).inc();
+        m.ops.feature_psi.with_label_values(&["amount"]).set(0.1);
         m.ops
             .admin_requests
             .with_label_values(&["/healthz", "200"])

@@ -136,6 +136,10 @@ pub struct Manifest {
     /// ([`crate::calibration`]); absent in a model trained before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::calibration::Calibration>,
+    /// Each numeric input's distribution on the training split: the
+    /// reference of serving's `verdict_feature_psi`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_reference: Vec<crate::shift::FeatureReference>,
     /// Checksums of the other files (at least `model.bin`).
     pub files: Vec<FileChecksum>,
 }

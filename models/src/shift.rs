@@ -51,28 +51,95 @@ fn psi_of(expected: &[u64], actual: &[u64]) -> f64 {
         .sum()
 }
 
+/// A numeric input's reference distribution: the training values' deciles
+/// as bin edges, plus a bin for missing values (NaN), with the fraction of
+/// training rows in each. The manifest keeps one per numeric input, for
+/// serving drift (`verdict_feature_psi`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bins {
+    /// Inner edges, increasing: bin `i` holds values in `[edges[i-1], edges[i])`.
+    pub edges: Vec<f32>,
+    /// `edges.len() + 2` fractions: the value bins, then the missing bin.
+    pub fractions: Vec<f64>,
+}
+
+impl Bins {
+    /// The reference of `values`.
+    pub fn of(values: &[f32]) -> Bins {
+        let mut known: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        known.sort_by(f32::total_cmp);
+        let mut edges: Vec<f32> = (1..10)
+            .filter_map(|q| known.get(known.len() * q / 10).copied())
+            .collect();
+        edges.dedup();
+        let mut bins = Bins {
+            fractions: Vec::new(),
+            edges,
+        };
+        let counts = bins.count(values);
+        let total = counts.iter().sum::<u64>().max(1) as f64;
+        bins.fractions = counts.iter().map(|&c| c as f64 / total).collect();
+        bins
+    }
+
+    /// Bins, value bins then the missing one.
+    pub fn len(&self) -> usize {
+        self.edges.len() + 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The bin of `v`.
+    pub fn bin(&self, v: f32) -> usize {
+        if v.is_nan() {
+            self.edges.len() + 1
+        } else {
+            self.edges.partition_point(|&e| e <= v)
+        }
+    }
+
+    /// Counts of `values` per bin.
+    pub fn count(&self, values: &[f32]) -> Vec<u64> {
+        let mut counts = vec![0u64; self.len()];
+        for &v in values {
+            counts[self.bin(v)] += 1;
+        }
+        counts
+    }
+
+    /// PSI of observed bin counts against this reference (`None` when
+    /// there are none, or they are not this reference's bins).
+    pub fn psi(&self, counts: &[u64]) -> Option<f64> {
+        let total: u64 = counts.iter().sum();
+        if total == 0 || counts.len() != self.fractions.len() {
+            return None;
+        }
+        let sum = counts
+            .iter()
+            .zip(&self.fractions)
+            .map(|(&c, &e)| {
+                let (a, e) = ((c as f64 / total as f64).max(FLOOR), e.max(FLOOR));
+                (a - e) * (a / e).ln()
+            })
+            .sum();
+        Some(sum)
+    }
+}
+
+/// A numeric input's reference, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureReference {
+    pub feature: String,
+    pub bins: Bins,
+}
+
 /// PSI of a numeric input: the training values' deciles are the bins, and
 /// missing values (NaN) one more.
 pub fn numeric_psi(train: &[f32], valid: &[f32]) -> f64 {
-    let mut known: Vec<f32> = train.iter().copied().filter(|v| !v.is_nan()).collect();
-    known.sort_by(f32::total_cmp);
-    let mut edges: Vec<f32> = (1..10)
-        .filter_map(|q| known.get(known.len() * q / 10).copied())
-        .collect();
-    edges.dedup();
-    let count = |values: &[f32]| {
-        let mut bins = vec![0u64; edges.len() + 2];
-        for &v in values {
-            let b = if v.is_nan() {
-                edges.len() + 1
-            } else {
-                edges.partition_point(|&e| e <= v)
-            };
-            bins[b] += 1;
-        }
-        bins
-    };
-    psi_of(&count(train), &count(valid))
+    let bins = Bins::of(train);
+    bins.psi(&bins.count(valid)).unwrap_or(0.0)
 }
 
 /// PSI of a categorical input over its vocabulary indices.

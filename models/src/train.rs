@@ -307,6 +307,7 @@ fn new_manifest(
         metrics: evaluate_scores(&[], &[]).metrics,
         score_distribution: crate::manifest::ScoreDistribution::from_scores(&[]),
         calibration: None,
+        feature_reference: Vec::new(),
         files: Vec::new(),
     }
 }
@@ -346,6 +347,7 @@ fn finish(
     );
     report.calibration = check;
     report.feature_shift = feature_shift(data);
+    manifest.feature_reference = feature_reference(data);
     manifest.metrics = report.evaluation.metrics;
     manifest.score_distribution = report.score_distribution.clone();
     write_report(&cfg.out, &report)?;
@@ -361,6 +363,22 @@ fn finish(
         report,
         model_bytes,
     })
+}
+
+/// Each numeric input's training-split distribution (for serving drift).
+fn feature_reference(data: &Prepared) -> Vec<shift::FeatureReference> {
+    let (raw, width) = (&data.raw, data.width);
+    (data.schema.numeric.iter().enumerate())
+        .map(|(j, name)| {
+            let values: Vec<f32> = (data.train_set.rows.iter())
+                .map(|&r| raw[r * width + j])
+                .collect();
+            shift::FeatureReference {
+                feature: name.clone(),
+                bins: shift::Bins::of(&values),
+            }
+        })
+        .collect()
 }
 
 /// Every input's shift between the splits and its correlation with event

@@ -29,6 +29,7 @@ use super::bounded::{Called, ModelCaller};
 use super::{Batch, Stage};
 use crate::contract::decision::{ReasonValue, ScoreReason};
 use crate::drift::{self, ScoreDrift};
+use crate::feature_drift::FeatureDrift;
 use crate::metrics::Metrics;
 
 /// A loaded model and the label decisions carry for it (`name@version`).
@@ -164,6 +165,7 @@ pub struct ScoreStage {
     models: ModelHandle,
     metrics: Arc<Metrics>,
     drift: Arc<ScoreDrift>,
+    feature_drift: Arc<FeatureDrift>,
     /// This batch's champion scores by drift bin, added to `drift` at once.
     drift_counts: [u32; drift::BINS],
     /// (rules version, model label) the cached columns were resolved for.
@@ -203,11 +205,17 @@ struct Explaining {
 pub const SCORE_REASONS: usize = 3;
 
 impl ScoreStage {
-    pub fn new(models: ModelHandle, metrics: Arc<Metrics>, drift: Arc<ScoreDrift>) -> Self {
+    pub fn new(
+        models: ModelHandle,
+        metrics: Arc<Metrics>,
+        drift: Arc<ScoreDrift>,
+        feature_drift: Arc<FeatureDrift>,
+    ) -> Self {
         ScoreStage {
             models,
             metrics,
             drift,
+            feature_drift,
             drift_counts: [0; drift::BINS],
             resolved_for: None,
             columns: Err("not resolved".into()),
@@ -384,6 +392,8 @@ impl Stage for ScoreStage {
                 self.drift_counts[drift::bin_of(self.out[k])] += 1;
             }
             self.drift.record(&model.label, &self.drift_counts);
+            let width = model.scorer.manifest().schema.width();
+            self.feature_drift.record(&model.label, &self.rows, width);
         }
         for i in 0..batch.len() {
             if batch.scores[i].is_none() {
@@ -406,6 +416,8 @@ impl Stage for ScoreStage {
     }
 
     fn on_timer(&mut self) {
-        self.drift.tick(Instant::now());
+        let now = Instant::now();
+        self.drift.tick(now);
+        self.feature_drift.tick(now);
     }
 }
