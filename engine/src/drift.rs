@@ -25,7 +25,6 @@ use prometheus::Gauge;
 
 /// Bins of the manifest's score histogram.
 pub const BINS: usize = 20;
-const FLOOR: f64 = 1e-4;
 
 /// The bin of a score in [0, 1] (out-of-range scores clamp to the ends).
 pub fn bin_of(score: f32) -> usize {
@@ -34,17 +33,7 @@ pub fn bin_of(score: f32) -> usize {
 
 /// PSI of observed bin counts against reference fractions.
 pub fn psi(observed: &[u64; BINS], reference: &[f64]) -> Option<f64> {
-    let total: u64 = observed.iter().sum();
-    if total == 0 || reference.len() != BINS {
-        return None;
-    }
-    let mut sum = 0.0;
-    for (count, &expected) in observed.iter().zip(reference) {
-        let a = (*count as f64 / total as f64).max(FLOOR);
-        let e = expected.max(FLOOR);
-        sum += (a - e) * (a / e).ln();
-    }
-    Some(sum)
+    verdict_models::shift::psi(reference, observed)
 }
 
 /// The shared monitor of one engine (every partition's score stage).

@@ -75,7 +75,11 @@ impl FeatureDrift {
                 Some((column, r.feature.clone(), r.bins.clone()))
             })
             .collect();
-        s.live = s.inputs.iter().map(|(_, _, b)| vec![0; b.len()]).collect();
+        s.live = s
+            .inputs
+            .iter()
+            .map(|(_, _, b)| vec![0; b.width()])
+            .collect();
         s.closed.clear();
         s.rows_closed.clear();
         s.rows_live = 0;

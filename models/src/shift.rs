@@ -35,20 +35,29 @@ pub struct FeatureShift {
     pub warnings: Vec<String>,
 }
 
-/// PSI of `actual` against `expected`, both bin counts.
-fn psi_of(expected: &[u64], actual: &[u64]) -> f64 {
-    let (te, ta) = (
-        expected.iter().sum::<u64>().max(1) as f64,
-        actual.iter().sum::<u64>().max(1) as f64,
-    );
-    expected
+/// PSI = Σ (aᵢ − eᵢ) · ln(aᵢ / eᵢ) of observed bin `counts` against the
+/// `reference` fractions, each fraction floored at 10⁻⁴ so an empty bin
+/// stays finite (`None` without counts, or with another number of bins).
+pub fn psi(reference: &[f64], counts: &[u64]) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || counts.len() != reference.len() {
+        return None;
+    }
+    let sum = counts
         .iter()
-        .zip(actual)
-        .map(|(&e, &a)| {
-            let (e, a) = ((e as f64 / te).max(FLOOR), (a as f64 / ta).max(FLOOR));
+        .zip(reference)
+        .map(|(&c, &e)| {
+            let (a, e) = ((c as f64 / total as f64).max(FLOOR), e.max(FLOOR));
             (a - e) * (a / e).ln()
         })
-        .sum()
+        .sum();
+    Some(sum)
+}
+
+/// Fractions of `counts` (all zero without any).
+fn fractions(counts: &[u64]) -> Vec<f64> {
+    let total = counts.iter().sum::<u64>().max(1) as f64;
+    counts.iter().map(|&c| c as f64 / total).collect()
 }
 
 /// A numeric input's reference distribution: the training values' deciles
@@ -76,19 +85,13 @@ impl Bins {
             fractions: Vec::new(),
             edges,
         };
-        let counts = bins.count(values);
-        let total = counts.iter().sum::<u64>().max(1) as f64;
-        bins.fractions = counts.iter().map(|&c| c as f64 / total).collect();
+        bins.fractions = fractions(&bins.count(values));
         bins
     }
 
     /// Bins, value bins then the missing one.
-    pub fn len(&self) -> usize {
+    pub fn width(&self) -> usize {
         self.edges.len() + 2
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// The bin of `v`.
@@ -102,7 +105,7 @@ impl Bins {
 
     /// Counts of `values` per bin.
     pub fn count(&self, values: &[f32]) -> Vec<u64> {
-        let mut counts = vec![0u64; self.len()];
+        let mut counts = vec![0u64; self.width()];
         for &v in values {
             counts[self.bin(v)] += 1;
         }
@@ -112,19 +115,7 @@ impl Bins {
     /// PSI of observed bin counts against this reference (`None` when
     /// there are none, or they are not this reference's bins).
     pub fn psi(&self, counts: &[u64]) -> Option<f64> {
-        let total: u64 = counts.iter().sum();
-        if total == 0 || counts.len() != self.fractions.len() {
-            return None;
-        }
-        let sum = counts
-            .iter()
-            .zip(&self.fractions)
-            .map(|(&c, &e)| {
-                let (a, e) = ((c as f64 / total as f64).max(FLOOR), e.max(FLOOR));
-                (a - e) * (a / e).ln()
-            })
-            .sum();
-        Some(sum)
+        psi(&self.fractions, counts)
     }
 }
 
@@ -151,7 +142,7 @@ pub fn categorical_psi(train: &[i64], valid: &[i64], vocabulary: usize) -> f64 {
         }
         bins
     };
-    psi_of(&count(train), &count(valid))
+    psi(&fractions(&count(train)), &count(valid)).unwrap_or(0.0)
 }
 
 /// Spearman's rank correlation of `values` with `times` (pairs with a

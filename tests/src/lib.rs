@@ -96,6 +96,33 @@ pub fn verdict_binary() -> std::path::PathBuf {
     bin
 }
 
+/// `verdict run --config config`, its log (at info) into `log`, killed on drop.
+pub fn start_run(config: &std::path::Path, log: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(verdict_binary())
+        .args(["run", "--config"])
+        .arg(config)
+        .env("VERDICT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("verdict run")
+}
+
+/// SIGTERM, then the exit status within `limit`.
+pub async fn terminate(
+    child: &mut tokio::process::Child,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .expect("verdict run exits within its grace period")
+        .unwrap()
+}
+
 /// A consumer of `topic` from its beginning, in its own group.
 pub fn reader(brokers: &str, group: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {
     use rdkafka::consumer::Consumer;

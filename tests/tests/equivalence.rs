@@ -28,12 +28,11 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::process::{Child, Command};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::ensure_topics;
-use verdict_tests::{Broker, decision, verdict_binary};
+use verdict_tests::{Broker, decision, start_run as start, terminate, verdict_binary};
 
 const MESSAGES: usize = 1_600;
 const PARTITIONS: i32 = 8;
@@ -67,18 +66,6 @@ pan-hash-key = "equivalence-test-pan-key-01"
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn start(config: &Path, log: &Path) -> Child {
-    Command::new(verdict_binary())
-        .args(["run", "--config"])
-        .arg(config)
-        .env("VERDICT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("verdict run")
 }
 
 /// Units a log says are running now.
@@ -288,13 +275,7 @@ async fn two_instances_on_eight_partitions_decide_as_a_one_partition_replay() {
     wait_for(&all, Instant::now() + Duration::from_secs(120)).await;
     reading.abort();
     for engine in &mut engines {
-        let pid = engine.id().expect("running") as i32;
-        // SAFETY: plain kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let status = tokio::time::timeout(Duration::from_secs(40), engine.wait())
-            .await
-            .expect("the instance exits")
-            .unwrap();
+        let status = terminate(engine, Duration::from_secs(40)).await;
         assert!(status.success(), "{status}");
     }
 

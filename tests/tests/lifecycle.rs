@@ -12,7 +12,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -20,14 +19,13 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::process::{Child, Command};
 use verdict_engine::config::Config;
 use verdict_engine::contract::decision::DecisionRecord;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::ensure_topics;
 use verdict_state::keys::checkpoint_key;
 use verdict_state::{RocksOptions, RocksStore, StateStore, WriteBatch};
-use verdict_tests::{Broker, decision, read_until, reader, verdict_binary};
+use verdict_tests::{Broker, decision, read_until, reader, start_run as start, terminate};
 
 const MESSAGES: usize = 3_000;
 
@@ -57,29 +55,6 @@ pan-hash-key = "shutdown-test-pan-key-0123"
     );
     std::fs::write(&file, text).unwrap();
     file
-}
-
-fn start(config: &Path, log: &Path) -> Child {
-    Command::new(verdict_binary())
-        .args(["run", "--config"])
-        .arg(config)
-        .env("VERDICT_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("verdict run")
-}
-
-/// SIGTERM, then the exit status within `limit`.
-async fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let pid = child.id().expect("running") as i32;
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    tokio::time::timeout(limit, child.wait())
-        .await
-        .expect("verdict run exits within its grace period")
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
