@@ -64,7 +64,12 @@ PANELS = [
      "score did (VerdictFeaturePsi)."),
     ("Admin API and model promotions", "none", [
         ("sum by (route, status) (rate(verdict_admin_requests_total[5m]))", "{{route}} {{status}}"),
-        ("sum by (result) (increase(verdict_model_reloads_total[1h]))", "promotions {{result}}")], "timeseries"),
+        ("sum by (slot, result) (increase(verdict_model_reloads_total[1h]))", "{{slot}} loads {{result}}")], "timeseries"),
+    ("Live feature log: rows written and dropped", "ops", [
+        ("sum(rate(verdict_feature_log_rows_total[5m]))", "written/s"),
+        ("sum(rate(verdict_feature_log_dropped_total[5m]))", "dropped/s")], "timeseries",
+     "Each decision's served features, scores and versions, written to feature-log.dir for training; "
+     "dropped when the writer falls behind (the decisions never wait for it)."),
     ("State changelog: records written and restored", "ops", [
         ("sum(rate(verdict_changelog_records_total[5m]))", "changelog records/s"),
         ("sum(rate(verdict_restore_records_total[5m]))", "restored records/s")], "timeseries"),

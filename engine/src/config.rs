@@ -33,6 +33,30 @@ pub struct Config {
     pub state: StateSection,
     pub admin: AdminConfig,
     pub validation: ValidationConfig,
+    pub feature_log: FeatureLogConfig,
+}
+
+/// `[feature-log]`: the live feature log `verdict run` writes for training.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct FeatureLogConfig {
+    /// Directory of rotated Parquet files (`verdict train --data DIR`).
+    /// Empty: no log.
+    pub dir: Option<PathBuf>,
+    /// A file is closed and the next one started past this size...
+    pub rotate_mb: u64,
+    /// ...or this age.
+    pub rotate_minutes: u64,
+}
+
+impl Default for FeatureLogConfig {
+    fn default() -> Self {
+        FeatureLogConfig {
+            dir: None,
+            rotate_mb: 256,
+            rotate_minutes: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +199,9 @@ pub struct RulesConfig {
 pub struct ModelConfig {
     /// Champion model directory. Empty: the embedded default model.
     pub dir: Option<PathBuf>,
+    /// A challenger model directory: loaded at start to score every event
+    /// beside the champion (its score is in each decision and the feature
+    /// log); it never acts. `POST /v1/models/promote` makes it the champion.
     pub challenger: Option<PathBuf>,
     /// Score nothing: decisions by rules alone.
     pub disabled: bool,
@@ -392,6 +419,12 @@ impl Config {
         }
         if e.checkpoint_interval_ms == 0 {
             problems.push("engine.checkpoint-interval-ms must be positive".into());
+        }
+        let f = &self.feature_log;
+        if f.rotate_mb == 0 || f.rotate_minutes == 0 {
+            problems.push(
+                "feature-log.rotate-mb and feature-log.rotate-minutes must be positive".into(),
+            );
         }
         let k = &self.kafka;
         for (name, v) in [

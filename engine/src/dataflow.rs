@@ -17,8 +17,9 @@ use verdict_state::{
 use crate::config::EngineConfig;
 use crate::drift::ScoreDrift;
 use crate::feature_drift::FeatureDrift;
+use crate::feature_sink::FeatureSink;
 use crate::metrics::Metrics;
-use crate::pipeline::{FeatureStage, ModelHandle, Pipeline, RuleStage, ScoreStage};
+use crate::pipeline::{FeatureStage, LoadedModel, ModelHandle, Pipeline, RuleStage, ScoreStage};
 use crate::rekey::{RekeyPlan, Scope, scoped};
 
 /// The dataflow's shared parts, from which each partition's [`Pipeline`] is
@@ -35,6 +36,8 @@ pub struct Dataflow {
     pub drift: Arc<ScoreDrift>,
     /// Its inputs' drift (`verdict_feature_psi`).
     pub feature_drift: Arc<FeatureDrift>,
+    /// Where a live partition hands its decided rows (`[feature-log]`).
+    pub feature_sink: Option<FeatureSink>,
 }
 
 /// The drift window unless configured (`model.drift-window-minutes`), its
@@ -79,6 +82,7 @@ impl Dataflow {
             state,
             drift,
             feature_drift,
+            feature_sink: None,
         };
         if let Some(dir) = model_dir {
             dataflow.promote(dir).map_err(anyhow::Error::msg)?;
@@ -86,9 +90,15 @@ impl Dataflow {
         Ok(dataflow)
     }
 
+    /// Live partitions log every decided batch's rows to `sink`.
+    pub fn with_feature_sink(mut self, sink: FeatureSink) -> Self {
+        self.feature_sink = Some(sink);
+        self
+    }
+
     /// The drift window to use instead of the default.
     pub fn with_drift_window(mut self, window: Duration) -> Self {
-        let label = self.models.champion.load_full();
+        let label = self.models.champion();
         self.drift = Arc::new(ScoreDrift::new(
             self.metrics.ops.score_psi.clone(),
             window,
@@ -116,40 +126,95 @@ impl Dataflow {
     /// running champion stays and the reason is returned. Partitions pick it
     /// up at their next batch. Returns the new champion's `name@version`.
     pub fn promote(&self, dir: &Path) -> Result<String, String> {
-        let outcome = verdict_models::load_model(dir)
+        let outcome = Self::load(dir).and_then(|scorer| {
+            let previous = self.models.swap(scorer, &self.rules.load())?;
+            Ok(self.champion_installed(previous))
+        });
+        self.count_load("champion", &outcome);
+        outcome
+    }
+
+    /// Makes the loaded challenger the champion (and leaves no challenger),
+    /// if its inputs can still be built under the running rule set. Each
+    /// partition switches between two batches: every decision before the
+    /// switch names the old model, every one after it the new one.
+    pub fn promote_challenger(&self) -> Result<String, String> {
+        let outcome =
+            self.models
+                .promote_challenger(&self.rules.load())
+                .map(|(previous, champion)| {
+                    self.set_info("challenger", Some(&champion.label), None);
+                    self.champion_installed(previous)
+                });
+        self.count_load("champion", &outcome);
+        outcome
+    }
+
+    /// Loads the model in `dir` as the challenger: it scores every event
+    /// beside the champion (its score is in each decision and the feature
+    /// log) and never acts. A model that does not load, or whose inputs the
+    /// running rule set cannot build, is refused and counted; the running
+    /// challenger, if any, stays. Returns its `name@version`.
+    pub fn load_challenger(&self, dir: &Path) -> Result<String, String> {
+        let outcome = Self::load(dir).and_then(|scorer| {
+            let previous = self
+                .models
+                .set_challenger(Some(scorer), &self.rules.load())?;
+            let challenger = self.models.challenger().expect("just set");
+            self.set_info(
+                "challenger",
+                previous.as_ref().map(|m| m.label.as_str()),
+                Some(&challenger.label),
+            );
+            Ok(challenger.label.clone())
+        });
+        self.count_load("challenger", &outcome);
+        outcome
+    }
+
+    fn load(dir: &Path) -> Result<Arc<dyn verdict_models::Scorer>, String> {
+        verdict_models::load_model(dir)
             .map_err(|e| format!("loading model from {}: {e:#}", dir.display()))
-            .and_then(|scorer| {
-                let previous = self.models.champion.load_full();
-                let reference = scorer
-                    .manifest()
-                    .score_distribution
-                    .histogram_fractions
-                    .clone();
-                self.models.swap(scorer, &self.rules.load())?;
-                Ok((previous, reference))
-            });
+    }
+
+    /// After the champion changed from `previous`: its model-info series
+    /// and its drift references. Returns its `name@version`.
+    fn champion_installed(&self, previous: Option<Arc<LoadedModel>>) -> String {
+        let champion = self.models.champion().expect("just installed");
+        self.set_info(
+            "champion",
+            previous.as_ref().map(|m| m.label.as_str()),
+            Some(&champion.label),
+        );
+        let manifest = champion.scorer.manifest();
+        self.drift.set_reference(
+            &champion.label,
+            &manifest.score_distribution.histogram_fractions,
+        );
+        self.feature_drift.set_reference(&champion.label, manifest);
+        champion.label.clone()
+    }
+
+    /// `verdict_model_info{role}`: the old model's series removed, the new one's set.
+    fn set_info(&self, role: &str, old: Option<&str>, new: Option<&str>) {
+        if let Some(old) = old {
+            let _ = self.metrics.model_info.remove_label_values(&[role, old]);
+        }
+        if let Some(new) = new {
+            self.metrics
+                .model_info
+                .with_label_values(&[role, new])
+                .set(1);
+        }
+    }
+
+    fn count_load<T>(&self, slot: &str, outcome: &Result<T, String>) {
         let result = if outcome.is_ok() { "ok" } else { "error" };
         self.metrics
             .ops
             .model_reloads
-            .with_label_values(&[result])
+            .with_label_values(&[slot, result])
             .inc();
-        let (previous, reference) = outcome?;
-        let champion = self.models.champion.load_full().expect("just swapped");
-        if let Some(old) = previous {
-            let _ = self
-                .metrics
-                .model_info
-                .remove_label_values(&["champion", &old.label]);
-        }
-        self.metrics
-            .model_info
-            .with_label_values(&["champion", &champion.label])
-            .set(1);
-        self.drift.set_reference(&champion.label, &reference);
-        self.feature_drift
-            .set_reference(&champion.label, champion.scorer.manifest());
-        Ok(champion.label.clone())
     }
 
     /// A fixed rule set compiled from `dir` (no watching), for replays and tests.

@@ -86,7 +86,6 @@ pub async fn run(
             status: engine.status(),
             decisions: engine.decisions(),
             rules: None,
-            challenger: None,
             token: None,
         };
         let (addr, _) = crate::admin::serve(listen, admin).await?;

@@ -28,7 +28,8 @@
 //!              recent.rs the recent decisions the admin API looks up
 //! generate/    synthetic traffic; demo.rs runs it through in-process Kafka
 //! reload.rs    rule hot reload; defaults.rs the embedded rules and model;
-//!              feature_log.rs the training log
+//!              feature_log.rs the training log, feature_sink.rs its live
+//!              writer thread, labels.rs the labels topic
 //! ```
 //!
 //! The `verdict` binary is `main.rs` (parse, dispatch) and `cli/` (one file
@@ -46,8 +47,10 @@ pub mod demo;
 pub mod drift;
 pub mod feature_drift;
 pub mod feature_log;
+pub mod feature_sink;
 pub mod generate;
 pub mod kafka;
+pub mod labels;
 pub mod metrics;
 pub mod pipeline;
 pub mod recent;

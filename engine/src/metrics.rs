@@ -52,6 +52,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "verdict_rekey_answers_total",
     "verdict_rekey_requests_total",
     "verdict_rekey_join_seconds",
+    "verdict_feature_log_rows_total",
+    "verdict_feature_log_dropped_total",
 ];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -144,11 +146,21 @@ pub struct Operations {
     pub changelog_bytes: IntCounter,
     pub restore_records: IntCounter,
     pub restore_bytes: IntCounter,
+    pub feature_log_rows: IntCounter,
+    pub feature_log_dropped: IntCounter,
 }
 
 impl Operations {
     fn new(f: &Families<'_>) -> Self {
         let ops = Operations {
+            feature_log_rows: f.counter(
+                "verdict_feature_log_rows_total",
+                "Decisions written to the live feature log (feature-log.dir)",
+            ),
+            feature_log_dropped: f.counter(
+                "verdict_feature_log_dropped_total",
+                "Decisions left out of the live feature log: its writer fell behind or stopped",
+            ),
             partitions_restoring: f.gauge(
                 "verdict_partitions_restoring",
                 "Assigned partitions whose state is being opened or restored",
@@ -178,8 +190,9 @@ impl Operations {
             ),
             model_reloads: f.counter_vec(
                 "verdict_model_reloads_total",
-                "Model promotions and loads, by result (ok or error)",
-                &["result"],
+                "Model loads by slot (champion: a promotion; challenger: loading one to \
+                 score beside it) and result (ok, or error: the running model stays)",
+                &["slot", "result"],
             ),
             model_abandoned: {
                 let v = f.counter_vec(
@@ -440,7 +453,10 @@ mod tests {
         m.kafka_errors.with_label_values(&["produce"]).inc();
         m.rekey.answers.with_label_values(&["joined"]).inc();
         m.rekey.requests.with_label_values(&["new"]).inc();
-        m.ops.model_reloads.with_label_values(&["ok"]).inc();
+        m.ops
+            .model_reloads
+            .with_label_values(&["champion", "ok"])
+            .inc();
         m.ops.feature_psi.with_label_values(&["amount"]).set(0.1);
         m.ops
             .admin_requests

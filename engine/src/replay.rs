@@ -233,7 +233,7 @@ fn write_decisions(
             }
         }
         if let Some(f) = features.as_mut() {
-            f.append(&batch)?;
+            f.append(&batch, model.as_deref())?;
         }
         batch.clear();
         let _ = free.send(batch);

@@ -26,7 +26,7 @@ use verdict_engine::status::EngineStatus;
 use verdict_rules::reload::RuleSetReloader;
 use verdict_state::StateConfig;
 
-use common::{blocked_merchant_event, get, request, wait_for};
+use common::{blocked_merchant_event, corrupt_model, get, request, wait_for};
 
 const TOKEN: &str = "admin-token-for-tests-0123";
 
@@ -70,7 +70,6 @@ async fn readiness_and_health_follow_the_engine_status() {
         status: Arc::clone(&status),
         decisions: Arc::new(RecentDecisions::new(10)),
         rules: None,
-        challenger: None,
         token: None,
     };
     // The default and the example configuration both bind loopback only.
@@ -182,7 +181,6 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
         status: engine.status(),
         decisions: engine.decisions(),
         rules: Some(Arc::clone(&reloader)),
-        challenger: None,
         token: Some(Token::new(TOKEN)),
     };
     let (addr, _server) = admin::serve("127.0.0.1:0", admin).await.unwrap();
@@ -249,21 +247,13 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
     let rules_file = rules_dir.join("amount.rules");
     let good_rules = std::fs::read_to_string(&rules_file).unwrap();
     let running = dataflow.rules.load().version().to_string();
-    let corrupt_model = dir.path().join("corrupt-model");
-    copy_dir(&model_dir, &corrupt_model);
-    let weights = std::fs::read_dir(&corrupt_model)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap() != "manifest.json" && p.is_file())
-        .unwrap();
-    let mut bytes = std::fs::read(&weights).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&weights, bytes).unwrap();
-    let champion = dataflow.models.champion.load_full().unwrap().label.clone();
+    let corrupt = dir.path().join("corrupt-model");
+    corrupt_model(&model_dir, &corrupt);
+    let corrupt_model = corrupt;
+    let champion = dataflow.models.champion().unwrap().label.clone();
     let df = dataflow.clone();
     tokio::task::spawn_blocking(move || {
-        for path in ["/v1/rules/reload", "/v1/models/promote"] {
+        for path in ["/v1/rules/reload", "/v1/models/promote", "/v1/models/challenger"] {
             assert_eq!(post(&a, path, None, "").0, 401, "{path} without a token");
             assert_eq!(post(&a, path, Some("not-the-token-0000000"), "").0, 401, "{path} with a wrong token");
         }
@@ -289,9 +279,9 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
         let (code, body) = post(&a, "/v1/models/promote", Some(TOKEN), &corrupt);
         assert_eq!((code, body["result"].as_str()), (422, Some("refused")), "{body}");
         assert_eq!(body["champion"], champion.as_str());
-        assert_eq!(df.metrics.ops.model_reloads.with_label_values(&["error"]).get(), 2);
+        assert_eq!(df.metrics.ops.model_reloads.with_label_values(&["champion", "error"]).get(), 2);
         let (code, _) = post(&a, "/v1/models/promote", Some(TOKEN), "");
-        assert_eq!(code, 400, "no dir and no model.challenger");
+        assert_eq!(code, 400, "no dir and no challenger loaded");
         let good = serde_json::json!({"dir": model_dir}).to_string();
         let (code, body) = post(&a, "/v1/models/promote", Some(TOKEN), &good);
         assert_eq!((code, body["champion"].as_str()), (200, Some(champion.as_str())), "{body}");
@@ -305,17 +295,4 @@ async fn a_live_engine_answers_lookups_and_checks_the_token_on_every_mutation() 
     .await
     .unwrap();
     engine.shutdown().await.unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }

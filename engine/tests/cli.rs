@@ -1,5 +1,7 @@
 //! The `verdict` binary as a user runs it.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -686,4 +688,158 @@ fn models_eval_reports_on_a_feature_log() {
         "only the result on stdout: {stdout}"
     );
     assert!(work.path().join("eval/report.json").is_file());
+}
+
+/// A challenger beside the default model through `verdict replay
+/// --challenger`: every decision carries both scores, the feature log
+/// records what was served (and training never reads it as an input), and
+/// `models compare` on that log reports both models, with counts at the
+/// decline threshold that equal a recount of the served scores.
+#[test]
+fn models_compare_reports_champion_and_challenger_on_a_feature_log() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| work.path().join(name).display().to_string();
+    let (decisions, features, out) = (
+        path("decisions.jsonl"),
+        path("features.parquet"),
+        path("compare"),
+    );
+    let (events, labels) = labelled_traffic(tmp.path(), work.path(), "4000", "0.25");
+    let defaults = verdict_engine::defaults::extract(&work.path().join("defaults")).unwrap();
+    let challenger = work.path().join("halved");
+    common::halved_model(&defaults.model_dir, &challenger, "halved");
+    let challenger = challenger.display().to_string();
+    verdict(
+        tmp.path(),
+        &[
+            "replay",
+            "--input",
+            &events,
+            "--output",
+            &decisions,
+            "--feature-log",
+            &features,
+            "--challenger",
+            &challenger,
+        ],
+    );
+    let mut served = std::collections::HashMap::new();
+    for line in std::fs::read_to_string(&decisions).unwrap().lines() {
+        let d: verdict_engine::contract::decision::DecisionRecord =
+            serde_json::from_str(line).unwrap();
+        assert_eq!(
+            d.challenger_model.as_deref(),
+            Some("verdict-fraud@halved"),
+            "{line}"
+        );
+        let (score, half) = (d.score.unwrap(), d.challenger_score.unwrap());
+        assert!((half - score / 2.0).abs() < 2e-6, "{line}");
+        served.insert(d.transaction_id, score);
+    }
+    assert_eq!(served.len(), 4000);
+
+    // The feature log's served columns equal the decisions'.
+    let file = std::fs::File::open(&features).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let (mut rows, mut flagged) = (0, 0);
+    for batch in reader {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::Float64Type;
+        let batch = batch.unwrap();
+        let ids = batch
+            .column_by_name("transaction_id")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        let score = batch
+            .column_by_name("served_score")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
+        let half = batch
+            .column_by_name("challenger_score")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
+        let model = batch
+            .column_by_name("challenger_model")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        for i in 0..batch.num_rows() {
+            assert!((score.value(i) as f32 - served[ids.value(i)]).abs() < 1e-6);
+            flagged += usize::from(score.value(i) as f32 >= 0.95);
+            assert!(!half.is_null(i));
+            assert_eq!(model.value(i), "verdict-fraud@halved");
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 4000);
+    let table = verdict_models::table::read_table(Path::new(&features)).unwrap();
+    for column in ["served_score", "challenger_score"] {
+        assert!(
+            !table.numeric_names.iter().any(|n| n == column),
+            "{column} is not an input"
+        );
+    }
+
+    let model = defaults.model_dir.display().to_string();
+    let stdout = verdict_stdout(
+        tmp.path(),
+        &[
+            "models",
+            "compare",
+            "--champion",
+            &model,
+            "--challenger",
+            &challenger,
+            "--data",
+            &features,
+            "--labels",
+            &labels,
+            "--out",
+            &out,
+        ],
+    );
+    assert!(stdout.contains("# Champion vs challenger"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("compare/compare.json")).unwrap(),
+    )
+    .unwrap();
+    let metric = |side: &str, name: &str| {
+        report[side]["report"]["evaluation"]["metrics"][name]
+            .as_f64()
+            .unwrap()
+    };
+    // Halving keeps every ranking; it moves every score below the cut.
+    assert_eq!(
+        metric("champion", "roc_auc"),
+        metric("challenger", "roc_auc")
+    );
+    assert!(metric("champion", "roc_auc") > 0.8, "{report}");
+    assert!(
+        flagged > 0,
+        "the default model declines some of this traffic"
+    );
+    assert_eq!(report["champion"]["flagged"], flagged);
+    assert_eq!(report["challenger"]["flagged"], 0);
+    assert_eq!(report["frauds_flagged_by_challenger_only"], 0);
+    assert_eq!(
+        report["frauds_flagged_by_champion_only"].as_u64().unwrap()
+            + report["legitimate_flagged_by_champion_only"]
+                .as_u64()
+                .unwrap(),
+        flagged as u64
+    );
+    for side in ["champion", "challenger"] {
+        assert!(
+            work.path()
+                .join(format!("compare/{side}/report.md"))
+                .is_file()
+        );
+    }
 }

@@ -3,8 +3,10 @@
 //! The feature log is a Parquet (`.parquet`) or Arrow IPC (`.arrow`) table:
 //! `transaction_id` (Utf8), `event_time` (Int64 ms since epoch), numeric
 //! feature columns (any numeric or boolean type; null or NaN = missing) and
-//! categorical columns (Utf8, nullable). Every numeric column is a feature;
-//! the Utf8 columns named in [`CATEGORICAL_COLUMNS`] are the categorical ones.
+//! categorical columns (Utf8, nullable). Every numeric column is a feature
+//! except the record of what was served ([`SERVED_COLUMNS`]: the scores the
+//! engine's models gave); the Utf8 columns named in [`CATEGORICAL_COLUMNS`]
+//! are the categorical ones.
 //!
 //! Labels are CSV or JSONL with `transaction_id,is_fraud,scenario`; a
 //! transaction without a label is legitimate.
@@ -22,6 +24,10 @@ use crate::schema::FeatureSchema;
 
 /// Utf8 columns used as categorical features when present.
 pub const CATEGORICAL_COLUMNS: [&str; 3] = ["mcc", "country", "channel"];
+/// Numeric columns of the engine's feature log that record what was served
+/// and are never model inputs: a model trained on its predecessor's score
+/// would learn that score, not fraud.
+pub const SERVED_COLUMNS: [&str; 2] = ["served_score", "challenger_score"];
 const ID_COLUMN: &str = "transaction_id";
 const TIME_COLUMN: &str = "event_time";
 
@@ -58,6 +64,73 @@ impl FeatureTable {
 
     pub fn is_empty(&self) -> bool {
         self.event_time.is_empty()
+    }
+
+    /// Leaves out the rows whose labels may not have arrived yet (see
+    /// [`LabelMaturity`]); returns how many.
+    pub fn retain_mature(&mut self, maturity: &LabelMaturity) -> usize {
+        let Some(newest) = self.event_time.iter().copied().max() else {
+            return 0;
+        };
+        let cutoff = maturity.as_of_ms.unwrap_or(newest) - maturity.window_ms;
+        let keep: Vec<bool> = self.event_time.iter().map(|&t| t <= cutoff).collect();
+        self.retain_rows(&keep)
+    }
+
+    /// Keeps the first row of each transaction id: the engine logs an event
+    /// it decides again after a crash a second time (with the same values).
+    /// Returns how many rows were left out.
+    pub fn dedupe(&mut self) -> usize {
+        let mut seen = std::collections::HashSet::with_capacity(self.len());
+        let keep: Vec<bool> = self
+            .transaction_ids
+            .iter()
+            .map(|id| seen.insert(id.as_str()))
+            .collect();
+        drop(seen);
+        self.retain_rows(&keep)
+    }
+
+    /// Keeps row `r` where `keep[r]`; returns how many were left out.
+    fn retain_rows(&mut self, keep: &[bool]) -> usize {
+        let left_out = keep.iter().filter(|&&k| !k).count();
+        if left_out == 0 {
+            return 0;
+        }
+        fn retain<T>(column: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            column.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        retain(&mut self.transaction_ids, keep);
+        retain(&mut self.event_time, keep);
+        self.numeric.iter_mut().for_each(|c| retain(c, keep));
+        self.categorical.iter_mut().for_each(|c| retain(c, keep));
+        left_out
+    }
+
+    /// Appends `other`'s rows; both must have the same columns.
+    fn extend(&mut self, other: FeatureTable) -> Result<(), String> {
+        if self.numeric_names != other.numeric_names
+            || self.categorical_names != other.categorical_names
+        {
+            return Err(format!(
+                "its columns differ from the first file's (numeric {:?} vs {:?}): a rule-set \
+                 change starts a new schema; train on the files of one schema",
+                other.numeric_names, self.numeric_names
+            ));
+        }
+        self.transaction_ids.extend(other.transaction_ids);
+        self.event_time.extend(other.event_time);
+        for (a, b) in self.numeric.iter_mut().zip(other.numeric) {
+            a.extend(b);
+        }
+        for (a, b) in self.categorical.iter_mut().zip(other.categorical) {
+            a.extend(b);
+        }
+        Ok(())
     }
 
     /// Row-major scorer input for `schema` (numeric raw, then category
@@ -99,8 +172,69 @@ impl FeatureTable {
     }
 }
 
-/// Reads a `.parquet` or `.arrow` feature table.
+/// How long a fraud label takes to arrive (chargebacks come weeks after
+/// the transaction). A transaction younger than `window_ms` at `as_of_ms`
+/// (default: the table's newest event) has no label *yet*: it is left out
+/// of training and evaluation, not counted legitimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelMaturity {
+    pub window_ms: i64,
+    pub as_of_ms: Option<i64>,
+}
+
+impl LabelMaturity {
+    pub fn days(days: f64, as_of_ms: Option<i64>) -> LabelMaturity {
+        LabelMaturity {
+            window_ms: (days * 86_400_000.0) as i64,
+            as_of_ms,
+        }
+    }
+}
+
+/// Reads a feature table: a `.parquet` or `.arrow` file, or a directory of
+/// them (the engine's rotated feature log), read in file-name order.
 pub fn read_table(path: &Path) -> Result<FeatureTable, DataError> {
+    if !path.is_dir() {
+        return read_file(path);
+    }
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    files.retain(|f| {
+        f.is_file()
+            && matches!(
+                f.extension().and_then(|e| e.to_str()),
+                Some("parquet" | "arrow" | "ipc" | "feather")
+            )
+    });
+    files.sort();
+    let Some((first, rest)) = files.split_first() else {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            message: "no .parquet or .arrow files in the directory".into(),
+        });
+    };
+    let mut table = read_file(first)?;
+    for file in rest {
+        table
+            .extend(read_file(file)?)
+            .map_err(|message| DataError::Format {
+                path: file.clone(),
+                message,
+            })?;
+    }
+    table.dedupe();
+    Ok(table)
+}
+
+/// Reads one `.parquet` or `.arrow` feature table.
+fn read_file(path: &Path) -> Result<FeatureTable, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -141,7 +275,7 @@ fn append_batch(table: &mut FeatureTable, batch: &RecordBatch, first: bool) -> R
     if first {
         for field in schema.fields() {
             let name = field.name();
-            if name == ID_COLUMN || name == TIME_COLUMN {
+            if name == ID_COLUMN || name == TIME_COLUMN || SERVED_COLUMNS.contains(&name.as_str()) {
                 continue;
             }
             if is_numeric(field.data_type()) {
@@ -370,6 +504,81 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("line 2")
+        );
+    }
+
+    fn table(times: &[i64]) -> FeatureTable {
+        FeatureTable {
+            transaction_ids: (0..times.len()).map(|i| format!("t{i}")).collect(),
+            event_time: times.to_vec(),
+            numeric_names: vec!["x".into()],
+            numeric: vec![times.iter().map(|&t| t as f32).collect()],
+            categorical_names: vec!["mcc".into()],
+            categorical: vec![times.iter().map(|t| Some(t.to_string())).collect()],
+        }
+    }
+
+    #[test]
+    fn rows_younger_than_the_label_maturity_are_left_out() {
+        const DAY: i64 = 86_400_000;
+        let mut t = table(&[0, 10 * DAY, 50 * DAY, 31 * DAY, 60 * DAY]);
+        // As of the newest event (day 60), a 30-day window keeps days 0–30.
+        assert_eq!(t.retain_mature(&LabelMaturity::days(30.0, None)), 3);
+        assert_eq!(t.transaction_ids, ["t0", "t1"]);
+        assert_eq!(t.numeric[0], [0.0, (10 * DAY) as f32]);
+        assert_eq!(t.categorical[0][1].as_deref(), Some("864000000"));
+        // As of a given time: day 40 with 35 days keeps day 0 only.
+        let mut t = table(&[0, 10 * DAY, 50 * DAY]);
+        assert_eq!(
+            t.retain_mature(&LabelMaturity::days(35.0, Some(40 * DAY))),
+            2
+        );
+        assert_eq!(t.event_time, [0]);
+    }
+
+    #[test]
+    fn a_directory_is_read_file_by_file_and_its_schemas_must_agree() {
+        use arrow::array::{Float64Array, Int64Array, StringArray};
+        use arrow::datatypes::{Field, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, column: &str, ids: &[&str]| {
+            let schema = std::sync::Arc::new(Schema::new(vec![
+                Field::new("transaction_id", DataType::Utf8, false),
+                Field::new("event_time", DataType::Int64, false),
+                Field::new(column, DataType::Float64, true),
+                Field::new("served_score", DataType::Float64, true),
+            ]));
+            let n = ids.len();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    std::sync::Arc::new(StringArray::from(ids.to_vec())),
+                    std::sync::Arc::new(Int64Array::from(vec![1; n])),
+                    std::sync::Arc::new(Float64Array::from(vec![2.0; n])),
+                    std::sync::Arc::new(Float64Array::from(vec![0.5; n])),
+                ],
+            )
+            .unwrap();
+            let file = File::create(dir.path().join(name)).unwrap();
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+        };
+        write("b.parquet", "x", &["c", "a"]);
+        write("a.parquet", "x", &["a", "b"]);
+        std::fs::write(dir.path().join("c.parquet.partial"), b"being written").unwrap();
+        let t = read_table(dir.path()).unwrap();
+        assert_eq!(
+            t.transaction_ids,
+            ["a", "b", "c"],
+            "one row per transaction"
+        );
+        assert_eq!(t.numeric_names, ["x"], "served_score is not an input");
+        write("d.parquet", "y", &["d"]);
+        let e = read_table(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("d.parquet") && e.contains("columns differ"),
+            "{e}"
         );
     }
 }

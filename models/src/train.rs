@@ -45,7 +45,9 @@ use crate::ranking::evaluate_scores;
 use crate::schema::{CategoricalColumn, FeatureSchema, UNKNOWN_CATEGORY};
 use crate::scorer::{FastScorer, Scorer, encode_inputs};
 use crate::shift::{self, FeatureShift};
-use crate::table::{DataError, FeatureTable, Label, label_vector, read_labels, read_table};
+use crate::table::{
+    DataError, FeatureTable, Label, LabelMaturity, label_vector, read_labels, read_table,
+};
 use crate::weights::{Architecture, NetWeights};
 
 type TrainBackend = Autodiff<NdArray>;
@@ -80,6 +82,9 @@ pub struct TrainConfig {
     /// Fit the score's calibration on the validation split
     /// ([`crate::calibration`]).
     pub calibrate: bool,
+    /// Leave out the rows too young for their labels to have arrived
+    /// (they would otherwise count as legitimate).
+    pub label_maturity: Option<LabelMaturity>,
 }
 
 impl TrainConfig {
@@ -107,6 +112,7 @@ impl TrainConfig {
             clip: 8.0,
             progress: true,
             calibrate: true,
+            label_maturity: None,
         }
     }
 }
@@ -159,6 +165,8 @@ struct Prepared {
     positives: usize,
     /// The first validation event time.
     cut: i64,
+    /// Rows left out by the label maturity.
+    immature: usize,
 }
 
 /// Trains a model as described in the module docs and writes it to `cfg.out`.
@@ -199,7 +207,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
 
 /// Steps 1–4 of the module docs.
 fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
-    let table = read_table(&cfg.data)?;
+    let mut table = read_table(&cfg.data)?;
+    let immature = cfg
+        .label_maturity
+        .as_ref()
+        .map_or(0, |m| table.retain_mature(m));
     let labels = read_labels(&cfg.labels)?;
     let y = label_vector(&table, &labels);
     let (train_rows, valid_rows, cut) = time_split(&table, cfg.validation_fraction)?;
@@ -242,6 +254,7 @@ fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
         valid_set,
         positives,
         cut,
+        immature,
     })
 }
 
@@ -347,6 +360,7 @@ fn finish(
     );
     report.calibration = check;
     report.feature_shift = feature_shift(data);
+    report.immature_rows_left_out = data.immature;
     manifest.feature_reference = feature_reference(data);
     manifest.metrics = report.evaluation.metrics;
     manifest.score_distribution = report.score_distribution.clone();

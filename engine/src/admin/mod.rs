@@ -9,7 +9,8 @@
 //! | `GET /v1/status` | versions, readiness, partitions with lag, watermark, offsets and restore phase | — |
 //! | `GET /v1/decisions/{transaction_id}` | a recent decision with its rules and reasons | — |
 //! | `POST /v1/rules/reload` | recompile the rules directory now; a set that does not compile never replaces the running one | bearer |
-//! | `POST /v1/models/promote` | load a model (`{"dir": …}`, default `model.challenger`) and make it the champion if it fits the rules | bearer |
+//! | `POST /v1/models/challenger` | load the model in `{"dir": …}` as the challenger (scores beside the champion, never acts) if it fits the rules | bearer |
+//! | `POST /v1/models/promote` | make the challenger (or the model in `{"dir": …}`) the champion if it fits the rules | bearer |
 //!
 //! The server binds loopback unless `admin.listen` says otherwise. Mutating
 //! routes need `Authorization: Bearer <admin.token>` (see `auth.rs`); with
@@ -21,7 +22,6 @@ mod auth;
 mod control;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,8 +48,6 @@ pub struct Admin {
     /// The watched rules directory's reloader; `None` when the rule set is
     /// fixed (the demo), and reloading answers 409.
     pub rules: Option<Arc<RuleSetReloader>>,
-    /// `model.challenger`: what a promotion without a body loads.
-    pub challenger: Option<PathBuf>,
     pub token: Option<Token>,
 }
 
@@ -63,6 +61,7 @@ pub async fn serve(
     let mutating = Router::new()
         .route("/v1/rules/reload", post(control::reload_rules))
         .route("/v1/models/promote", post(control::promote_model))
+        .route("/v1/models/challenger", post(control::load_challenger))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_token,
@@ -170,8 +169,8 @@ fn versions(admin: &Admin) -> serde_json::Value {
     serde_json::json!({
         "verdict": env!("CARGO_PKG_VERSION"),
         "rules_version": admin.dataflow.rules.load().version(),
-        "model": label(admin.dataflow.models.champion.load_full()),
-        "challenger": label(admin.dataflow.models.challenger.load_full()),
+        "model": label(admin.dataflow.models.champion()),
+        "challenger": label(admin.dataflow.models.challenger()),
     })
 }
 

@@ -42,6 +42,46 @@ pub struct StateArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+/// `--label-maturity-days` / `--labels-as-of`: which rows of a feature log
+/// are old enough for their fraud labels (training and evaluation).
+#[derive(Args, Debug, Clone, Default)]
+pub struct MaturityArgs {
+    /// Leave out transactions younger than this many days (at
+    /// --labels-as-of): their chargebacks may not have arrived, and
+    /// counting them legitimate would be wrong.
+    #[arg(long)]
+    pub label_maturity_days: Option<f64>,
+    /// When the labels were collected (RFC 3339 or a date; default: the
+    /// newest event in the data).
+    #[arg(long, value_parser = parse_time, requires = "label_maturity_days")]
+    pub labels_as_of: Option<i64>,
+}
+
+impl MaturityArgs {
+    pub fn maturity(&self) -> Option<verdict_models::table::LabelMaturity> {
+        self.label_maturity_days
+            .map(|days| verdict_models::table::LabelMaturity::days(days, self.labels_as_of))
+    }
+}
+
+/// A time argument (`--from`, `--to`, `--labels-as-of`), in epoch milliseconds.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| {
+            d.and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis()
+        })
+        .map_err(|_| {
+            format!(
+                "{s:?} is neither an RFC 3339 time (2026-09-01T00:00:00Z) nor a date (2026-09-01)"
+            )
+        })
+}
+
 /// A command's scratch directory (removed on drop) and the embedded
 /// defaults extracted into it on demand.
 pub struct Assets {

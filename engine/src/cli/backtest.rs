@@ -9,7 +9,7 @@ use clap::Args;
 use verdict_engine::backtest::{BacktestReport, Labels, Window, backtest, compare};
 use verdict_engine::replay::{ReplayOptions, ReplaySummary};
 
-use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config};
+use super::assets::{Assets, ModelArgs, RulesArgs, StateArgs, offline_config, parse_time};
 use super::progress::{Progress, Unit};
 
 #[derive(Args)]
@@ -45,24 +45,6 @@ pub struct BacktestArgs {
     /// Also write the report (or the comparison) as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
-}
-
-/// A time for `--from`/`--to`, in epoch milliseconds.
-fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| {
-            d.and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-                .timestamp_millis()
-        })
-        .map_err(|_| {
-            format!(
-                "{s:?} is neither an RFC 3339 time (2026-09-01T00:00:00Z) nor a date (2026-09-01)"
-            )
-        })
 }
 
 pub fn run(args: BacktestArgs, assets: &Assets) -> anyhow::Result<ExitCode> {

@@ -44,6 +44,10 @@ pub struct GenerateArgs {
     /// pace with the clock, as the engine's timestamp checks expect).
     #[arg(long, default_value = "2026-01-01T00:00:00Z")]
     start: String,
+    /// Transaction ids are `<prefix>-<n>`: give a later run over the same
+    /// users another prefix so its ids do not repeat the first run's.
+    #[arg(long, default_value = "t")]
+    id_prefix: String,
 }
 
 /// `--start`: `now`, or an RFC 3339 time, in epoch milliseconds.
@@ -65,6 +69,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         malformed_rate: args.malformed_rate,
         start_ms,
         events_per_sec: args.events_per_sec,
+        id_prefix: args.id_prefix,
         ..Default::default()
     };
     let summary = match args.brokers {

@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod generate;
 mod hash_pan;
+mod labels;
 mod models;
 mod progress;
 mod replay;
@@ -54,8 +55,10 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// Train a model from a feature log (Parquet/Arrow) and labels (CSV/JSONL).
     Train(train::TrainArgs),
-    /// Model registry tooling.
+    /// Model tooling: registry, evaluation, champion vs challenger, loading and promoting in a running engine.
     Models(models::ModelsArgs),
+    /// Fraud labels through Kafka: publish a labels file, pull the topic into one.
+    Labels(labels::LabelsArgs),
     /// Rule tooling.
     Rules(rules::RulesArgs),
     /// Configuration tooling.
@@ -77,6 +80,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => backfill::run(args, &assets),
         Command::Train(args) => train::run(args),
         Command::Models(args) => models::run(args),
+        Command::Labels(args) => labels::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Config(args) => config::run(args),
         Command::HashPan(args) => hash_pan::run(args),

@@ -26,6 +26,10 @@ pub struct ReplayArgs {
     rules: RulesArgs,
     #[command(flatten)]
     model: ModelArgs,
+    /// A challenger model: scores every event beside the champion and never
+    /// acts; its score is in each decision and the feature log.
+    #[arg(long)]
+    challenger: Option<PathBuf>,
     #[command(flatten)]
     state: StateArgs,
     #[arg(long, default_value_t = 1024)]
@@ -34,6 +38,11 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
     let dataflow = assets.fixed_dataflow(&args.rules, &args.model, &args.state)?;
+    if let Some(dir) = &args.challenger {
+        dataflow
+            .load_challenger(dir)
+            .map_err(|e| anyhow::anyhow!("--challenger: {e}"))?;
+    }
     let opts = ReplayOptions {
         input: args.input,
         output: args.output,

@@ -55,8 +55,27 @@ pub fn run(args: RunArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
     )?;
     let dataflow =
         dataflow.with_drift_window(Duration::from_secs(60 * cfg.model.drift_window_minutes));
+    if let Some(dir) = &cfg.model.challenger {
+        let challenger = dataflow
+            .load_challenger(dir)
+            .map_err(|e| anyhow::anyhow!("model.challenger: {e}"))?;
+        tracing::info!(%challenger, "challenger loaded: it scores beside the champion and never acts");
+    }
+    let (dataflow, feature_log) = match &cfg.feature_log.dir {
+        Some(dir) => {
+            let rotation = verdict_engine::feature_log::Rotation {
+                max_bytes: cfg.feature_log.rotate_mb.saturating_mul(1 << 20),
+                max_age: Duration::from_secs(60 * cfg.feature_log.rotate_minutes),
+            };
+            let (sink, writer) =
+                verdict_engine::feature_sink::start(dir, rotation, &dataflow.metrics)?;
+            tracing::info!(dir = %dir.display(), "writing the feature log");
+            (dataflow.with_feature_sink(sink), Some(writer))
+        }
+        None => (dataflow, None),
+    };
     let cfg = Arc::new(cfg);
-    runtime()?.block_on(async move {
+    let outcome = runtime()?.block_on(async move {
         if cfg.kafka.create_topics {
             kafka::ensure_topics(&cfg.kafka).await?;
         }
@@ -67,7 +86,6 @@ pub fn run(args: RunArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
                 status: engine.status(),
                 decisions: engine.decisions(),
                 rules: Some(Arc::clone(watcher.reloader())),
-                challenger: cfg.model.challenger.clone(),
                 token: cfg.admin.token.as_deref().map(Token::new),
             };
             let (addr, _) = verdict_engine::admin::serve(listen, admin).await?;
@@ -77,7 +95,12 @@ pub fn run(args: RunArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
         let outcome = engine.run_until(shutdown_signal()?, grace).await;
         drop(watcher);
         outcome
-    })?;
+    });
+    // The partitions have stopped: the log's last file can be closed.
+    if let Some(writer) = feature_log {
+        writer.finish()?;
+    }
+    outcome?;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

@@ -6,12 +6,18 @@ use std::process::ExitCode;
 use clap::Args;
 use verdict_models::train::{TrainConfig, train};
 
+use super::assets::MaturityArgs;
+
 #[derive(Args)]
 pub struct TrainArgs {
+    /// A feature log: a Parquet file, or a directory of them (`verdict run`'s
+    /// rotated log).
     #[arg(long)]
     data: PathBuf,
     #[arg(long)]
     labels: PathBuf,
+    #[command(flatten)]
+    maturity: MaturityArgs,
     /// Model directory to write.
     #[arg(long)]
     out: PathBuf,
@@ -31,6 +37,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     cfg.version = args.version;
     cfg.seed = args.seed;
     cfg.epochs = args.epochs;
+    cfg.label_maturity = args.maturity.maturity();
     let s = train(&cfg)?;
     let m = &s.report.evaluation.metrics;
     println!(
@@ -44,5 +51,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         m.recall_at_1pct_fpr,
         m.recall_at_0_1pct_fpr
     );
+    if s.report.immature_rows_left_out > 0 {
+        println!(
+            "{} rows younger than the label maturity were left out",
+            s.report.immature_rows_left_out
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,10 @@ pub struct Decision<'a> {
     pub rules: &'a [&'a str],
     /// `name@version` of the model that scored, if any.
     pub model: Option<&'a str>,
+    /// The challenger scoring beside the champion, if one is loaded: its
+    /// `name@version` and its score (`None` when it did not answer in
+    /// time). It never acts; the fields are written only with a challenger.
+    pub challenger: Option<(&'a str, Option<f32>)>,
     pub rules_version: &'a str,
     pub degraded: bool,
     pub latency_ms: f64,
@@ -74,6 +78,10 @@ pub struct DecisionRecord {
     pub score_reasons: Vec<ScoreReasonRecord>,
     pub rules: Vec<String>,
     pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenger_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenger_score: Option<f32>,
     pub rules_version: String,
     pub degraded: bool,
     pub latency_ms: f64,
@@ -103,6 +111,16 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
+fn write_score(out: &mut Vec<u8>, score: Option<f32>) {
+    match score {
+        Some(s) if s.is_finite() => {
+            // Six decimals: stable text for a given f32, and plenty for a probability.
+            let _ = write!(out, "{s:.6}");
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
 /// Appends the JSON for `d` to `out` (no trailing newline).
 pub fn write_decision(out: &mut Vec<u8>, d: &Decision<'_>) {
     out.extend_from_slice(b"{\"transaction_id\":");
@@ -110,13 +128,7 @@ pub fn write_decision(out: &mut Vec<u8>, d: &Decision<'_>) {
     out.extend_from_slice(b",\"action\":\"");
     out.extend_from_slice(d.action.as_str().as_bytes());
     out.extend_from_slice(b"\",\"score\":");
-    match d.score {
-        Some(s) if s.is_finite() => {
-            // Six decimals: stable text for a given f32, and plenty for a probability.
-            let _ = write!(out, "{s:.6}");
-        }
-        _ => out.extend_from_slice(b"null"),
-    }
+    write_score(out, d.score);
     out.extend_from_slice(b",\"reasons\":[");
     for (i, r) in d.reasons.iter().enumerate() {
         if i > 0 {
@@ -152,6 +164,12 @@ pub fn write_decision(out: &mut Vec<u8>, d: &Decision<'_>) {
     match d.model {
         Some(m) => write_str(out, m),
         None => out.extend_from_slice(b"null"),
+    }
+    if let Some((model, score)) = d.challenger {
+        out.extend_from_slice(b",\"challenger_model\":");
+        write_str(out, model);
+        out.extend_from_slice(b",\"challenger_score\":");
+        write_score(out, score);
     }
     out.extend_from_slice(b",\"rules_version\":");
     write_str(out, d.rules_version);
@@ -203,6 +221,7 @@ mod tests {
             score_reasons: &score_reasons,
             rules: &rules,
             model: Some("default@abc"),
+            challenger: None,
             rules_version: "r123",
             degraded: false,
             latency_ms: 1.25,
@@ -240,5 +259,38 @@ mod tests {
         let back: DecisionRecord = serde_json::from_slice(enc.encode(&degraded)).unwrap();
         assert_eq!(back.score, None);
         assert!(back.degraded);
+        assert_eq!(back.challenger_model, None);
+        assert!(!String::from_utf8_lossy(enc.encode(&d)).contains("challenger"));
+    }
+
+    #[test]
+    fn a_challenger_is_written_beside_the_champion() {
+        let d = Decision {
+            transaction_id: "t-2",
+            action: Action::Allow,
+            score: Some(0.125),
+            reasons: &[],
+            score_reasons: &[],
+            rules: &[],
+            model: Some("default@abc"),
+            challenger: Some(("next@def", Some(0.0625))),
+            rules_version: "r123",
+            degraded: false,
+            latency_ms: 0.0,
+            decided_at_ms: 0,
+        };
+        let mut enc = DecisionEncoder::new();
+        let back: DecisionRecord = serde_json::from_slice(enc.encode(&d)).unwrap();
+        assert_eq!(back.challenger_model.as_deref(), Some("next@def"));
+        assert_eq!(back.challenger_score, Some(0.0625));
+        let late = Decision {
+            challenger: Some(("next@def", None)),
+            ..d
+        };
+        let text = String::from_utf8(enc.encode(&late).to_vec()).unwrap();
+        assert!(
+            text.contains(r#""challenger_model":"next@def","challenger_score":null"#),
+            "{text}"
+        );
     }
 }

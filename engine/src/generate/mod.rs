@@ -45,6 +45,9 @@ pub struct GeneratorConfig {
     pub start_ms: i64,
     /// Mean simulated event rate.
     pub events_per_sec: f64,
+    /// Transaction ids are `<prefix>-<n>`: a second run over the same users
+    /// (more traffic later) takes another prefix so its ids are new.
+    pub id_prefix: String,
 }
 
 impl Default for GeneratorConfig {
@@ -57,6 +60,7 @@ impl Default for GeneratorConfig {
             malformed_rate: 0.0,
             start_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
             events_per_sec: 200.0,
+            id_prefix: "t".into(),
         }
     }
 }
@@ -246,7 +250,7 @@ impl Generator {
 
     fn next_txn_id(&mut self) -> String {
         self.next_id += 1;
-        format!("t-{:010}", self.next_id)
+        format!("{}-{:010}", self.cfg.id_prefix, self.next_id)
     }
 
     fn normal_txn(&mut self, user: u32, now_ms: i64) -> Txn {

@@ -273,7 +273,7 @@ async fn warm_up(deps: &WorkerDeps) {
                 tracing::warn!(%topic, error = %e, "warm-up: no metadata for the topic yet");
             }
         }
-        let slots = [models.champion.load_full(), models.challenger.load_full()];
+        let slots = [models.champion(), models.challenger()];
         for model in slots.into_iter().flatten() {
             let width = model.scorer.manifest().schema.width();
             for rows in [1, batch] {

@@ -54,6 +54,7 @@ use crate::config::Config;
 use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
 use crate::contract::dlq::Rejection;
 use crate::dataflow::Dataflow;
+use crate::feature_log::Rows;
 use crate::metrics::Metrics;
 use crate::pipeline::{
     Batch, CheckpointShape, CheckpointWrites, DecisionClock, DecisionEmitter, Pipeline,
@@ -509,6 +510,9 @@ impl Worker {
                 outbox.push((event.transaction_id().to_owned(), json.to_vec()));
             },
         );
+        if let Some(sink) = &self.deps.dataflow.feature_sink {
+            sink.send(Rows::of(&self.batch, model.as_deref()));
+        }
         let mut outbox = std::mem::take(&mut self.outbox);
         for (id, json) in &outbox {
             let record = FutureRecord::<str, [u8]>::to(&cfg.kafka.output_topic)

@@ -23,6 +23,11 @@ pub struct Batch {
     pub features: Vec<f64>,
     pub width: usize,
     pub scores: Vec<Option<f32>>,
+    /// The challenger's score of each event (it never acts), when one is
+    /// loaded and answered in time; see `challenger_model`.
+    pub challenger_scores: Vec<Option<f32>>,
+    /// `name@version` of the challenger that scored this batch, if any.
+    pub challenger_model: Option<Arc<str>>,
     /// True when a model was configured but could not answer in time.
     pub degraded: Vec<bool>,
     /// True when a key owner's features did not arrive in time (or could
@@ -43,6 +48,8 @@ impl Batch {
         self.deadlines.clear();
         self.features.clear();
         self.scores.clear();
+        self.challenger_scores.clear();
+        self.challenger_model = None;
         self.degraded.clear();
         self.incomplete.clear();
         self.rules = None;
@@ -70,6 +77,9 @@ impl Batch {
         self.features.resize(n * self.width, f64::NAN);
         self.scores.clear();
         self.scores.resize(n, None);
+        self.challenger_scores.clear();
+        self.challenger_scores.resize(n, None);
+        self.challenger_model = None;
         self.degraded.clear();
         self.degraded.resize(n, false);
         self.incomplete.clear();

@@ -92,6 +92,10 @@ impl DecisionEmitter {
                 } else {
                     None
                 },
+                challenger: batch
+                    .challenger_model
+                    .as_deref()
+                    .map(|m| (m, batch.challenger_scores[i])),
                 rules_version: rules.version(),
                 degraded,
                 latency_ms,

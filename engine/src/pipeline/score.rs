@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use verdict_models::explain::{Attribution, Scratch};
 use verdict_models::{FeatureSchema, Scorer};
 use verdict_rules::input::{Field, FieldType, Transaction};
@@ -38,42 +38,101 @@ pub struct LoadedModel {
     pub label: String,
 }
 
-/// The champion (and optional challenger), swappable while the engine runs.
+/// The models a batch is scored with: the champion, whose score the rules
+/// act on, and an optional challenger that scores beside it and never acts.
+#[derive(Default)]
+pub struct Models {
+    pub champion: Option<Arc<LoadedModel>>,
+    pub challenger: Option<Arc<LoadedModel>>,
+}
+
+/// The running [`Models`], swapped as one while the engine runs: a batch
+/// is scored by one pair, so a promotion moves the challenger up between
+/// two batches, never inside one.
 #[derive(Clone, Default)]
 pub struct ModelHandle {
-    pub champion: Arc<ArcSwapOption<LoadedModel>>,
-    pub challenger: Arc<ArcSwapOption<LoadedModel>>,
+    slots: Arc<ArcSwap<Models>>,
 }
 
 impl ModelHandle {
     pub fn new(champion: Option<Arc<dyn Scorer>>) -> Self {
         let handle = ModelHandle::default();
-        if let Some(s) = champion {
-            handle.champion.store(Some(Arc::new(LoadedModel::from(s))));
-        }
+        handle.slots.store(Arc::new(Models {
+            champion: champion.map(|s| Arc::new(LoadedModel::from(s))),
+            challenger: None,
+        }));
         handle
     }
 
-    /// Installs `scorer` as champion if its inputs can be built under `rules`;
-    /// otherwise the running model stays and the reason is returned.
-    pub fn swap(&self, scorer: Arc<dyn Scorer>, rules: &RuleSet) -> Result<(), String> {
-        Columns::resolve(scorer.as_ref(), rules)?;
-        self.champion
-            .store(Some(Arc::new(LoadedModel::from(scorer))));
-        Ok(())
+    /// Both models, as one batch would see them.
+    pub fn load(&self) -> Arc<Models> {
+        self.slots.load_full()
     }
 
+    pub fn champion(&self) -> Option<Arc<LoadedModel>> {
+        self.slots.load().champion.clone()
+    }
+
+    pub fn challenger(&self) -> Option<Arc<LoadedModel>> {
+        self.slots.load().challenger.clone()
+    }
+
+    /// Installs `scorer` as champion if its inputs can be built under `rules`;
+    /// otherwise the running model stays and the reason is returned. The
+    /// challenger stays. Returns the champion it replaced.
+    pub fn swap(
+        &self,
+        scorer: Arc<dyn Scorer>,
+        rules: &RuleSet,
+    ) -> Result<Option<Arc<LoadedModel>>, String> {
+        Columns::resolve(scorer.as_ref(), rules)?;
+        let champion = Arc::new(LoadedModel::from(scorer));
+        let previous = self.slots.rcu(|m| Models {
+            champion: Some(Arc::clone(&champion)),
+            challenger: m.challenger.clone(),
+        });
+        Ok(previous.champion.clone())
+    }
+
+    /// Installs `scorer` as the challenger (or none), if its inputs can be
+    /// built under `rules`. Returns the challenger it replaced.
     pub fn set_challenger(
         &self,
         scorer: Option<Arc<dyn Scorer>>,
         rules: &RuleSet,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Arc<LoadedModel>>, String> {
         if let Some(s) = &scorer {
             Columns::resolve(s.as_ref(), rules)?;
         }
-        self.challenger
-            .store(scorer.map(|s| Arc::new(LoadedModel::from(s))));
-        Ok(())
+        let challenger = scorer.map(|s| Arc::new(LoadedModel::from(s)));
+        let previous = self.slots.rcu(|m| Models {
+            champion: m.champion.clone(),
+            challenger: challenger.clone(),
+        });
+        Ok(previous.challenger.clone())
+    }
+
+    /// Makes the challenger the champion, leaving no challenger, in one
+    /// swap, if its inputs can still be built under `rules`. Returns
+    /// `(old champion, new champion)`.
+    pub fn promote_challenger(
+        &self,
+        rules: &RuleSet,
+    ) -> Result<(Option<Arc<LoadedModel>>, Arc<LoadedModel>), String> {
+        let current = self.slots.load_full();
+        let Some(challenger) = current.challenger.clone() else {
+            return Err("no challenger is loaded".into());
+        };
+        Columns::resolve(challenger.scorer.as_ref(), rules)?;
+        let next = Arc::new(Models {
+            champion: Some(Arc::clone(&challenger)),
+            challenger: None,
+        });
+        let previous = self.slots.compare_and_swap(&current, next);
+        if !Arc::ptr_eq(&*previous, &current) {
+            return Err("the models changed while promoting; nothing was promoted".into());
+        }
+        Ok((current.champion.clone(), challenger))
     }
 }
 
@@ -171,6 +230,9 @@ pub struct ScoreStage {
     /// (rules version, model label) the cached columns were resolved for.
     resolved_for: Option<(String, String)>,
     columns: Result<Columns, String>,
+    /// The same for the challenger.
+    challenger_resolved_for: Option<(String, String)>,
+    challenger_columns: Result<Columns, String>,
     rows: Vec<f32>,
     out: Vec<f32>,
     /// How the champion and the challenger are called: inline, or on a
@@ -219,6 +281,8 @@ impl ScoreStage {
             drift_counts: [0; drift::BINS],
             resolved_for: None,
             columns: Err("not resolved".into()),
+            challenger_resolved_for: None,
+            challenger_columns: Err("not resolved".into()),
             rows: Vec::new(),
             out: Vec::new(),
             champion_calls: ModelCaller::inline(),
@@ -293,6 +357,42 @@ impl ScoreStage {
         }
     }
 
+    /// The challenger scores the events the champion could score in time
+    /// (`selected`), under the same deadlines; its scores are recorded
+    /// (`batch.challenger_scores`) and never act.
+    fn challenge(
+        &mut self,
+        challenger: &LoadedModel,
+        batch: &mut Batch,
+        rules: &RuleSet,
+        selected: &[usize],
+    ) {
+        let key = (rules.version().to_string(), challenger.label.clone());
+        if self.challenger_resolved_for.as_ref() != Some(&key) {
+            self.challenger_columns = Columns::resolve(challenger.scorer.as_ref(), rules);
+            if let Err(e) = &self.challenger_columns {
+                tracing::error!(challenger = %challenger.label, "{e}; the challenger does not score");
+            }
+            self.challenger_resolved_for = Some(key);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        batch.challenger_model = Some(Arc::from(challenger.label.as_str()));
+        if selected.is_empty() {
+            return;
+        }
+        std::mem::swap(&mut self.columns, &mut self.challenger_columns);
+        let scored = self.score_with(challenger, batch, selected, Slot::Challenger);
+        std::mem::swap(&mut self.columns, &mut self.challenger_columns);
+        if scored {
+            for (&i, &s) in selected.iter().zip(&self.out) {
+                batch.challenger_scores[i] = Some(s);
+                self.metrics.challenger_score.observe(f64::from(s));
+            }
+        }
+    }
+
     fn score_with(
         &mut self,
         model: &LoadedModel,
@@ -356,7 +456,8 @@ impl Stage for ScoreStage {
 
     fn process(&mut self, batch: &mut Batch) {
         self.scored_by = None;
-        let Some(model) = self.models.champion.load_full() else {
+        let models = self.models.load();
+        let Some(model) = models.champion.clone() else {
             self.model_label = None;
             return;
         };
@@ -400,18 +501,8 @@ impl Stage for ScoreStage {
                 batch.degraded[i] = true;
             }
         }
-        if let Some(challenger) = self.models.challenger.load_full() {
-            let all: Vec<usize> = (0..batch.len()).collect();
-            let champion_columns = std::mem::replace(
-                &mut self.columns,
-                Columns::resolve(challenger.scorer.as_ref(), &rules),
-            );
-            if !all.is_empty() && self.score_with(&challenger, batch, &all, Slot::Challenger) {
-                for &s in &self.out {
-                    self.metrics.challenger_score.observe(f64::from(s));
-                }
-            }
-            self.columns = champion_columns;
+        if let Some(challenger) = &models.challenger {
+            self.challenge(challenger, batch, &rules, &selected);
         }
     }
 

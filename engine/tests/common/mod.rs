@@ -83,3 +83,55 @@ pub fn blocked_merchant_event(id: &str, user: &str) -> String {
     })
     .to_string()
 }
+
+/// Copies the model directory `from` to `to`, recursively.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// A challenger made from the model in `from`: the same network with a
+/// calibration that halves its score (linear from (0, 0) to (1, 0.5)), as
+/// version `version`. Its scores are checkable against the champion's: the
+/// default model has no calibration, so the challenger's score of an event
+/// is half the champion's.
+pub fn halved_model(from: &std::path::Path, to: &std::path::Path, version: &str) {
+    copy_dir(from, to);
+    let path = to.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(
+        manifest["calibration"].is_null(),
+        "the test's arithmetic assumes an uncalibrated default model"
+    );
+    manifest["version"] = version.into();
+    manifest["calibration"] = serde_json::json!({
+        "scores": [0.0, 1.0],
+        "probabilities": [0.0, 0.5],
+        "fitted_rows": 2,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+/// A copy of the model in `from` whose weights file has its last byte
+/// flipped: its checksum no longer holds, so loading it is refused.
+pub fn corrupt_model(from: &std::path::Path, to: &std::path::Path) {
+    copy_dir(from, to);
+    let weights = std::fs::read_dir(to)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap() != "manifest.json" && p.is_file())
+        .unwrap();
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+}
