@@ -96,6 +96,21 @@ pub struct BacktestReport {
     pub decline_precision: f64,
     /// Legitimate transactions declined, of all legitimate ones.
     pub false_decline_rate: f64,
+    /// The same on each user's first [`FIRST_TRANSACTIONS`] transactions of
+    /// the replayed stream: a new customer's first purchase declined is a
+    /// customer lost.
+    pub first_transactions: FirstTransactions,
+}
+
+/// How many of a user's transactions count as their first.
+pub const FIRST_TRANSACTIONS: usize = 3;
+
+/// Legitimate first transactions of users (in the window) and their declines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FirstTransactions {
+    pub legit: u64,
+    pub declined: u64,
+    pub false_decline_rate: f64,
 }
 
 impl BacktestReport {
@@ -118,7 +133,8 @@ pub fn backtest(
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<(ReplaySummary, BacktestReport)> {
     let summary = replay_with_progress(opts, dataflow, progress)?;
-    let report = report_window(&opts.output, labels, window, reported)?;
+    let first = first_transactions(&opts.input)?;
+    let report = report_window(&opts.output, labels, &first, window, reported)?;
     Ok((summary, report))
 }
 
@@ -142,11 +158,39 @@ fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// The ids of each user's first [`FIRST_TRANSACTIONS`] transactions in the
+/// input, in its order (what the engine saw first); lines that are not a
+/// transaction are skipped, as the replay dead-letters them.
+fn first_transactions(input: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
+    #[derive(serde::Deserialize)]
+    struct Ids<'a> {
+        #[serde(borrow)]
+        transaction_id: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        user_id: std::borrow::Cow<'a, str>,
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut first = std::collections::HashSet::new();
+    for line in BufReader::new(File::open(input)?).lines() {
+        let line = line?;
+        let Ok(ids) = serde_json::from_str::<Ids<'_>>(&line) else {
+            continue;
+        };
+        let n = seen.entry(ids.user_id.into_owned()).or_default();
+        if *n < FIRST_TRANSACTIONS {
+            first.insert(ids.transaction_id.into_owned());
+        }
+        *n += 1;
+    }
+    Ok(first)
+}
+
 /// Reads a replay's decisions, copies those in `window` to `reported`, and
 /// reports on them.
 fn report_window(
     decisions: &Path,
     labels: &Labels,
+    first: &std::collections::HashSet<String>,
     window: Window,
     reported: &Path,
 ) -> anyhow::Result<BacktestReport> {
@@ -171,6 +215,10 @@ fn report_window(
         let fraud = labels.get(&d.transaction_id).is_some_and(|l| l.is_fraud);
         report.decisions += 1;
         report.frauds += u64::from(fraud);
+        if !fraud && first.contains(&d.transaction_id) {
+            report.first_transactions.legit += 1;
+            report.first_transactions.declined += u64::from(d.action == "decline");
+        }
         let entry = report.actions.entry(d.action.clone()).or_default();
         if fraud {
             entry.1 += 1
@@ -209,6 +257,8 @@ fn report_window(
     report.decline_precision =
         declined_fraud as f64 / (declined_legit + declined_fraud).max(1) as f64;
     report.false_decline_rate = declined_legit as f64 / legit.max(1) as f64;
+    let f = &mut report.first_transactions;
+    f.false_decline_rate = f.declined as f64 / f.legit.max(1) as f64;
     if report.frauds > 0 && report.frauds < report.decisions {
         let m = evaluate_scores(&action_scores, &y).metrics;
         report.rules_only = Some(Ranking {
@@ -339,6 +389,11 @@ impl fmt::Display for Comparison {
                 a.false_decline_rate,
                 b.false_decline_rate,
             ),
+            (
+                "first-transaction f-d",
+                a.first_transactions.false_decline_rate,
+                b.first_transactions.false_decline_rate,
+            ),
         ] {
             writeln!(f, "{name:<24} {:>16} {:>16}", pct(x), pct(y))?;
         }
@@ -442,6 +497,14 @@ impl fmt::Display for BacktestReport {
             self.decline_precision,
             self.decline_recall,
             self.false_decline_rate * 100.0
+        )?;
+        let first = &self.first_transactions;
+        writeln!(
+            f,
+            "users' first {FIRST_TRANSACTIONS} transactions: {} of {} legitimate declined ({:.3} %)",
+            first.declined,
+            first.legit,
+            first.false_decline_rate * 100.0
         )?;
         if let Some(r) = &self.rules_only {
             writeln!(

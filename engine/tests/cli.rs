@@ -400,6 +400,62 @@ fn backtest_reports_the_decision_mix_and_rankings() {
         assert!(roc > 0.9 && roc <= 1.0, "{ranking} ROC AUC {roc}");
         assert!(pr > 0.5 && pr <= 1.0, "{ranking} PR AUC {pr}");
     }
+    // Users' first three transactions: the report's counts equal a recount
+    // from the input, the labels and the decisions.
+    let fraud: std::collections::HashSet<String> = std::fs::read_to_string(&labels)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| matches!(l.split(',').nth(1), Some("1" | "true")))
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    let decisions = tmp.path().join("recount.jsonl");
+    verdict(
+        tmp.path(),
+        &[
+            "replay",
+            "--input",
+            &events,
+            "--output",
+            decisions.to_str().unwrap(),
+        ],
+    );
+    let declined: std::collections::HashSet<String> = std::fs::read_to_string(&decisions)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|d| d["action"] == "decline")
+        .map(|d| d["transaction_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let (mut legit, mut legit_declined) = (0u64, 0u64);
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = e["transaction_id"].as_str().unwrap();
+        let n = seen
+            .entry(e["user_id"].as_str().unwrap().to_string())
+            .or_default();
+        if *n < 3 && !fraud.contains(id) {
+            legit += 1;
+            legit_declined += u64::from(declined.contains(id));
+        }
+        *n += 1;
+    }
+    let first = &r["first_transactions"];
+    assert_eq!(
+        (first["legit"].as_u64(), first["declined"].as_u64()),
+        (Some(legit), Some(legit_declined))
+    );
+    assert!(
+        legit > 2_500,
+        "2,000 users with 2.5 transactions each on average: {legit}"
+    );
+    assert!(
+        report.contains(&format!(
+            "users' first 3 transactions: {legit_declined} of {legit} legitimate declined"
+        )),
+        "{report}"
+    );
 }
 
 /// Generates `count` labelled events from 2026-01-01 at `per_sec` into

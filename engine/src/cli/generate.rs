@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use verdict_engine::generate::{self, GeneratorConfig};
+use verdict_engine::generate::{self, GeneratorConfig, Mix};
 
 use super::assets::runtime;
 
@@ -48,6 +48,71 @@ pub struct GenerateArgs {
     /// users another prefix so its ids do not repeat the first run's.
     #[arg(long, default_value = "t")]
     id_prefix: String,
+    #[command(flatten)]
+    mix: MixArgs,
+}
+
+/// The population's make-up (`verdict_engine::generate::Mix`): shares of
+/// the users. Without any, the base population.
+#[derive(Args)]
+struct MixArgs {
+    /// Start from a realistic make-up (a third newcomers, 0.3 % business
+    /// accounts, 10 % transit riders, 5 % travellers, 10 % in families);
+    /// the flags below override its shares.
+    #[arg(long)]
+    realistic: bool,
+    /// Users who join during the data (their first transactions in it).
+    #[arg(long)]
+    newcomers: Option<f64>,
+    /// Newcomers join evenly over this many days after --start.
+    #[arg(long, default_value_t = 30.0)]
+    join_span_days: f64,
+    /// Business accounts: 100+ transactions a day, many merchants and devices.
+    #[arg(long)]
+    business: Option<f64>,
+    /// Transit riders: many small contactless fares.
+    #[arg(long)]
+    transit: Option<f64>,
+    /// Travellers: one week in four abroad.
+    #[arg(long)]
+    travellers: Option<f64>,
+    /// Users in households of 2–5 sharing a device and an IP.
+    #[arg(long)]
+    families: Option<f64>,
+}
+
+impl MixArgs {
+    fn mix(&self) -> anyhow::Result<Mix> {
+        let span = (self.join_span_days * 86_400_000.0) as i64;
+        let mut mix = if self.realistic {
+            Mix::realistic(span)
+        } else {
+            Mix {
+                join_span_ms: span,
+                ..Mix::default()
+            }
+        };
+        for (name, share, slot) in [
+            ("--newcomers", self.newcomers, &mut mix.newcomers),
+            ("--business", self.business, &mut mix.business),
+            ("--transit", self.transit, &mut mix.transit),
+            ("--travellers", self.travellers, &mut mix.travellers),
+            ("--families", self.families, &mut mix.families),
+        ] {
+            if let Some(v) = share {
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&v),
+                    "{name} {v}: a share of the users, 0 to 1"
+                );
+                *slot = v;
+            }
+        }
+        anyhow::ensure!(
+            mix.business + mix.transit + mix.travellers <= 1.0,
+            "--business, --transit and --travellers add up to more than all users"
+        );
+        Ok(mix)
+    }
 }
 
 /// `--start`: `now`, or an RFC 3339 time, in epoch milliseconds.
@@ -70,6 +135,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         start_ms,
         events_per_sec: args.events_per_sec,
         id_prefix: args.id_prefix,
+        mix: args.mix.mix()?,
         ..Default::default()
     };
     let summary = match args.brokers {

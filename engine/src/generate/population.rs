@@ -121,8 +121,26 @@ pub struct Merchant {
     pub country: usize,
 }
 
+/// What kind of customer a user is ([`super::mix::Mix`]); every user of the
+/// base population is `Regular`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Regular,
+    /// 100+ transactions a day across many merchants and devices.
+    Business,
+    /// Many small contactless fares beside the usual spending.
+    TransitRider,
+    /// One week in four abroad, transacting there.
+    Traveller,
+}
+
 pub struct User {
     pub id: String,
+    pub kind: Kind,
+    /// Before this event time the user has no account (a newcomer);
+    /// `i64::MIN` for the base population.
+    pub joins_at_ms: i64,
     pub country: usize,
     pub home: (f64, f64),
     pub typical_amount: f64,
@@ -135,6 +153,8 @@ pub struct User {
 pub struct Population {
     pub users: Vec<User>,
     pub merchants: Vec<Merchant>,
+    /// A transit operator per country (index), when the mix has riders.
+    pub transit: Vec<u32>,
     /// Merchant ids by country.
     by_country: Vec<Vec<u32>>,
 }
@@ -208,6 +228,7 @@ impl Population {
         let mut pop = Population {
             users: Vec::with_capacity(users as usize),
             merchants,
+            transit: Vec::new(),
             by_country,
         };
         let typical = LogNormal::new(40f64.ln(), 0.7).expect("valid");
@@ -225,6 +246,8 @@ impl Population {
                 .collect();
             pop.users.push(User {
                 id: format!("u{i}"),
+                kind: Kind::Regular,
+                joins_at_ms: i64::MIN,
                 country,
                 home,
                 typical_amount: typical.sample(rng).clamp(3.0, 2_000.0),
@@ -235,6 +258,14 @@ impl Population {
             });
         }
         pop
+    }
+
+    /// Adds a merchant; returns its index.
+    pub fn add_merchant(&mut self, m: Merchant) -> u32 {
+        let i = self.merchants.len() as u32;
+        self.by_country[m.country].push(i);
+        self.merchants.push(m);
+        i
     }
 
     /// A merchant in `country` (any merchant if the country has none).
