@@ -14,22 +14,16 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use verdict_engine::admin::{self, Admin, Token};
-use verdict_engine::config::Config;
-use verdict_engine::contract::decision::DecisionRecord;
 use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::feature_log::Rotation;
 use verdict_engine::generate::{Generator, GeneratorConfig};
-use verdict_engine::kafka::{Role, client_config, run_engine};
+use verdict_engine::kafka::{Role, client_config};
 use verdict_engine::metrics::Metrics;
 
-use common::{corrupt_model, halved_model};
+use common::{corrupt_model, halved_model, read_decisions};
 
 const PARTITIONS: i32 = 4;
 /// Decided before the promotion, produced while it happens, after it.
@@ -83,16 +77,7 @@ async fn a_promotion_switches_each_partition_once_and_loses_nothing() {
         verdict_engine::feature_sink::start(&features, rotation, &dataflow.metrics).unwrap();
     let dataflow = dataflow.with_feature_sink(sink);
 
-    let cluster = MockCluster::new(1).unwrap();
-    let mut config = Config::default();
-    for topic in &verdict_engine::kafka::topics(&config.kafka, &dataflow.rekey_plan(&config.engine))
-    {
-        cluster.create_topic(topic, PARTITIONS, 1).unwrap();
-    }
-    config.kafka.brokers = cluster.bootstrap_servers();
-    config.admin.listen = None;
-    let config = Arc::new(config);
-    let engine = run_engine(Arc::clone(&config), dataflow.clone()).unwrap();
+    let (_cluster, config, engine) = common::mock_engine(&dataflow, PARTITIONS);
     let admin = Admin {
         dataflow: dataflow.clone(),
         status: engine.status(),
@@ -135,7 +120,7 @@ async fn a_promotion_switches_each_partition_once_and_loses_nothing() {
         traffic.send().await;
     }
     let before: Vec<String> = traffic.sent.iter().map(|(id, _)| id.clone()).collect();
-    read_decisions(&config, &before).await;
+    read_decisions(&config, PARTITIONS, &before).await;
 
     // The promotion, through the CLI against the admin API, while events
     // keep arriving; a corrupt challenger offered on the way is refused.
@@ -177,7 +162,7 @@ async fn a_promotion_switches_each_partition_once_and_loses_nothing() {
 
     let sent = traffic.sent;
     let ids: Vec<String> = sent.iter().map(|(id, _)| id.clone()).collect();
-    let decisions = read_decisions(&config, &ids).await;
+    let decisions = read_decisions(&config, PARTITIONS, &ids).await;
     engine.shutdown().await.unwrap();
     assert_eq!(feature_log.finish().unwrap(), ids.len() as u64);
     assert_eq!(dataflow.metrics.ops.feature_log_dropped.get(), 0);
@@ -362,42 +347,4 @@ fn cli(args: &[&str], dir: impl AsRef<std::ffi::OsStr>) -> (bool, String, String
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Reads the decisions topic from the beginning until each of `ids` is decided.
-async fn read_decisions(config: &Config, ids: &[String]) -> HashMap<String, DecisionRecord> {
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka.brokers)
-        .set("group.id", "challenger-reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(&config.kafka.output_topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    reader.assign(&tpl).unwrap();
-    let wanted: std::collections::HashSet<&String> = ids.iter().collect();
-    let mut decisions = HashMap::new();
-    let limit = Instant::now() + Duration::from_secs(60);
-    while decisions.len() < wanted.len() {
-        let left = limit.saturating_duration_since(Instant::now());
-        let m = tokio::time::timeout(left, reader.recv())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "only {} of {} decisions within 60 s",
-                    decisions.len(),
-                    wanted.len()
-                )
-            })
-            .unwrap();
-        let d: DecisionRecord = serde_json::from_slice(m.payload().unwrap()).unwrap();
-        if wanted.contains(&d.transaction_id) {
-            decisions.insert(d.transaction_id.clone(), d);
-        }
-    }
-    decisions
 }

@@ -5,18 +5,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use verdict_engine::config::{Config, DeadlineClock};
-use verdict_engine::contract::decision::DecisionRecord;
 use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::generate::{Generator, GeneratorConfig};
@@ -24,7 +19,7 @@ use verdict_engine::kafka::{Role, client_config, run_engine};
 use verdict_engine::metrics::Metrics;
 use verdict_models::{Manifest, ScoreError, Scorer};
 
-use common::blocked_merchant_event;
+use common::{blocked_merchant_event, read_decisions};
 
 /// The default model behind a pause of many service levels per call.
 struct Slow {
@@ -134,7 +129,7 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
             .await
             .unwrap();
     }
-    read_decisions(&config, &probes).await;
+    read_decisions(&config, PARTITIONS, &probes).await;
     let idle = Instant::now();
     while slow.finished.load(Ordering::Relaxed) < slow.calls.load(Ordering::Relaxed) {
         assert!(
@@ -169,7 +164,7 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
         delivery.await.unwrap().unwrap();
     }
 
-    let decisions = read_decisions(&config, &ids).await;
+    let decisions = read_decisions(&config, PARTITIONS, &ids).await;
     engine.shutdown().await.unwrap();
 
     assert!(
@@ -207,37 +202,4 @@ async fn a_slow_model_costs_the_score_never_the_deadline() {
     let late = m.ops.model_abandoned.with_label_values(&["late"]).get() - late;
     assert!(late >= 1, "no call was abandoned at its deadline");
     assert_eq!(m.model_errors.get(), 0, "a slow model is not a failing one");
-}
-
-/// Reads the decisions topic from the beginning until each of `ids` is
-/// decided.
-async fn read_decisions(config: &Config, ids: &[String]) -> HashMap<String, DecisionRecord> {
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka.brokers)
-        .set("group.id", "deadline-reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(&config.kafka.output_topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    reader.assign(&tpl).unwrap();
-    let mut decisions = HashMap::new();
-    let limit = Instant::now() + Duration::from_secs(60);
-    let n = ids.len();
-    while !ids.iter().all(|id| decisions.contains_key(id)) {
-        let left = limit.saturating_duration_since(Instant::now());
-        let m = tokio::time::timeout(left, reader.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} decisions within 60 s", decisions.len()))
-            .unwrap();
-        let d: DecisionRecord = serde_json::from_slice(m.payload().unwrap()).unwrap();
-        if ids.contains(&d.transaction_id) {
-            decisions.insert(d.transaction_id.clone(), d);
-        }
-    }
-    decisions
 }

@@ -11,14 +11,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use verdict_engine::admin::{self, Admin};
-use verdict_engine::config::Config;
 use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::generate::{Generator, GeneratorConfig};
-use verdict_engine::kafka::{Role, client_config, run_engine};
+use verdict_engine::kafka::{Role, client_config};
 use verdict_engine::metrics::Metrics;
 
 const PARTITIONS: i32 = 2;
@@ -60,16 +58,7 @@ async fn the_score_psi_rises_past_the_alert_when_the_traffic_shifts() {
     )
     .unwrap()
     .with_drift_window(Duration::from_secs(600));
-    let cluster = MockCluster::new(1).unwrap();
-    let mut config = Config::default();
-    for topic in &verdict_engine::kafka::topics(&config.kafka, &dataflow.rekey_plan(&config.engine))
-    {
-        cluster.create_topic(topic, PARTITIONS, 1).unwrap();
-    }
-    config.kafka.brokers = cluster.bootstrap_servers();
-    config.admin.listen = None;
-    let config = Arc::new(config);
-    let engine = run_engine(Arc::clone(&config), dataflow.clone()).unwrap();
+    let (_cluster, config, engine) = common::mock_engine(&dataflow, PARTITIONS);
     let admin = Admin {
         dataflow: dataflow.clone(),
         status: engine.status(),

@@ -30,12 +30,8 @@ enum ModelsCommand {
     Eval {
         #[arg(long)]
         model: PathBuf,
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        labels: PathBuf,
         #[command(flatten)]
-        maturity: MaturityArgs,
+        labelled: LabelledArgs,
         /// Report directory (default: the model directory's eval/ folder).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -47,12 +43,8 @@ enum ModelsCommand {
         champion: PathBuf,
         #[arg(long)]
         challenger: PathBuf,
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        labels: PathBuf,
         #[command(flatten)]
-        maturity: MaturityArgs,
+        labelled: LabelledArgs,
         /// The score the rules act on (the default rules decline at 0.95).
         #[arg(long, default_value_t = 0.95)]
         threshold: f32,
@@ -79,6 +71,18 @@ enum ModelsCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+/// A feature log and its labels, and which rows are old enough for them.
+#[derive(Args)]
+struct LabelledArgs {
+    /// A feature log: a Parquet file, or `verdict run`'s directory of them.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long)]
+    labels: PathBuf,
+    #[command(flatten)]
+    maturity: MaturityArgs,
 }
 
 /// Where a running engine's admin API is, and its token.
@@ -141,18 +145,16 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
         }
         ModelsCommand::Eval {
             model,
-            data,
-            labels,
-            maturity,
+            labelled,
             out,
         } => {
             let out = out.unwrap_or_else(|| model.join("eval"));
             let progress = Progress::new("models eval", Unit::Rows, 0);
             let r = verdict_models::eval::evaluate_with_progress(
                 &model,
-                &data,
-                &labels,
-                maturity.maturity().as_ref(),
+                &labelled.data,
+                &labelled.labels,
+                labelled.maturity.maturity().as_ref(),
                 &out,
                 &|rows, of| progress.update(rows, of),
             )?;
@@ -173,9 +175,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
         ModelsCommand::Compare {
             champion,
             challenger,
-            data,
-            labels,
-            maturity,
+            labelled,
             threshold,
             out,
         } => {
@@ -184,9 +184,9 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
             let what = verdict_models::eval::Comparison {
                 champion: &champion,
                 challenger: &challenger,
-                data: &data,
-                labels: &labels,
-                maturity: maturity.maturity(),
+                data: &labelled.data,
+                labels: &labelled.labels,
+                maturity: labelled.maturity.maturity(),
                 threshold,
             };
             let r =

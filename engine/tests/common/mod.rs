@@ -135,3 +135,77 @@ pub fn corrupt_model(from: &std::path::Path, to: &std::path::Path) {
     bytes[last] ^= 0xff;
     std::fs::write(&weights, bytes).unwrap();
 }
+
+/// Reads the decisions topic (its `partitions` from the beginning) until
+/// each of `ids` is decided; the last decision of each.
+pub async fn read_decisions(
+    config: &verdict_engine::config::Config,
+    partitions: i32,
+    ids: &[String],
+) -> std::collections::HashMap<String, verdict_engine::contract::decision::DecisionRecord> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.brokers)
+        .set("group.id", "decisions-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(&config.kafka.output_topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    reader.assign(&tpl).unwrap();
+    let wanted: std::collections::HashSet<&String> = ids.iter().collect();
+    let mut decisions = std::collections::HashMap::new();
+    let limit = Instant::now() + Duration::from_secs(60);
+    while decisions.len() < wanted.len() {
+        let left = limit.saturating_duration_since(Instant::now());
+        let m = tokio::time::timeout(left, reader.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "only {} of {} decisions within 60 s",
+                    decisions.len(),
+                    wanted.len()
+                )
+            })
+            .unwrap();
+        let d: verdict_engine::contract::decision::DecisionRecord =
+            serde_json::from_slice(m.payload().unwrap()).unwrap();
+        if wanted.contains(&d.transaction_id) {
+            decisions.insert(d.transaction_id.clone(), d);
+        }
+    }
+    decisions
+}
+
+/// An in-process mock cluster holding every topic `dataflow` needs
+/// (`partitions` each), the default configuration pointed at it (no admin
+/// listener: a test serves its own), and the engine running on it. The
+/// cluster lives as long as the returned value.
+pub fn mock_engine(
+    dataflow: &verdict_engine::dataflow::Dataflow,
+    partitions: i32,
+) -> (
+    rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    std::sync::Arc<verdict_engine::config::Config>,
+    verdict_engine::kafka::EngineRun,
+) {
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let mut config = verdict_engine::config::Config::default();
+    let plan = dataflow.rekey_plan(&config.engine);
+    for topic in &verdict_engine::kafka::topics(&config.kafka, &plan) {
+        cluster.create_topic(topic, partitions, 1).unwrap();
+    }
+    config.kafka.brokers = cluster.bootstrap_servers();
+    config.admin.listen = None;
+    let config = std::sync::Arc::new(config);
+    let engine =
+        verdict_engine::kafka::run_engine(std::sync::Arc::clone(&config), dataflow.clone())
+            .unwrap();
+    (cluster, config, engine)
+}
