@@ -100,6 +100,16 @@ pub struct BacktestReport {
     /// the replayed stream: a new customer's first purchase declined is a
     /// customer lost.
     pub first_transactions: FirstTransactions,
+    /// Fraud scenario (the label's) → its frauds and how many were declined.
+    pub scenarios: BTreeMap<String, ScenarioStats>,
+}
+
+/// One fraud scenario's frauds in the window and their declines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ScenarioStats {
+    pub frauds: u64,
+    pub declined: u64,
+    pub decline_recall: f64,
 }
 
 /// How many of a user's transactions count as their first.
@@ -212,9 +222,16 @@ fn report_window(
         }
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
-        let fraud = labels.get(&d.transaction_id).is_some_and(|l| l.is_fraud);
+        let label = labels.get(&d.transaction_id).filter(|l| l.is_fraud);
+        let fraud = label.is_some();
         report.decisions += 1;
         report.frauds += u64::from(fraud);
+        if let Some(l) = label {
+            let scenario = l.scenario.as_deref().unwrap_or("unnamed");
+            let s = report.scenarios.entry(scenario.to_string()).or_default();
+            s.frauds += 1;
+            s.declined += u64::from(d.action == "decline");
+        }
         if !fraud && first.contains(&d.transaction_id) {
             report.first_transactions.legit += 1;
             report.first_transactions.declined += u64::from(d.action == "decline");
@@ -259,6 +276,9 @@ fn report_window(
     report.false_decline_rate = declined_legit as f64 / legit.max(1) as f64;
     let f = &mut report.first_transactions;
     f.false_decline_rate = f.declined as f64 / f.legit.max(1) as f64;
+    for s in report.scenarios.values_mut() {
+        s.decline_recall = s.declined as f64 / s.frauds.max(1) as f64;
+    }
     if report.frauds > 0 && report.frauds < report.decisions {
         let m = evaluate_scores(&action_scores, &y).metrics;
         report.rules_only = Some(Ranking {
@@ -506,6 +526,13 @@ impl fmt::Display for BacktestReport {
             first.legit,
             first.false_decline_rate * 100.0
         )?;
+        for (scenario, s) in &self.scenarios {
+            writeln!(
+                f,
+                "{scenario:<28} {:>8} frauds {:>8} declined  recall {:.3}",
+                s.frauds, s.declined, s.decline_recall
+            )?;
+        }
         if let Some(r) = &self.rules_only {
             writeln!(
                 f,

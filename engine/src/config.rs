@@ -207,6 +207,10 @@ pub struct ModelConfig {
     pub disabled: bool,
     /// The sliding window `verdict_score_psi` is computed over.
     pub drift_window_minutes: u64,
+    /// Where the models score: `cpu` (the fused scorer) or `cuda` (burn-cuda,
+    /// in a binary built with `--features cuda`). CUDA that is not there —
+    /// no feature, no usable GPU — falls back to the CPU with a warning.
+    pub device: verdict_models::Device,
 }
 
 impl Default for ModelConfig {
@@ -216,6 +220,7 @@ impl Default for ModelConfig {
             challenger: None,
             disabled: false,
             drift_window_minutes: 60,
+            device: verdict_models::Device::Cpu,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use verdict_models::Device;
 use verdict_rules::RuleSet;
 use verdict_state::{
     MemoryStore, PartitionState, RocksOptions, RocksStore, StateConfig, StateStore,
@@ -38,6 +39,8 @@ pub struct Dataflow {
     pub feature_drift: Arc<FeatureDrift>,
     /// Where a live partition hands its decided rows (`[feature-log]`).
     pub feature_sink: Option<FeatureSink>,
+    /// Where every model this dataflow loads scores (`[model] device`).
+    pub device: Device,
 }
 
 /// The drift window unless configured (`model.drift-window-minutes`), its
@@ -47,13 +50,25 @@ const DRIFT_SLOTS: usize = 60;
 const DRIFT_MIN_SCORES: u64 = 1_000;
 
 impl Dataflow {
-    /// Assembles the shared parts: the rule-set cell (fixed or watched), the
-    /// champion model from `model_dir` (checked against the rules), and the
-    /// state store (RocksDB under `state_dir` with `state.rocksdb`'s options,
-    /// or in memory).
+    /// [`Self::build_on`] with the models on the CPU.
     pub fn build(
         rules: Arc<ArcSwap<RuleSet>>,
         model_dir: Option<&Path>,
+        metrics: Arc<Metrics>,
+        state_dir: Option<&Path>,
+        state: StateConfig,
+    ) -> anyhow::Result<Dataflow> {
+        Self::build_on(rules, model_dir, Device::Cpu, metrics, state_dir, state)
+    }
+
+    /// Assembles the shared parts: the rule-set cell (fixed or watched), the
+    /// champion model from `model_dir` on `device` (checked against the
+    /// rules), and the state store (RocksDB under `state_dir` with
+    /// `state.rocksdb`'s options, or in memory).
+    pub fn build_on(
+        rules: Arc<ArcSwap<RuleSet>>,
+        model_dir: Option<&Path>,
+        device: Device,
         metrics: Arc<Metrics>,
         state_dir: Option<&Path>,
         state: StateConfig,
@@ -83,6 +98,7 @@ impl Dataflow {
             drift,
             feature_drift,
             feature_sink: None,
+            device,
         };
         if let Some(dir) = model_dir {
             dataflow.promote(dir).map_err(anyhow::Error::msg)?;
@@ -126,7 +142,7 @@ impl Dataflow {
     /// running champion stays and the reason is returned. Partitions pick it
     /// up at their next batch. Returns the new champion's `name@version`.
     pub fn promote(&self, dir: &Path) -> Result<String, String> {
-        let outcome = Self::load(dir).and_then(|scorer| {
+        let outcome = self.load(dir).and_then(|scorer| {
             let previous = self.models.swap(scorer, &self.rules.load())?;
             Ok(self.champion_installed(previous))
         });
@@ -156,7 +172,7 @@ impl Dataflow {
     /// running rule set cannot build, is refused and counted; the running
     /// challenger, if any, stays. Returns its `name@version`.
     pub fn load_challenger(&self, dir: &Path) -> Result<String, String> {
-        let outcome = Self::load(dir).and_then(|scorer| {
+        let outcome = self.load(dir).and_then(|scorer| {
             let previous = self
                 .models
                 .set_challenger(Some(scorer), &self.rules.load())?;
@@ -172,9 +188,15 @@ impl Dataflow {
         outcome
     }
 
-    fn load(dir: &Path) -> Result<Arc<dyn verdict_models::Scorer>, String> {
-        verdict_models::load_model(dir)
-            .map_err(|e| format!("loading model from {}: {e:#}", dir.display()))
+    /// The model in `dir` on this dataflow's device; a device that cannot
+    /// run it leaves it on the CPU, with a warning.
+    fn load(&self, dir: &Path) -> Result<Arc<dyn verdict_models::Scorer>, String> {
+        let placed = verdict_models::load_model_on(dir, self.device)
+            .map_err(|e| format!("loading model from {}: {e:#}", dir.display()))?;
+        if let Some(why) = &placed.fallback {
+            tracing::warn!(model = %dir.display(), asked = %self.device, "{why}");
+        }
+        Ok(placed.scorer)
     }
 
     /// After the champion changed from `previous`: its model-info series

@@ -366,6 +366,16 @@ fn backtest_reports_the_decision_mix_and_rankings() {
         by_action.1 += counts[1].as_u64().unwrap();
     }
     assert_eq!(by_action, (5000 - frauds, frauds), "{report}");
+    // Every fraud is in its scenario's row, every declined one too.
+    let scenarios = r["scenarios"].as_object().unwrap();
+    assert!(scenarios.len() >= 3, "{report}");
+    let sum = |field: &str| -> u64 { scenarios.values().map(|s| s[field].as_u64().unwrap()).sum() };
+    assert_eq!(sum("frauds"), frauds, "{report}");
+    assert_eq!(
+        sum("declined"),
+        r["actions"]["decline"][1].as_u64().unwrap(),
+        "{report}"
+    );
     for (rule, s) in r["rules"].as_object().unwrap() {
         assert!(
             s["fraud_hits"].as_u64() <= s["hits"].as_u64(),

@@ -340,6 +340,7 @@ mod tests {
     fn stats(n: usize) -> Vec<NumericStats> {
         (0..n)
             .map(|_| NumericStats {
+                transform: Default::default(),
                 mean: 1.0,
                 std: 2.0,
                 clip: 10.0,

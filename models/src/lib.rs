@@ -5,6 +5,8 @@
 //!
 //! * [`net`] — the burn module ([`FraudNet`]): categorical embeddings +
 //!   normalized numeric features → ReLU MLP → one logit.
+//! * [`inputs`] — which columns a model reads (absolute times left out) and
+//!   how each is transformed (growing counts logged), decided in training.
 //! * [`shift`] — the training report's warnings: inputs that moved between
 //!   the splits (PSI) and inputs that follow the clock.
 //! * [`calibration`] — the isotonic map from the network's output to a
@@ -30,9 +32,11 @@
 pub mod artifact;
 pub mod batcher;
 pub mod calibration;
+pub mod device;
 pub mod eval;
 pub mod explain;
 pub mod fast;
+pub mod inputs;
 pub mod manifest;
 pub mod net;
 pub mod plots;
@@ -50,6 +54,7 @@ pub mod weights;
 
 pub use artifact::{LoadError, read_artifact, read_manifest};
 pub use batcher::{BatchError, BatcherConfig, MicroBatcher, PendingScore};
+pub use device::{Device, Placed, load_model_on};
 pub use explain::{Attribution, Explainer};
 pub use manifest::Manifest;
 pub use net::FraudNet;

@@ -19,15 +19,50 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// File name of the weights record inside a model directory.
 pub const WEIGHTS_FILE: &str = "model.bin";
 
-/// How one numeric feature is normalized: `z = clamp((x - mean) / std, ±clip)`,
-/// missing (NaN) → 0, i.e. the training mean.
+/// What every scorer does to a raw numeric input before normalizing it
+/// (chosen in training by [`crate::inputs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    /// The raw value (flags, inputs that can be negative). A model trained
+    /// before transforms existed has only these.
+    #[default]
+    Identity,
+    /// `ln(1 + max(x, 0))`: counts, sums, amounts, ages and distances,
+    /// heavy-tailed and growing with the calendar, become a scale on which
+    /// 3 → 30 weighs what 30 → 300 does.
+    Log1p,
+}
+
+impl Transform {
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Transform::Identity => x,
+            Transform::Log1p => x.max(0.0).ln_1p(),
+        }
+    }
+}
+
+/// How one numeric feature is normalized:
+/// `z = clamp((transform(x) - mean) / std, ±clip)`, missing (NaN) → 0, i.e.
+/// the training mean. `mean` and `std` are of the transformed values.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NumericStats {
+    #[serde(default)]
+    pub transform: Transform,
     pub mean: f32,
     pub std: f32,
     pub clip: f32,
     /// Fraction of training rows where the feature was missing.
     pub missing_rate: f32,
+}
+
+/// A numeric column of the training data that the model does not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOutInput {
+    pub feature: String,
+    pub reason: String,
 }
 
 /// Inclusive event-time range, milliseconds since the Unix epoch.
@@ -54,6 +89,9 @@ pub struct TrainingInfo {
     pub positive_weight: f32,
     pub learning_rate: f64,
     pub batch_size: usize,
+    /// Where the network trained.
+    #[serde(default)]
+    pub device: crate::device::Device,
 }
 
 /// Headline metrics on validation data.
@@ -129,6 +167,10 @@ pub struct Manifest {
     pub architecture: Architecture,
     /// One entry per `schema.numeric` column, same order.
     pub normalization: Vec<NumericStats>,
+    /// Columns of the training data left out of the inputs
+    /// ([`crate::inputs`]: absolute times).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOutInput>,
     pub training: TrainingInfo,
     pub metrics: Metrics,
     pub score_distribution: ScoreDistribution,

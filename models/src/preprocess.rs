@@ -3,11 +3,12 @@
 //! Both scorers call exactly this code, so the burn path and the fused CPU
 //! path see bit-identical inputs; they differ only in the matrix arithmetic.
 
-use crate::manifest::NumericStats;
+use crate::manifest::{NumericStats, Transform};
 
 /// Normalization and vocabulary bounds for one model.
 #[derive(Debug, Clone)]
 pub struct Preprocessor {
+    transform: Vec<Transform>,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     clip: Vec<f32>,
@@ -17,6 +18,7 @@ pub struct Preprocessor {
 impl Preprocessor {
     pub fn new(stats: &[NumericStats], vocabulary_sizes: &[usize]) -> Self {
         Self {
+            transform: stats.iter().map(|s| s.transform).collect(),
             mean: stats.iter().map(|s| s.mean).collect(),
             inv_std: stats
                 .iter()
@@ -44,9 +46,10 @@ impl Preprocessor {
     #[inline]
     pub fn normalize(&self, row: &[f32], out: &mut [f32]) {
         let n = self.mean.len();
-        for ((((o, &x), &m), &s), &c) in out[..n]
+        for (((((o, &x), &t), &m), &s), &c) in out[..n]
             .iter_mut()
             .zip(&row[..n])
+            .zip(&self.transform)
             .zip(&self.mean)
             .zip(&self.inv_std)
             .zip(&self.clip)
@@ -54,7 +57,7 @@ impl Preprocessor {
             *o = if x.is_nan() {
                 0.0
             } else {
-                ((x - m) * s).clamp(-c, c)
+                ((t.apply(x) - m) * s).clamp(-c, c)
             };
         }
     }

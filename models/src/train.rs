@@ -4,10 +4,13 @@
 //! 1. Read the feature table and labels (unlabelled = legitimate).
 //! 2. Split by event time: the last `validation_fraction` of the time range
 //!    is validation, so nothing from the future leaks into training.
-//! 3. Build the schema from training rows only: every numeric column, and
-//!    `mcc` / `country` / `channel` with a top-K vocabulary by frequency
-//!    (ties by value, so it is deterministic; index 0 = other).
-//! 4. Normalization stats (mean, std, missing rate) from training rows.
+//! 3. Build the schema from training rows only: every numeric column but
+//!    the absolute times ([`crate::inputs`]), and `mcc` / `country` /
+//!    `channel` with a top-K vocabulary by frequency (ties by value, so it
+//!    is deterministic; index 0 = other).
+//! 4. Normalization from training rows: each input's transform (`ln(1+x)`
+//!    for counts and amounts, [`crate::inputs`]), then mean, std and
+//!    missing rate of the transformed values.
 //! 5. Train [`FraudNet`] on `Autodiff<NdArray>` with Adam on a class-weighted
 //!    binary cross-entropy (fraud rows weighted by `positive_weight`, by
 //!    default `sqrt(negatives / positives)`), shuffling with a seeded ChaCha
@@ -28,6 +31,7 @@ use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -35,9 +39,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::artifact::{LoadError, write_artifact};
 use crate::calibration::{Calibration, reliability};
+use crate::device::Device;
 use crate::eval::{CalibrationCheck, EvalError, EvalReport, build_report, write_report};
+use crate::inputs;
 use crate::manifest::{
-    FORMAT_VERSION, Manifest, NumericStats, TimeRange, TrainingInfo, WEIGHTS_FILE,
+    FORMAT_VERSION, LeftOutInput, Manifest, NumericStats, TimeRange, TrainingInfo, WEIGHTS_FILE,
 };
 use crate::net::{FraudNet, to_vec};
 use crate::preprocess::Preprocessor;
@@ -49,8 +55,6 @@ use crate::table::{
     DataError, FeatureTable, Label, LabelMaturity, label_vector, read_labels, read_table,
 };
 use crate::weights::{Architecture, NetWeights};
-
-type TrainBackend = Autodiff<NdArray>;
 
 /// Everything `verdict train` can set.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +89,9 @@ pub struct TrainConfig {
     /// Leave out the rows too young for their labels to have arrived
     /// (they would otherwise count as legitimate).
     pub label_maturity: Option<LabelMaturity>,
+    /// Where the network trains ([`crate::device`]); CUDA falls back to the
+    /// CPU, with the reason in [`TrainSummary::fallback`].
+    pub device: Device,
 }
 
 impl TrainConfig {
@@ -113,6 +120,7 @@ impl TrainConfig {
             progress: true,
             calibrate: true,
             label_maturity: None,
+            device: Device::Cpu,
         }
     }
 }
@@ -125,6 +133,8 @@ pub struct TrainSummary {
     pub report: EvalReport,
     /// Size of `model.bin`.
     pub model_bytes: u64,
+    /// Why training did not run on `TrainConfig::device`, when it did not.
+    pub fallback: Option<String>,
 }
 
 /// Why training failed.
@@ -159,6 +169,8 @@ struct Prepared {
     raw: Vec<f32>,
     width: usize,
     normalization: Vec<NumericStats>,
+    /// Numeric columns of the table that are not inputs.
+    left_out: Vec<LeftOutInput>,
     train_set: Split,
     valid_set: Split,
     /// Fraud rows in the training split.
@@ -188,21 +200,19 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
         hidden: cfg.hidden.clone(),
     };
 
-    let (weights, epochs_run, best_epoch) = fit(
-        cfg,
-        &arch,
-        &data.train_set,
-        &data.valid_set,
-        positive_weight,
-    );
+    let fitted = fit_on_device(cfg, &arch, &data, positive_weight);
+    let (weights, epochs_run, best_epoch) = fitted.run;
 
     let training = TrainingRun {
         epochs_run,
         best_epoch,
         positive_weight,
     };
-    let manifest = new_manifest(cfg, &data, arch, &training);
-    finish(cfg, &data, manifest, &weights)
+    let mut manifest = new_manifest(cfg, &data, arch, &training);
+    manifest.training.device = fitted.device;
+    let mut summary = finish(cfg, &data, manifest, &weights)?;
+    summary.fallback = fitted.fallback;
+    Ok(summary)
 }
 
 /// Steps 1–4 of the module docs.
@@ -222,10 +232,12 @@ fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
             train_rows.len()
         )));
     }
-    let schema = build_schema(&table, &train_rows, cfg.max_vocabulary);
+    let left_out = inputs::absolute_times(&table, &train_rows);
+    let numeric_names = inputs::input_names(&table, &left_out);
+    let schema = build_schema(&table, numeric_names, &train_rows, cfg.max_vocabulary);
     let raw = table.rows_for(&schema).map_err(TrainError::Invalid)?;
     let width = schema.width();
-    let normalization = numeric_stats(&table, &train_rows, cfg.clip);
+    let normalization = inputs::numeric_stats(&table, &schema.numeric, &train_rows, cfg.clip);
     let pre = Preprocessor::new(&normalization, &schema.vocabulary_sizes());
     let split = |rows: Vec<usize>| {
         let gathered: Vec<f32> = rows
@@ -250,6 +262,7 @@ fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
         raw,
         width,
         normalization,
+        left_out,
         train_set,
         valid_set,
         positives,
@@ -301,6 +314,7 @@ fn new_manifest(
         schema: data.schema.clone(),
         architecture: arch,
         normalization: data.normalization.clone(),
+        left_out: data.left_out.clone(),
         training: TrainingInfo {
             data: cfg.data.display().to_string(),
             labels: cfg.labels.display().to_string(),
@@ -316,6 +330,7 @@ fn new_manifest(
             positive_weight: run.positive_weight,
             learning_rate: cfg.learning_rate,
             batch_size: cfg.batch_size,
+            device: Device::Cpu,
         },
         metrics: evaluate_scores(&[], &[]).metrics,
         score_distribution: crate::manifest::ScoreDistribution::from_scores(&[]),
@@ -376,6 +391,7 @@ fn finish(
         manifest,
         report,
         model_bytes,
+        fallback: None,
     })
 }
 
@@ -481,7 +497,12 @@ fn time_split(
     Ok((train, valid, cut))
 }
 
-fn build_schema(table: &FeatureTable, rows: &[usize], max_vocabulary: usize) -> FeatureSchema {
+fn build_schema(
+    table: &FeatureTable,
+    numeric: Vec<String>,
+    rows: &[usize],
+    max_vocabulary: usize,
+) -> FeatureSchema {
     let categorical = table
         .categorical_names
         .iter()
@@ -509,38 +530,7 @@ fn build_schema(table: &FeatureTable, rows: &[usize], max_vocabulary: usize) -> 
             }
         })
         .collect();
-    FeatureSchema::new(table.numeric_names.clone(), categorical)
-}
-
-fn numeric_stats(table: &FeatureTable, rows: &[usize], clip: f32) -> Vec<NumericStats> {
-    table
-        .numeric
-        .iter()
-        .map(|values| {
-            let (mut n, mut sum, mut sum_sq) = (0usize, 0f64, 0f64);
-            for &r in rows {
-                let v = values[r];
-                if v.is_finite() {
-                    n += 1;
-                    sum += f64::from(v);
-                    sum_sq += f64::from(v) * f64::from(v);
-                }
-            }
-            let mean = if n > 0 { sum / n as f64 } else { 0.0 };
-            let var = if n > 1 {
-                (sum_sq / n as f64 - mean * mean).max(0.0)
-            } else {
-                0.0
-            };
-            let std = var.sqrt();
-            NumericStats {
-                mean: mean as f32,
-                std: if std > 1e-12 { std as f32 } else { 1.0 },
-                clip,
-                missing_rate: 1.0 - n as f32 / rows.len().max(1) as f32,
-            }
-        })
-        .collect()
+    FeatureSchema::new(numeric, categorical)
 }
 
 fn batch_tensors<B: Backend>(
@@ -566,28 +556,90 @@ fn batch_tensors<B: Backend>(
 }
 
 /// Validation probabilities of `model` (inference backend).
-fn predict(model: &FraudNet<NdArray>, set: &Split, device: &NdArrayDevice) -> Vec<f32> {
+fn predict<B: Backend>(model: &FraudNet<B>, set: &Split, device: &B::Device) -> Vec<f32> {
     let all: Vec<usize> = (0..set.rows.len()).collect();
     let mut out = Vec::with_capacity(all.len());
     for idx in all.chunks(4096) {
-        let (numeric, categories) = batch_tensors::<NdArray>(set, idx, device);
+        let (numeric, categories) = batch_tensors::<B>(set, idx, device);
         out.extend(to_vec(sigmoid(model.forward(numeric, categories))));
     }
     out
 }
 
+/// The training loop's result and where it ran.
+struct Fitted {
+    run: (NetWeights, usize, usize),
+    device: Device,
+    /// Why it did not run on the device asked for.
+    fallback: Option<String>,
+}
+
+/// [`fit`] on `cfg.device`: CUDA when asked for and usable, else the CPU
+/// (with the reason). The CPU run is deterministic for a seed; a GPU run
+/// need not be bit for bit (its reductions are parallel).
+fn fit_on_device(
+    cfg: &TrainConfig,
+    arch: &Architecture,
+    data: &Prepared,
+    positive_weight: f32,
+) -> Fitted {
+    let (train, valid) = (&data.train_set, &data.valid_set);
+    let on_cpu = |fallback| Fitted {
+        run: fit::<Autodiff<NdArray>>(
+            cfg,
+            arch,
+            train,
+            valid,
+            positive_weight,
+            &NdArrayDevice::default(),
+        ),
+        device: Device::Cpu,
+        fallback,
+    };
+    match cfg.device {
+        Device::Cpu => on_cpu(None),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => on_cpu(Some(crate::device::NO_CUDA_FEATURE.to_string())),
+        #[cfg(feature = "cuda")]
+        Device::Cuda => {
+            let on_gpu = crate::device::without_panics(|| {
+                let device = burn::backend::cuda::CudaDevice::default();
+                Ok(fit::<Autodiff<burn::backend::Cuda>>(
+                    cfg,
+                    arch,
+                    train,
+                    valid,
+                    positive_weight,
+                    &device,
+                ))
+            });
+            match on_gpu {
+                Ok(run) => Fitted {
+                    run,
+                    device: Device::Cuda,
+                    fallback: None,
+                },
+                Err(why) => on_cpu(Some(format!(
+                    "no usable CUDA device ({why}): training on the CPU"
+                ))),
+            }
+        }
+    }
+}
+
 /// The training loop; returns the best weights, epochs run and best epoch.
-fn fit(
+fn fit<B: AutodiffBackend>(
     cfg: &TrainConfig,
     arch: &Architecture,
     train: &Split,
     valid: &Split,
     positive_weight: f32,
+    device: &B::Device,
 ) -> (NetWeights, usize, usize) {
-    let device = NdArrayDevice::default();
-    TrainBackend::seed(&device, cfg.seed);
-    let mut model = FraudNet::<TrainBackend>::init(arch, &device);
-    let mut optim = AdamConfig::new().init::<TrainBackend, FraudNet<TrainBackend>>();
+    let device = device.clone();
+    B::seed(&device, cfg.seed);
+    let mut model = FraudNet::<B>::init(arch, &device);
+    let mut optim = AdamConfig::new().init::<B, FraudNet<B>>();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..train.rows.len()).collect();
     let batches = order.len().div_ceil(cfg.batch_size);
@@ -609,16 +661,14 @@ fn fit(
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0f64;
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
-            let (numeric, categories) = batch_tensors::<TrainBackend>(train, idx, &device);
+            let (numeric, categories) = batch_tensors::<B>(train, idx, &device);
             let y: Vec<f32> = idx.iter().map(|&i| train.y[i]).collect();
             let w: Vec<f32> = y
                 .iter()
                 .map(|&v| if v > 0.5 { positive_weight } else { 1.0 })
                 .collect();
-            let y =
-                Tensor::<TrainBackend, 2>::from_data(TensorData::new(y, [idx.len(), 1]), &device);
-            let w =
-                Tensor::<TrainBackend, 2>::from_data(TensorData::new(w, [idx.len(), 1]), &device);
+            let y = Tensor::<B, 2>::from_data(TensorData::new(y, [idx.len(), 1]), &device);
+            let w = Tensor::<B, 2>::from_data(TensorData::new(w, [idx.len(), 1]), &device);
             let z = model.forward(numeric, categories);
             // Weighted BCE on logits: -(y·logσ(z) + (1-y)·logσ(-z)).
             let nll =

@@ -32,6 +32,10 @@ pub struct ModelArgs {
     /// Decide by rules alone.
     #[arg(long)]
     pub no_model: bool,
+    /// Where the model scores: cpu, or cuda (a binary built with
+    /// `--features cuda`; falls back to the CPU with a warning).
+    #[arg(long, default_value = "cpu")]
+    pub device: verdict_models::Device,
 }
 
 /// `--state-dir`: where keyed state lives.
@@ -133,10 +137,11 @@ impl Assets {
         tuning: StateConfig,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Dataflow> {
-        let model = self.model_dir(model)?;
-        Dataflow::build(
+        let dir = self.model_dir(model)?;
+        Dataflow::build_on(
             rules,
-            model.as_deref(),
+            dir.as_deref(),
+            model.device,
             metrics,
             state.state_dir.as_deref(),
             tuning,

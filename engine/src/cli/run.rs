@@ -42,6 +42,7 @@ pub fn run(args: RunArgs, assets: &Assets) -> anyhow::Result<ExitCode> {
     let model = ModelArgs {
         model: cfg.model.dir.clone(),
         no_model: cfg.model.disabled,
+        device: cfg.model.device,
     };
     let state = StateArgs {
         state_dir: cfg.state.dir.clone(),

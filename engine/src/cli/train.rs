@@ -29,6 +29,10 @@ pub struct TrainArgs {
     seed: u64,
     #[arg(long, default_value_t = 20)]
     epochs: usize,
+    /// Where the network trains: cpu, or cuda (a binary built with
+    /// `--features cuda`; falls back to the CPU and says why).
+    #[arg(long, default_value = "cpu")]
+    device: verdict_models::Device,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -38,7 +42,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     cfg.seed = args.seed;
     cfg.epochs = args.epochs;
     cfg.label_maturity = args.maturity.maturity();
+    cfg.device = args.device;
     let s = train(&cfg)?;
+    if let Some(why) = &s.fallback {
+        eprintln!("warning: --device {}: {why}", args.device);
+    }
     let m = &s.report.evaluation.metrics;
     println!(
         "model {}@{} written to {} ({} bytes): validation ROC AUC {:.4}, PR AUC {:.4}, recall@1%FPR {:.3}, recall@0.1%FPR {:.3}",

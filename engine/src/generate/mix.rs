@@ -149,6 +149,23 @@ impl Mix {
     }
 }
 
+/// How long a traveller is in the air at each end of a trip, transacting
+/// nowhere: half the Earth's circumference in a day is 834 km/h, so the jump
+/// between home and abroad is an airliner's, not an impossible one.
+pub const FLIGHT_MS: i64 = 86_400_000;
+
+/// True while a traveller flies out (the first day of a trip week) or back
+/// (the first day of the week after): they make no transaction then.
+pub fn in_flight(u: &User, index: u32, now_ms: i64) -> bool {
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    if u.kind != Kind::Traveller || now_ms.rem_euclid(WEEK_MS) >= FLIGHT_MS {
+        return false;
+    }
+    let week = now_ms.div_euclid(WEEK_MS);
+    let trip = |w: i64| (w + i64::from(index)).rem_euclid(4) == 0;
+    trip(week) || trip(week - 1)
+}
+
 /// The country a traveller is in at `now_ms`, when abroad: one week in four
 /// (which week depends on the user), in a country that changes each trip.
 pub fn trip_country(u: &User, index: u32, now_ms: i64) -> Option<usize> {

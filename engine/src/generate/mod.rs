@@ -256,13 +256,15 @@ impl Generator {
         }
     }
 
-    /// A user with an account by now (newcomers join during the data).
+    /// A user with an account by now (newcomers join during the data) and
+    /// not in the air (travellers fly a day at each end of a trip).
     fn pick_user(&mut self) -> u32 {
         let now = self.clock_ms as i64;
         let mut user = 0;
         for _ in 0..64 {
             user = self.activity.sample(&mut self.rng) as u32;
-            if self.pop.users[user as usize].joins_at_ms <= now {
+            let u = &self.pop.users[user as usize];
+            if u.joins_at_ms <= now && !mix::in_flight(u, user, now) {
                 break;
             }
         }
@@ -386,9 +388,12 @@ impl Generator {
                 ("velocity_burst", steps)
             }
             _ => {
-                let home = self.pop.users[user as usize].country;
+                // Where the customer is: at home, or on a trip.
+                let u = &self.pop.users[user as usize];
+                let home = mix::trip_country(u, user, now).unwrap_or(u.country);
                 let country = population::far_country(rng, home);
-                // One legitimate purchase at home, then one far away minutes later.
+                // One legitimate purchase where the customer is, then one far
+                // away minutes later.
                 let steps = vec![(
                     now + rng.random_range(60_000..900_000),
                     Step::Travel { country },
@@ -411,7 +416,8 @@ impl Generator {
 
     fn schedule_home_purchase(&mut self, user: u32, now: i64) {
         self.seq += 1;
-        let home = self.pop.users[user as usize].country;
+        let u = &self.pop.users[user as usize];
+        let home = mix::trip_country(u, user, now).unwrap_or(u.country);
         // A purchase at home is part of the story but not itself fraud: it is
         // emitted as a normal event by marking it with the "none" scenario.
         self.pending.push(Reverse(Pending {
@@ -627,6 +633,10 @@ mod tests {
         let mut countries: HashMap<String, HashSet<String>> = HashMap::new();
         let mut device_users: HashMap<String, HashSet<String>> = HashMap::new();
         let mut fares = 0;
+        // Each user's previous legitimate transaction, and the jumps between
+        // two of them faster than an airliner.
+        let mut previous: HashMap<String, (i64, f64, f64)> = HashMap::new();
+        let mut impossible = Vec::new();
         for g in Generator::new(cfg).take(60_000) {
             let label = g.label.expect("no malformed messages");
             if label.is_fraud {
@@ -649,7 +659,23 @@ mod tests {
                 .insert(user);
             let amount: f64 = text("amount").parse().unwrap();
             fares += usize::from(text("mcc") == "4111" && amount < 4.0);
+            let here = (
+                g.event_time_ms,
+                v["lat"].as_f64().unwrap(),
+                v["lon"].as_f64().unwrap(),
+            );
+            if let Some(before) = previous.insert(text("user_id"), here) {
+                let km = haversine_km(before.1, before.2, here.1, here.2);
+                let hours = (here.0 - before.0).max(60_000) as f64 / 3_600_000.0;
+                if km > 500.0 && km / hours > 1_000.0 {
+                    impossible.push((text("user_id"), km, km / hours));
+                }
+            }
         }
+        assert!(
+            impossible.is_empty(),
+            "legitimate jumps faster than an airliner: {impossible:?}"
+        );
         let late = first.values().filter(|&&t| t > start_ms + DAY).count();
         assert!(
             late > 200,
@@ -671,6 +697,13 @@ mod tests {
             .filter(|(d, users)| d.starts_with("dh") && users.len() > 1)
             .count();
         assert!(shared > 20, "{shared} family devices used by several users");
+    }
+
+    fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+        let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+        let (dp, dl) = (p2 - p1, (lon2 - lon1).to_radians());
+        let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+        2.0 * 6_371.0 * a.sqrt().asin()
     }
 
     #[test]

@@ -98,26 +98,31 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// A challenger made from the model in `from`: the same network with a
-/// calibration that halves its score (linear from (0, 0) to (1, 0.5)), as
-/// version `version`. Its scores are checkable against the champion's: the
-/// default model has no calibration, so the challenger's score of an event
-/// is half the champion's.
+/// A challenger made from the model in `from`: the same network whose
+/// calibration gives half the probability, as version `version`. Its
+/// scores are checkable against the champion's: the challenger's score of
+/// an event is exactly half the champion's (halving the calibration's
+/// breakpoints halves its interpolation, bit for bit; a model without a
+/// calibration gets the line from (0, 0) to (1, 0.5)).
 pub fn halved_model(from: &std::path::Path, to: &std::path::Path, version: &str) {
     copy_dir(from, to);
     let path = to.join("manifest.json");
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert!(
-        manifest["calibration"].is_null(),
-        "the test's arithmetic assumes an uncalibrated default model"
-    );
     manifest["version"] = version.into();
-    manifest["calibration"] = serde_json::json!({
-        "scores": [0.0, 1.0],
-        "probabilities": [0.0, 0.5],
-        "fitted_rows": 2,
-    });
+    if manifest["calibration"].is_null() {
+        manifest["calibration"] = serde_json::json!({
+            "scores": [0.0, 1.0],
+            "probabilities": [0.0, 0.5],
+            "fitted_rows": 2,
+        });
+    } else {
+        let halved: Vec<f32> = (manifest["calibration"]["probabilities"].as_array().unwrap())
+            .iter()
+            .map(|p| p.as_f64().unwrap() as f32 * 0.5)
+            .collect();
+        manifest["calibration"]["probabilities"] = serde_json::json!(halved);
+    }
     std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
 }
 
