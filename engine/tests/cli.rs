@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::verdict_stdout;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -246,23 +248,6 @@ fn a_blocked_card_hash_declines() {
     let (ok, out, _) = verdict_with(&["hash-pan", "4000000000000002"], &[KEY], "");
     assert!(ok);
     assert_ne!(out.trim(), hashes[0]);
-}
-
-/// Runs `verdict args…` in `tmp` and returns its stdout; panics with its
-/// stderr unless it succeeds.
-fn verdict_stdout(tmp: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .env("TMPDIR", tmp)
-        .output()
-        .expect("the verdict binary runs");
-    assert!(
-        out.status.success(),
-        "verdict {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The integers of `line`, in order (`p50 1.25` gives 1 and 25).

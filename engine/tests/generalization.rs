@@ -7,8 +7,9 @@
 //! legitimate transactions declined, and legitimate first transactions
 //! declined (a new customer's first purchase declined is a customer lost).
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
+use common::verdict_stdout as verdict;
 
 /// What a population's backtest must reach.
 struct Floors {
@@ -36,20 +37,6 @@ const FLOORS: Floors = Floors {
         ("velocity_burst", 0.70),
     ],
 };
-
-fn verdict(tmp: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_verdict"))
-        .args(args)
-        .env("TMPDIR", tmp)
-        .output()
-        .expect("the verdict binary runs");
-    assert!(
-        out.status.success(),
-        "verdict {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Generates 100,000 events of 10,000 users with `population`'s flags,
 /// backtests them with the default rules and model, and checks [`FLOORS`].

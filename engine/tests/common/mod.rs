@@ -214,3 +214,20 @@ pub fn mock_engine(
             .unwrap();
     (cluster, config, engine)
 }
+
+/// Runs the `verdict` binary with `args` (scratch files under `tmp`) and
+/// returns its stdout; fails the test, with stderr, if it fails.
+pub fn verdict_stdout(tmp: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(args)
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("the verdict binary runs");
+    assert!(
+        out.status.success(),
+        "verdict {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

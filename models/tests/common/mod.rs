@@ -90,3 +90,18 @@ pub fn sample_rows(schema: &verdict_models::FeatureSchema, n: usize) -> Vec<f32>
     }
     rows
 }
+
+/// Every bin of at least 100 rows (fewer cannot measure a rate that
+/// closely) has a mean score within 0.05 of its observed fraud rate, and at
+/// least two bins are that large.
+pub fn assert_calibrated(check: &verdict_models::eval::CalibrationCheck) {
+    let measured: Vec<_> = check.calibrated.iter().filter(|b| b.rows >= 100).collect();
+    assert!(measured.len() >= 2, "{check:?}");
+    for b in measured {
+        assert!(
+            (b.mean_score - b.fraud_rate).abs() <= 0.05,
+            "{b:?} in {:?}",
+            check.calibrated
+        );
+    }
+}
