@@ -15,11 +15,16 @@ use verdict_engine::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
 /// 4 s of event time on average, as in the README's replay data set (20,000
 /// users transacting about 1.1 times a day).
 pub fn messages(n: usize, users: u32) -> Vec<Vec<u8>> {
+    messages_at(n, users, 0.25)
+}
+
+/// `n` generated messages of `users` users, `events_per_sec` of event time.
+pub fn messages_at(n: usize, users: u32, events_per_sec: f64) -> Vec<Vec<u8>> {
     let cfg = GeneratorConfig {
         seed: 1,
         users,
         fraud_rate: 0.01,
-        events_per_sec: 0.25,
+        events_per_sec,
         ..Default::default()
     };
     Generator::new(cfg).take(n).map(|g| g.payload).collect()
