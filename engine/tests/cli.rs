@@ -894,3 +894,59 @@ fn models_compare_reports_champion_and_challenger_on_a_feature_log() {
         );
     }
 }
+
+/// `--device cuda` in a binary built without the `cuda` feature (as CI's
+/// is): the model scores on the CPU, every decision is scored, and stderr
+/// says why it is not on the GPU. The decisions equal a CPU run's.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_the_feature_scores_on_the_cpu_and_says_why() {
+    let (work, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (events, _) = labelled_traffic(tmp.path(), work.path(), "300", "1");
+    let path = |name: &str| work.path().join(name).display().to_string();
+    let (ok, _, stderr) = verdict_with(
+        &[
+            "replay",
+            "--input",
+            &events,
+            "--output",
+            &path("gpu.jsonl"),
+            "--device",
+            "cuda",
+        ],
+        &[],
+        "",
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("built without the `cuda` feature") && stderr.contains("using the CPU"),
+        "{stderr}"
+    );
+    verdict(
+        tmp.path(),
+        &["replay", "--input", &events, "--output", &path("cpu.jsonl")],
+    );
+    let gpu = std::fs::read_to_string(path("gpu.jsonl")).unwrap();
+    let decisions: Vec<serde_json::Value> = gpu
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 300);
+    assert!(
+        decisions.iter().all(|d| d["score"].is_number()),
+        "every event scored"
+    );
+    let without_times = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("latency_ms");
+                v.to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_times(&gpu),
+        without_times(&std::fs::read_to_string(path("cpu.jsonl")).unwrap())
+    );
+}
