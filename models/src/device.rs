@@ -102,14 +102,14 @@ mod cuda {
 mod cuda {
     use super::*;
     use crate::artifact::read_artifact;
-    use crate::scorer::BurnScorer;
+    use crate::scorer::{BurnScorer, FastScorer};
 
     pub fn place(dir: &Path) -> Result<Placed, LoadError> {
         let (manifest, weights) = read_artifact(dir)?;
         let width = manifest.schema.width();
         let probed = without_panics(|| {
             let device = burn::backend::cuda::CudaDevice::default();
-            let scorer = BurnScorer::<burn::backend::Cuda>::new(manifest, &weights, device);
+            let scorer = BurnScorer::<burn::backend::Cuda>::new(manifest.clone(), &weights, device);
             let mut out = [0.0f32];
             scorer
                 .score_batch(&vec![f32::NAN; width], &mut out)
@@ -123,7 +123,8 @@ mod cuda {
                 fallback: None,
             },
             Err(why) => Placed {
-                scorer: load_model(dir)?,
+                // The artifact read and verified above, not read again.
+                scorer: Arc::new(FastScorer::new(manifest, &weights)),
                 device: Device::Cpu,
                 fallback: Some(format!("no usable CUDA device ({why}): using the CPU")),
             },

@@ -207,9 +207,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary, TrainError> {
         epochs_run,
         best_epoch,
         positive_weight,
+        device: fitted.device,
     };
-    let mut manifest = new_manifest(cfg, &data, arch, &training);
-    manifest.training.device = fitted.device;
+    let manifest = new_manifest(cfg, &data, arch, &training);
     let mut summary = finish(cfg, &data, manifest, &weights)?;
     summary.fallback = fitted.fallback;
     Ok(summary)
@@ -276,6 +276,8 @@ struct TrainingRun {
     epochs_run: usize,
     best_epoch: usize,
     positive_weight: f32,
+    /// Where it ran.
+    device: Device,
 }
 
 /// The manifest of the new model, with placeholder metrics and score
@@ -330,7 +332,7 @@ fn new_manifest(
             positive_weight: run.positive_weight,
             learning_rate: cfg.learning_rate,
             batch_size: cfg.batch_size,
-            device: Device::Cpu,
+            device: run.device,
         },
         metrics: evaluate_scores(&[], &[]).metrics,
         score_distribution: crate::manifest::ScoreDistribution::from_scores(&[]),

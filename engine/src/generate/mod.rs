@@ -665,7 +665,7 @@ mod tests {
                 v["lon"].as_f64().unwrap(),
             );
             if let Some(before) = previous.insert(text("user_id"), here) {
-                let km = haversine_km(before.1, before.2, here.1, here.2);
+                let km = population::haversine_km((before.1, before.2), (here.1, here.2));
                 let hours = (here.0 - before.0).max(60_000) as f64 / 3_600_000.0;
                 if km > 500.0 && km / hours > 1_000.0 {
                     impossible.push((text("user_id"), km, km / hours));
@@ -697,13 +697,6 @@ mod tests {
             .filter(|(d, users)| d.starts_with("dh") && users.len() > 1)
             .count();
         assert!(shared > 20, "{shared} family devices used by several users");
-    }
-
-    fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-        let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-        let (dp, dl) = (p2 - p1, (lon2 - lon1).to_radians());
-        let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-        2.0 * 6_371.0 * a.sqrt().asin()
     }
 
     #[test]
