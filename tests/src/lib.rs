@@ -5,17 +5,37 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// tansu's in-memory storage engine: the tests' broker. Every fetch lists
+/// each batch a partition holds, so its latency grows with what the topics
+/// hold; the benchmarks can choose another engine (`Broker::start_on`).
+pub const MEMORY_STORAGE: &str = "memory://tansu/";
+
 /// A tansu broker process, killed on drop.
 pub struct Broker {
     child: Child,
     pub bootstrap: String,
+    /// The broker's working directory, where a relative storage path
+    /// (`sqlite://tansu.db`) lands; removed with the broker.
+    _dir: tempfile::TempDir,
 }
 
 impl Broker {
     /// Starts `tansu broker` with in-memory storage and waits until it accepts
     /// connections. Fails with a clear message if tansu is not installed.
     pub fn start() -> anyhow::Result<Broker> {
+        Broker::start_on(MEMORY_STORAGE)
+    }
+
+    /// Starts `tansu broker` on the given storage engine URL:
+    /// `memory://tansu/`, or `sqlite://tansu.db` (a tansu built with its
+    /// `libsql` feature), a path relative to the broker's own temporary
+    /// directory, in memory-backed `/dev/shm` where the machine has one.
+    pub fn start_on(storage: &str) -> anyhow::Result<Broker> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = tempfile::Builder::new()
+            .prefix("tansu-")
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())?;
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new("tansu")
             .args([
@@ -25,9 +45,10 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
                 "--storage-engine",
-                "memory://tansu/",
+                storage,
             ])
             .env("RUST_LOG", "warn")
+            .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -35,6 +56,7 @@ impl Broker {
         let mut broker = Broker {
             child,
             bootstrap: format!("127.0.0.1:{port}"),
+            _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         // Readiness is the port accepting a connection; back off between tries.
@@ -44,7 +66,7 @@ impl Broker {
                 return Ok(broker);
             }
             if let Some(status) = broker.child.try_wait()? {
-                anyhow::bail!("tansu exited before accepting connections: {status}");
+                anyhow::bail!("tansu exited before accepting connections on {storage}: {status}");
             }
             if Instant::now() > deadline {
                 anyhow::bail!("tansu did not accept connections within 30 s");

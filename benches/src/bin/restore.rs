@@ -4,7 +4,9 @@
 //! changelog makes); then each partition is restored from that topic into
 //! an empty RocksDB store, as an instance does when the group gives it a
 //! partition its disk lacks, and compared with the original. Prints, per
-//! phase, records, bytes, seconds and records per second.
+//! phase, records, bytes, seconds and records per second. Every partition is
+//! restored at once, each on a thread of its own, as an instance's partition
+//! workers do; the rate is the records over the wall time of the slowest.
 //!
 //! ```text
 //! verdict generate --count 10000000 --users 1000000 --events-per-sec 0.317 --output year.jsonl
@@ -24,12 +26,12 @@ use clap::Parser;
 use rdkafka::producer::FutureProducer;
 use verdict_engine::config::KafkaConfig;
 use verdict_engine::kafka::changelog::{
-    ChangelogWriter, Outcome, bring_up_to_date, ensure_topic, producer_config,
+    ChangelogWriter, Outcome, Restored, bring_up_to_date, ensure_topic, producer_config,
 };
 use verdict_engine::metrics::Metrics;
 use verdict_state::keys::{changelog_position_key, partition_range};
 use verdict_state::{RocksOptions, RocksStore, StateStore};
-use verdict_tests::Broker;
+use verdict_tests::{Broker, MEMORY_STORAGE};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,11 @@ struct Args {
     /// Use this broker instead of starting tansu.
     #[arg(long)]
     brokers: Option<String>,
+    /// The storage engine of the tansu this starts (without `--brokers`):
+    /// `memory://tansu/`, or `sqlite://tansu.db` with a tansu built
+    /// with its `libsql` feature.
+    #[arg(long, default_value = MEMORY_STORAGE)]
+    storage: String,
     /// Where the restored stores go (a temporary directory if unset).
     #[arg(long)]
     into: Option<PathBuf>,
@@ -99,7 +106,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let broker = match &args.brokers {
         Some(_) => None,
-        None => Some(Broker::start()?),
+        None => Some(Broker::start_on(&args.storage)?),
     };
     let brokers = match (&args.brokers, &broker) {
         (Some(b), _) => b.clone(),
@@ -124,58 +131,122 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let topic = verdict_engine::kafka::changelog_topic(&kafka);
+    let producer: FutureProducer = rt.block_on(async {
         ensure_topic(&kafka).await?;
-        let producer: FutureProducer = producer_config(&kafka).create()?;
-        let metrics = Arc::new(Metrics::new());
-        let (mut seeded, mut restored) = (Totals::default(), Totals::default());
-        for p in 0..args.partitions {
-            let (records, bytes, digest) = contents(&*source, p)?;
-            let topic = verdict_engine::kafka::changelog_topic(&kafka);
-            let mut writer =
-                ChangelogWriter::new(topic.clone(), p, p, producer.clone(), Arc::clone(&metrics));
-            let started = Instant::now();
-            let seed =
-                bring_up_to_date(&kafka, &mut writer, &*source, &mut |_, _| {}, &mut || {}).await?;
-            seeded.seconds += started.elapsed().as_secs_f64();
-            ensure!(
-                records == 0 || seed.outcome == Outcome::Seeded,
-                "partition {p}: expected a seed, got {:?}",
-                seed.outcome
-            );
-            seeded.records += records;
-            seeded.bytes += bytes;
-
-            let target: Arc<dyn StateStore> = Arc::new(RocksStore::open(
-                into.join(format!("partition-{p}")),
-                &RocksOptions::default(),
-            )?);
-            let mut writer =
-                ChangelogWriter::new(topic, p, p, producer.clone(), Arc::clone(&metrics));
-            let done =
-                bring_up_to_date(&kafka, &mut writer, &*target, &mut |_, _| {}, &mut || {}).await?;
-            restored.records += done.records;
-            restored.bytes += done.bytes;
-            restored.seconds += done.seconds;
-            let copy = contents(&*target, p)?;
-            ensure!(
-                copy == (records, bytes, digest),
-                "partition {p}: the restored store differs ({copy:?} against {:?})",
-                (records, bytes, digest)
-            );
-            eprintln!(
-                "partition {p}: {records} records, {:.1} MB; restored in {:.2} s ({:.0} records/s)",
-                bytes as f64 / 1e6,
-                done.seconds,
-                done.records as f64 / done.seconds.max(1e-9)
-            );
-        }
-        println!("| phase | records | bytes | time | rate | throughput |");
-        println!("|---|---|---|---|---|---|");
-        println!("{}", seeded.row("seed (store → changelog)"));
-        println!("{}", restored.row("restore (changelog → empty store)"));
-        anyhow::Ok(())
+        anyhow::Ok(producer_config(&kafka).create()?)
     })?;
+    let metrics = Arc::new(Metrics::new());
+    let mut seeded = Totals::default();
+    let mut originals = Vec::new();
+    for p in 0..args.partitions {
+        let (records, bytes, digest) = contents(&*source, p)?;
+        let mut writer =
+            ChangelogWriter::new(topic.clone(), p, p, producer.clone(), Arc::clone(&metrics));
+        let started = Instant::now();
+        let seed = rt.block_on(bring_up_to_date(
+            &kafka,
+            &mut writer,
+            &*source,
+            &mut |_, _| {},
+            &mut || {},
+        ))?;
+        seeded.seconds += started.elapsed().as_secs_f64();
+        ensure!(
+            records == 0 || seed.outcome == Outcome::Seeded,
+            "partition {p}: expected a seed, got {:?}",
+            seed.outcome
+        );
+        seeded.records += records;
+        seeded.bytes += bytes;
+        originals.push((records, bytes, digest));
+    }
+
+    let partitions = restore_all(&kafka, &topic, &producer, &metrics, &into, &originals);
+    let mut restored = Totals::default();
+    for (p, result) in partitions.into_iter().enumerate() {
+        let (done, finished_at) = result?;
+        restored.records += done.records;
+        restored.bytes += done.bytes;
+        restored.seconds = restored.seconds.max(finished_at);
+        eprintln!(
+            "partition {p}: {} records, {:.1} MB; restored in {:.2} s ({:.0} records/s on its own), done {finished_at:.2} s after the start",
+            done.records,
+            done.bytes as f64 / 1e6,
+            done.seconds,
+            done.records as f64 / done.seconds.max(1e-9)
+        );
+    }
+    println!("| phase | records | bytes | time | rate | throughput |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "{}",
+        seeded.row("seed (store → changelog, one partition after another)")
+    );
+    println!(
+        "{}",
+        restored.row("restore (changelog → empty stores, every partition at once)")
+    );
     drop(broker);
     Ok(())
+}
+
+/// Restores every partition at once, each on a thread of its own with a
+/// current-thread runtime, as an instance's partition workers restore the
+/// partitions the group gives it; checks each against its original and
+/// returns what each read and when it finished, in seconds from the start.
+/// The clock starts once every store is open: an instance opens its store
+/// when it starts, not when the group gives it a partition.
+fn restore_all(
+    kafka: &KafkaConfig,
+    topic: &str,
+    producer: &FutureProducer,
+    metrics: &Arc<Metrics>,
+    into: &std::path::Path,
+    originals: &[(u64, u64, u64)],
+) -> Vec<anyhow::Result<(Restored, f64)>> {
+    let opened = std::sync::Barrier::new(kafka.topic_partitions.max(1) as usize);
+    let opened = &opened;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..kafka.topic_partitions)
+            .map(|p| {
+                let (topic, producer, metrics) =
+                    (topic.to_string(), producer.clone(), Arc::clone(metrics));
+                scope.spawn(move || -> anyhow::Result<(Restored, f64)> {
+                    let target: Arc<dyn StateStore> = Arc::new(RocksStore::open(
+                        into.join(format!("partition-{p}")),
+                        &RocksOptions::default(),
+                    )?);
+                    opened.wait();
+                    let started = Instant::now();
+                    let mut writer = ChangelogWriter::new(topic, p, p, producer, metrics);
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let done = rt.block_on(bring_up_to_date(
+                        kafka,
+                        &mut writer,
+                        &*target,
+                        &mut |_, _| {},
+                        &mut || {},
+                    ))?;
+                    let finished_at = started.elapsed().as_secs_f64();
+                    let copy = contents(&*target, p)?;
+                    let original = originals[p as usize];
+                    ensure!(
+                        copy == original,
+                        "partition {p}: the restored store differs ({copy:?} against {original:?})"
+                    );
+                    Ok((done, finished_at))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a restore thread panicked")))
+            })
+            .collect()
+    })
 }

@@ -12,8 +12,11 @@
 //! target/release/sweep --rates 1000,2000,5000,10000,20000,40000 --seconds 60 --out target/sweep
 //! ```
 //!
-//! Without `--brokers` it starts a tansu broker (in-memory storage) on a free
-//! loopback port. Each rate runs `--seconds`; a mode's sweep stops at the
+//! Each rate runs on fresh topics, a fresh target process and, without
+//! `--brokers`, a fresh tansu on a free loopback port (in-memory storage
+//! unless `--storage`): tansu's in-memory storage lists every batch a
+//! partition holds on each fetch, so a broker that kept the earlier rates'
+//! records would slow each later one. Each rate runs `--seconds`; a mode's sweep stops at the
 //! first rate whose p99 misses the SLA or that the consumer cannot keep up
 //! with (decisions not caught up `--drain-seconds` after the window). Rows
 //! are printed as they are measured and written to `sweep.csv`, with a
@@ -38,9 +41,11 @@ use serde::Deserialize;
 use verdict_engine::config::KafkaConfig;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::{Role, client_config, ensure_topics};
-use verdict_tests::Broker;
+use verdict_tests::MEMORY_STORAGE;
 
+mod brokers;
 mod report;
+use brokers::BrokerChoice;
 use report::{markdown, plot};
 
 #[derive(Parser)]
@@ -69,9 +74,14 @@ struct Args {
     /// The service level the p99 is held to.
     #[arg(long, default_value_t = 75)]
     sla_ms: u64,
-    /// Use this broker instead of starting tansu.
+    /// Use this broker for every rate instead of starting one per rate.
     #[arg(long)]
     brokers: Option<String>,
+    /// The storage engine of the tansu this starts (without `--brokers`):
+    /// `memory://tansu/`, or `sqlite://tansu.db` with a tansu built
+    /// with its `libsql` feature.
+    #[arg(long, default_value = MEMORY_STORAGE)]
+    storage: String,
     /// What to sweep.
     #[arg(long, value_enum, default_value = "both")]
     modes: Modes,
@@ -200,16 +210,11 @@ fn main() -> anyhow::Result<()> {
         return rt.block_on(passthrough(brokers, input, output, group, properties));
     }
     std::fs::create_dir_all(&args.out)?;
-    let tansu = match &args.brokers {
-        Some(_) => None,
-        None => Some(Broker::start()?),
+    let broker = match &args.brokers {
+        Some(b) => BrokerChoice::External(b.clone()),
+        None => BrokerChoice::FreshTansu(args.storage.clone()),
     };
-    let brokers = args
-        .brokers
-        .clone()
-        .or_else(|| tansu.as_ref().map(|b| b.bootstrap.clone()))
-        .expect("a broker");
-    let broker_pid = tansu.as_ref().map(Broker::pid);
+    eprintln!("sweeping on {}", broker.describe());
     let modes = match args.modes {
         Modes::Both => vec![Mode::Floor, Mode::Engine],
         Modes::Engine => vec![Mode::Engine],
@@ -218,7 +223,7 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     println!("{CSV_HEADER}");
     for mode in modes {
-        rows.extend(rt.block_on(sweep(&args, mode, &brokers, broker_pid))?);
+        rows.extend(rt.block_on(sweep(&args, mode, &broker))?);
     }
     let mut csv = format!("{CSV_HEADER}\n");
     for r in &rows {
@@ -236,7 +241,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Topic names of one mode's sweep, so the two modes never share a topic.
+/// Topic names of one mode's run at one rate, so that no two runs share a
+/// topic (on a broker the caller runs, each rate still starts empty).
 struct Topics {
     input: String,
     output: String,
@@ -244,27 +250,45 @@ struct Topics {
 }
 
 impl Topics {
-    fn of(mode: Mode) -> Topics {
+    fn of(mode: Mode, rate: u32) -> Topics {
         let m = mode.name();
         Topics {
-            input: format!("sweep-{m}-transactions"),
-            output: format!("sweep-{m}-decisions"),
-            dlq: format!("sweep-{m}-dlq"),
+            input: format!("sweep-{m}-{rate}-transactions"),
+            output: format!("sweep-{m}-{rate}-decisions"),
+            dlq: format!("sweep-{m}-{rate}-dlq"),
         }
     }
 }
 
-/// Runs every rate against one target process (engine or pass-through).
-async fn sweep(
+/// Runs every rate in turn, each on a fresh broker (unless `--brokers`),
+/// fresh topics and a fresh target process (engine or pass-through), so
+/// that no rate inherits another's records, state or lag.
+async fn sweep(args: &Args, mode: Mode, broker: &BrokerChoice) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &rate in &args.rates {
+        let row = one_rate(args, mode, rate, broker).await?;
+        println!("{}", row.csv());
+        let stop = !row.kept_up || row.p99 > args.sla_ms;
+        rows.push(row);
+        if stop {
+            eprintln!("{}: stopping the sweep at {rate}/s", mode.name());
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// One rate: start the broker and the target, wait until a probe comes
+/// back, then measure the window.
+async fn one_rate(
     args: &Args,
     mode: Mode,
-    brokers: &str,
-    broker_pid: Option<u32>,
-) -> anyhow::Result<Vec<Row>> {
-    let topics = Topics::of(mode);
+    rate: u32,
+    broker: &BrokerChoice,
+) -> anyhow::Result<Row> {
+    let topics = Topics::of(mode, rate);
     let mut kafka = KafkaConfig {
-        brokers: brokers.into(),
-        group_id: format!("sweep-{}", mode.name()),
+        group_id: format!("sweep-{}-{rate}", mode.name()),
         input_topic: topics.input.clone(),
         output_topic: topics.output.clone(),
         dlq_topic: topics.dlq.clone(),
@@ -272,14 +296,16 @@ async fn sweep(
         ..KafkaConfig::default()
     };
     kafka.consumer_properties = parse_properties(&args.consumer_properties)?;
-    ensure_topics(&kafka).await?;
     let scratch = tempfile::tempdir()?;
-    let mut target = Target::start(args, mode, &kafka, scratch.path())?;
+    let running = broker.start()?;
+    kafka.brokers = running.bootstrap.clone();
+    ensure_topics(&kafka).await?;
+    let mut target = Target::start(args, mode, rate, &kafka, scratch.path())?;
 
     let sent: Sent = Arc::default();
     let reader = spawn_reader(&kafka, Arc::clone(&sent))?;
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+        .set("bootstrap.servers", &running.bootstrap)
         .set("linger.ms", "1")
         .set("socket.nagle.disable", "true")
         .set("queue.buffering.max.messages", "1000000")
@@ -292,7 +318,7 @@ async fn sweep(
         users: args.users,
         malformed_rate: 0.0,
         start_ms: now_ms(),
-        events_per_sec: f64::from(args.rates.first().copied().unwrap_or(1_000)),
+        events_per_sec: f64::from(rate),
         ..Default::default()
     });
     let started = Instant::now();
@@ -310,36 +336,25 @@ async fn sweep(
         }
     }
     eprintln!(
-        "{}: ready after {:.1} s",
+        "{} at {rate}/s: ready after {:.1} s",
         mode.name(),
         started.elapsed().as_secs_f64()
     );
-
-    let mut rows = Vec::new();
-    for &rate in &args.rates {
-        let row = window(
-            args,
-            mode,
-            rate,
-            &producer,
-            &topics.input,
-            &sent,
-            target.pid(),
-            broker_pid,
-        )
-        .await?;
-        println!("{}", row.csv());
-        let stop = !row.kept_up || row.p99 > args.sla_ms;
-        rows.push(row);
-        target.check_alive()?;
-        if stop {
-            eprintln!("{}: stopping the sweep at {rate}/s", mode.name());
-            break;
-        }
-    }
+    let row = window(
+        args,
+        mode,
+        rate,
+        &producer,
+        &topics.input,
+        &sent,
+        target.pid(),
+        running.pid(),
+    )
+    .await?;
+    target.check_alive()?;
     reader.abort();
     target.stop()?;
-    Ok(rows)
+    Ok(row)
 }
 
 /// Transactions sent and not yet decided (id → input record timestamp), and
@@ -547,11 +562,12 @@ impl Target {
     fn start(
         args: &Args,
         mode: Mode,
+        rate: u32,
         kafka: &KafkaConfig,
         scratch: &Path,
     ) -> anyhow::Result<Target> {
         let exe = std::env::current_exe()?;
-        let log = std::fs::File::create(args.out.join(format!("{}.log", mode.name())))?;
+        let log = std::fs::File::create(args.out.join(format!("{}-{rate}.log", mode.name())))?;
         let mut cmd = match mode {
             Mode::Engine => {
                 let verdict = exe.with_file_name("verdict");

@@ -25,9 +25,13 @@ pub fn plot(args: &Args, rows: &[Row]) -> anyhow::Result<()> {
         format!("SLA {} ms", args.sla_ms),
         vec![(0.0, args.sla_ms as f64), (top, args.sla_ms as f64)],
     ));
+    let through = match &args.brokers {
+        Some(_) => "the broker".to_string(),
+        None => format!("tansu ({})", args.storage),
+    };
     verdict_models::plots::plot_log_lines(
         &args.out.join("sweep.png"),
-        "produce → decision latency through the broker",
+        &format!("produce → decision latency through {through}"),
         "offered rate (transactions/s)",
         "latency (ms, record timestamps)",
         0.5,
