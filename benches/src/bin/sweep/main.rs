@@ -41,11 +41,9 @@ use serde::Deserialize;
 use verdict_engine::config::KafkaConfig;
 use verdict_engine::generate::{Generator, GeneratorConfig};
 use verdict_engine::kafka::{Role, client_config, ensure_topics};
-use verdict_tests::MEMORY_STORAGE;
+use verdict_tests::{Broker, MEMORY_STORAGE};
 
-mod brokers;
 mod report;
-use brokers::BrokerChoice;
 use report::{markdown, plot};
 
 #[derive(Parser)]
@@ -210,11 +208,10 @@ fn main() -> anyhow::Result<()> {
         return rt.block_on(passthrough(brokers, input, output, group, properties));
     }
     std::fs::create_dir_all(&args.out)?;
-    let broker = match &args.brokers {
-        Some(b) => BrokerChoice::External(b.clone()),
-        None => BrokerChoice::FreshTansu(args.storage.clone()),
-    };
-    eprintln!("sweeping on {}", broker.describe());
+    match &args.brokers {
+        Some(b) => eprintln!("sweeping on the broker at {b}"),
+        None => eprintln!("sweeping on a fresh tansu per rate ({})", args.storage),
+    }
     let modes = match args.modes {
         Modes::Both => vec![Mode::Floor, Mode::Engine],
         Modes::Engine => vec![Mode::Engine],
@@ -223,7 +220,7 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     println!("{CSV_HEADER}");
     for mode in modes {
-        rows.extend(rt.block_on(sweep(&args, mode, &broker))?);
+        rows.extend(rt.block_on(sweep(&args, mode))?);
     }
     let mut csv = format!("{CSV_HEADER}\n");
     for r in &rows {
@@ -263,10 +260,10 @@ impl Topics {
 /// Runs every rate in turn, each on a fresh broker (unless `--brokers`),
 /// fresh topics and a fresh target process (engine or pass-through), so
 /// that no rate inherits another's records, state or lag.
-async fn sweep(args: &Args, mode: Mode, broker: &BrokerChoice) -> anyhow::Result<Vec<Row>> {
+async fn sweep(args: &Args, mode: Mode) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &rate in &args.rates {
-        let row = one_rate(args, mode, rate, broker).await?;
+        let row = one_rate(args, mode, rate).await?;
         println!("{}", row.csv());
         let stop = !row.kept_up || row.p99 > args.sla_ms;
         rows.push(row);
@@ -280,12 +277,7 @@ async fn sweep(args: &Args, mode: Mode, broker: &BrokerChoice) -> anyhow::Result
 
 /// One rate: start the broker and the target, wait until a probe comes
 /// back, then measure the window.
-async fn one_rate(
-    args: &Args,
-    mode: Mode,
-    rate: u32,
-    broker: &BrokerChoice,
-) -> anyhow::Result<Row> {
+async fn one_rate(args: &Args, mode: Mode, rate: u32) -> anyhow::Result<Row> {
     let topics = Topics::of(mode, rate);
     let mut kafka = KafkaConfig {
         group_id: format!("sweep-{}-{rate}", mode.name()),
@@ -297,15 +289,26 @@ async fn one_rate(
     };
     kafka.consumer_properties = parse_properties(&args.consumer_properties)?;
     let scratch = tempfile::tempdir()?;
-    let running = broker.start()?;
-    kafka.brokers = running.bootstrap.clone();
+    // The caller's broker for every rate, or a fresh tansu for this one
+    // (stopped when `tansu` drops).
+    let tansu = match &args.brokers {
+        Some(b) => {
+            kafka.brokers = b.clone();
+            None
+        }
+        None => {
+            let b = Broker::start_on(&args.storage)?;
+            kafka.brokers = b.bootstrap.clone();
+            Some(b)
+        }
+    };
     ensure_topics(&kafka).await?;
     let mut target = Target::start(args, mode, rate, &kafka, scratch.path())?;
 
     let sent: Sent = Arc::default();
     let reader = spawn_reader(&kafka, Arc::clone(&sent))?;
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &running.bootstrap)
+        .set("bootstrap.servers", &kafka.brokers)
         .set("linger.ms", "1")
         .set("socket.nagle.disable", "true")
         .set("queue.buffering.max.messages", "1000000")
@@ -348,7 +351,7 @@ async fn one_rate(
         &topics.input,
         &sent,
         target.pid(),
-        running.pid(),
+        tansu.as_ref().map(Broker::pid),
     )
     .await?;
     target.check_alive()?;
