@@ -233,7 +233,7 @@ pub struct StateSection {
     pub dir: Option<PathBuf>,
     /// Copy every checkpoint to the compacted topic `<group-id>.changelog`
     /// and restore a partition from it when this instance's store lacks
-    /// its state (on by default; see `engine/src/kafka/changelog.rs`).
+    /// its state (on by default; see `engine/src/kafka/changelog/mod.rs`).
     pub changelog: bool,
     /// Cache and storage tuning (`[state.tuning]`, RocksDB's in
     /// `[state.tuning.rocksdb]`).

@@ -14,8 +14,9 @@
 //! pipeline/    the Stage trait, StageError (whose fault), the Pipeline; one
 //!              file per stage (features, score, rules), the batch, emit
 //! kafka/       the Kafka runtime: run.rs (router), worker.rs (a partition),
-//!              changelog.rs (state copied to and restored from a compacted
-//!              topic), handle.rs, context.rs (rebalance), dlq.rs, client.rs
+//!              changelog/ (state copied to and restored from a compacted
+//!              topic), restore.rs (a store brought up to date with it),
+//!              handle.rs, context.rs (rebalance), dlq.rs, client.rs
 //! rekey.rs     re-keying: which features hop to their key's owner, the
 //!              records of the hop, the owner's ledger (kafka/rekey.rs: topics)
 //! replay.rs    the file runtime (deterministic); backtest.rs, backfill.rs on it

@@ -2,7 +2,8 @@
 //! copies every checkpoint to `<group-id>.changelog`, and a store restored
 //! from it equals the engine's own, partition by partition, even with a dead
 //! writer's unfinished copy at the end of the topic (discarded, then
-//! repaired, and right again for every later restore); a
+//! repaired, and right again for every later restore), even when the
+//! restorer that repairs it dies half-way through its repair; a
 //! store that is current is left alone; and a store whose changelog is
 //! empty is copied to it (seeded) and can be restored from there.
 
@@ -57,6 +58,27 @@ async fn restore_into(
     bring_up_to_date(kafka, &mut writer, store, &mut |_, _| {}, &mut || {})
         .await
         .unwrap()
+}
+
+/// A writer of partition 0 that sends `records` as a copy and dies before
+/// its checkpoint record.
+async fn die_in_a_copy(
+    kafka: &KafkaConfig,
+    producer: &FutureProducer,
+    records: &[(Vec<u8>, Vec<u8>)],
+) {
+    let metrics = Arc::new(Metrics::new());
+    let mut dead = ChangelogWriter::new(topic(kafka), 0, 0, producer.clone(), Arc::clone(&metrics));
+    dead.send(
+        records
+            .iter()
+            .map(|(k, v)| (k.as_slice(), Some(v.as_slice()))),
+    )
+    .await
+    .unwrap()
+    .acknowledged(&metrics)
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,29 +153,13 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
 
     // A writer that died in the middle of a copy: new values for five of
     // partition 0's keys, and no checkpoint record after them.
-    let mut dead = ChangelogWriter::new(
-        topic(kafka),
-        0,
-        0,
-        producer.clone(),
-        Arc::new(Metrics::new()),
-    );
     let unfinished: Vec<(Vec<u8>, Vec<u8>)> = state(&*own, 0)
         .into_iter()
         .rev()
         .take(5)
         .map(|(k, _)| (k, b"never committed".to_vec()))
         .collect();
-    dead.send(
-        unfinished
-            .iter()
-            .map(|(k, v)| (k.as_slice(), Some(v.as_slice()))),
-    )
-    .await
-    .unwrap()
-    .acknowledged(&metrics)
-    .await
-    .unwrap();
+    die_in_a_copy(kafka, &producer, &unfinished).await;
 
     for p in 0..PARTITIONS {
         let fresh = MemoryStore::new();
@@ -179,6 +185,36 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
     let done = restore_into(kafka, 0, &fresh, &producer).await;
     assert_eq!(done.discarded, 0, "{done:?}");
     assert!(state(&fresh, 0) == state(&*own, 0));
+
+    // A restorer that dies while it repairs: another unfinished copy, then
+    // the start of its repair (the committed values of two of its keys, no
+    // marker). Everything after the last marker is unfinished: both are put
+    // back and repaired whole, and every later restore is right again.
+    let keys: Vec<Vec<u8>> = state(&*own, 0)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| *k != checkpoint_key(0))
+        .take(5)
+        .collect();
+    let unfinished: Vec<_> = keys
+        .iter()
+        .map(|k| (k.clone(), b"never committed".to_vec()))
+        .collect();
+    die_in_a_copy(kafka, &producer, &unfinished).await;
+    let repairing: Vec<_> = state(&*own, 0)
+        .into_iter()
+        .filter(|(k, _)| keys[..2].contains(k))
+        .collect();
+    die_in_a_copy(kafka, &producer, &repairing).await;
+    for discarded in [keys.len() as u64, 0] {
+        let fresh = MemoryStore::new();
+        let done = restore_into(kafka, 0, &fresh, &producer).await;
+        assert_eq!(done.discarded, discarded, "{done:?}");
+        assert!(
+            state(&fresh, 0) == state(&*own, 0),
+            "restored after an interrupted repair: {done:?}"
+        );
+    }
 
     // The same store under another application, whose changelog is empty:
     // it is copied there whole, and a store restored from that copy is equal.

@@ -214,8 +214,9 @@ pub fn assert_as_the_reference(
         assert_eq!(
             &key(d),
             want,
-            "{} was decided differently after {after}",
-            d.transaction_id
+            "{} was decided differently after {after} (at {})",
+            d.transaction_id,
+            d.decided_at
         );
         decided.insert(d.transaction_id.as_str());
     }

@@ -8,13 +8,15 @@
 //! polling, librdkafka's bounded fetch queue fills, and memory stays flat).
 //!
 //! Files: `client.rs` (librdkafka settings per role), `run.rs` (the consumer
-//! loop that routes messages), `clock.rs` (where each deadline starts), `context.rs` (rebalance hooks, statistics),
-//! `handle.rs` (a worker's channel and stop signal, shared by the router and
-//! the rebalance hook), `worker.rs` (one partition: batch, decide, produce,
-//! checkpoint), `changelog.rs` (each checkpoint copied to a compacted topic,
-//! and a partition's state restored from it), `rekey.rs` (the re-keying
-//! hop: requests to key owners, answers joined by the home), `dlq.rs` (the
-//! dead-letter record).
+//! loop that routes messages), `clock.rs` (where each deadline starts),
+//! `context.rs` (rebalance hooks, statistics), `deps.rs` (what every worker
+//! shares), `handle.rs` (a worker's channel and stop signal, shared by the
+//! router and the rebalance hook), `worker.rs` (one partition: batch,
+//! decide, produce, checkpoint), `changelog/` (each checkpoint copied to a
+//! compacted topic, and a partition's state restored from it), `restore.rs`
+//! (a worker's store brought up to date before it starts), `rekey.rs` (the
+//! re-keying hop: requests to key owners, answers joined by the home),
+//! `dlq.rs` (the dead-letter record).
 //!
 //! Delivery guarantees (see `worker.rs`):
 //! - offsets are never auto-committed; a worker checkpoints its state together
@@ -31,9 +33,11 @@ pub mod changelog;
 mod client;
 mod clock;
 mod context;
+mod deps;
 mod dlq;
 mod handle;
 pub mod rekey;
+mod restore;
 mod run;
 mod worker;
 

@@ -38,52 +38,28 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use anyhow::Context;
 
-use super::changelog::{self, ChangelogWriter, Outcome};
-use super::context::EngineContext;
+use super::changelog::{self, ChangelogWriter};
+use super::deps::WorkerDeps;
 use super::dlq::DeadLetter;
 use super::handle::{Routed, StopSignal, WorkerHandle};
-use super::rekey::{AnswerRouter, HomeHop, OwnerHop, unit_parts};
-use crate::config::Config;
+use super::rekey::{HomeHop, OwnerHop, unit_parts};
+use super::restore::{RESUME_TICKS, restore};
 use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
 use crate::contract::dlq::Rejection;
-use crate::dataflow::Dataflow;
 use crate::feature_log::Rows;
 use crate::metrics::Metrics;
 use crate::pipeline::{
     Batch, CheckpointShape, CheckpointWrites, DecisionClock, DecisionEmitter, Pipeline,
     PreparedCheckpoints, Remedy, StageError,
 };
-use crate::recent::RecentDecisions;
-use crate::rekey::{RekeyPlan, Request, Unit};
-use crate::status::EngineStatus;
-
-/// Everything a worker needs besides its partition.
-#[derive(Clone)]
-pub struct WorkerDeps {
-    pub dataflow: Dataflow,
-    pub config: Arc<Config>,
-    pub consumer: Arc<StreamConsumer<EngineContext>>,
-    pub producer: FutureProducer,
-    /// The state changelog's own producer: a checkpoint's burst of records
-    /// never queues in front of decisions.
-    pub changelog_producer: FutureProducer,
-    /// Set when a worker fails; the engine shuts down with an error.
-    pub failure: Arc<std::sync::Mutex<Option<anyhow::Error>>>,
-    pub fail_notify: Arc<Notify>,
-    pub status: Arc<EngineStatus>,
-    pub decisions: Arc<RecentDecisions>,
-    /// The re-keying hop's fields (fixed at start) and, when it has any,
-    /// the router of its answers to this instance's homes.
-    pub plan: RekeyPlan,
-    pub answers: Option<Arc<AnswerRouter>>,
-}
+use crate::rekey::{Request, Unit};
 
 /// Starts the worker of `partition` on a thread of its own, with a
 /// single-threaded runtime for its awaits (the channel from the router,
@@ -129,63 +105,6 @@ pub fn spawn(partition: i32, deps: WorkerDeps) -> WorkerHandle {
     WorkerHandle::new(tx, stop, done)
 }
 
-/// Brings the partition's store up to date with its changelog (restore,
-/// seed or nothing; see `changelog.rs`), reporting progress; returns the
-/// writer of the partition's next copies.
-async fn restore(
-    unit: Unit,
-    (topic, changelog_topic): (&str, String),
-    deps: &WorkerDeps,
-) -> anyhow::Result<ChangelogWriter> {
-    let kafka = &deps.config.kafka;
-    let partition = unit.id();
-    let mut writer = ChangelogWriter::new(
-        changelog_topic,
-        unit.partition(),
-        partition,
-        deps.changelog_producer.clone(),
-        Arc::clone(&deps.dataflow.metrics),
-    );
-    let status = Arc::clone(&deps.status);
-    let mut progress = |records, remaining| status.restore_progress(partition, records, remaining);
-    // Not fetched while a seed or restore runs: a long one must not fill the
-    // partition's channel and so block the router, and every other partition
-    // with it. A current store is not paused: a pause and resume costs the
-    // partition's fetcher about a second (the demo's first second, late).
-    let mut own = TopicPartitionList::new();
-    own.add_partition(topic, unit.partition());
-    let paused = std::cell::Cell::new(false);
-    let mut pause = || {
-        if let Err(e) = deps.consumer.pause(&own) {
-            tracing::warn!(partition, error = %e, "could not pause the partition while restoring");
-        }
-        paused.set(true);
-    };
-    let store = &*deps.dataflow.store;
-    let done = changelog::bring_up_to_date(kafka, &mut writer, store, &mut progress, &mut pause)
-        .await
-        .with_context(|| format!("restoring partition {partition} from its changelog"));
-    if paused.get()
-        && let Err(e) = deps.consumer.resume(&own)
-    {
-        tracing::warn!(partition, error = %e, "could not resume the partition after restoring");
-    }
-    let done = done?;
-    if done.outcome != Outcome::Current {
-        tracing::info!(
-            partition,
-            outcome = ?done.outcome,
-            records = done.records,
-            bytes = done.bytes,
-            checkpoints = done.checkpoints,
-            discarded = done.discarded,
-            seconds = done.seconds,
-            "partition state brought up to date with its changelog"
-        );
-    }
-    Ok(writer)
-}
-
 /// Marks the partition failed and wakes the router, which stops the engine
 /// with the first failure.
 fn report_failure(partition: i32, deps: &WorkerDeps, e: anyhow::Error) {
@@ -216,15 +135,16 @@ struct Writing {
     /// Which stages have a batch in the write, to fail them all if its
     /// thread dies.
     shape: CheckpointShape,
-    done: tokio::task::JoinHandle<CheckpointWrites>,
+    /// The outcome, and the changelog's writer, which the write borrowed.
+    done: tokio::task::JoinHandle<(CheckpointWrites, Option<ChangelogWriter>)>,
 }
 
 /// Resolves when the checkpoint being written (if any) has landed or failed.
-async fn written(writing: &mut Option<Writing>) -> CheckpointWrites {
+async fn written(writing: &mut Option<Writing>) -> (CheckpointWrites, Option<ChangelogWriter>) {
     match writing {
         Some(w) => match (&mut w.done).await {
             Ok(result) => result,
-            Err(e) => w.shape.failed(&format!("checkpoint writer: {e}")),
+            Err(e) => (w.shape.failed(&format!("checkpoint writer: {e}")), None),
         },
         None => std::future::pending().await,
     }
@@ -260,11 +180,15 @@ struct Worker {
     resume_from: Option<i64>,
     /// Next offset after the last processed message.
     next_offset: Option<i64>,
+    /// The last message was delivered again (logged once per run of them).
+    redelivered: bool,
     checkpointed: Option<i64>,
     /// The checkpoint whose batch is being written.
     writing: Option<Writing>,
     /// Copies each checkpoint to the changelog topic (`state.changelog`).
     changelog: Option<ChangelogWriter>,
+    /// Resumes still to repeat after a paused restore ([`RESUME_TICKS`]).
+    resumes_left: u32,
     inflight: VecDeque<DeliveryFuture>,
     /// Encoded decisions of the current batch, keyed by transaction id.
     outbox: Vec<(String, Vec<u8>)>,
@@ -283,9 +207,12 @@ impl Worker {
         let unit = Unit::from_id(partition);
         let kafka = &deps.config.kafka;
         let (topic, changelog_topic, scope) = unit_parts(unit, kafka, &deps.plan);
-        let changelog = match deps.config.state.changelog {
-            true => Some(restore(unit, (&topic, changelog_topic), &deps).await?),
-            false => None,
+        let (changelog, paused) = match deps.config.state.changelog {
+            true => {
+                let (writer, paused) = restore(unit, (&topic, changelog_topic), &deps).await?;
+                (Some(writer), paused)
+            }
+            false => (None, false),
         };
         let mut pipeline = deps.dataflow.scoped_pipeline(partition, scope)?;
         let metrics = Arc::clone(&deps.dataflow.metrics);
@@ -325,9 +252,11 @@ impl Worker {
             decode,
             resume_from,
             next_offset: None,
+            redelivered: false,
             checkpointed: resume_from,
             writing: None,
             changelog,
+            resumes_left: if paused { RESUME_TICKS } else { 0 },
             inflight: VecDeque::new(),
             outbox: Vec::new(),
             last_checkpoint: Instant::now(),
@@ -423,6 +352,14 @@ impl Worker {
     }
 
     fn on_tick(&mut self) {
+        if self.resumes_left > 0 {
+            self.resumes_left -= 1;
+            let mut own = TopicPartitionList::new();
+            own.add_partition(&self.topic, self.unit.partition());
+            if let Err(e) = self.deps.consumer.resume(&own) {
+                tracing::warn!(partition = self.partition, error = %e, "could not resume the partition after restoring");
+            }
+        }
         let engine = &self.deps.config.engine;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut watermark = self
@@ -475,8 +412,8 @@ impl Worker {
         }
         self.batch.clear();
         for m in pending.drain(..) {
-            if self.resume_from.is_some_and(|r| m.offset < r) {
-                continue; // decided before the last checkpoint
+            if self.already_processed(m.offset) {
+                continue;
             }
             metrics.events_consumed.inc();
             self.next_offset = Some(m.offset + 1);
@@ -526,6 +463,29 @@ impl Worker {
         Ok(())
     }
 
+    /// Whether the message at `offset` is in the state already: covered by
+    /// the checkpoint the worker opened at, or processed since. A consumer
+    /// that delivers an offset again (a fetch restarted from an earlier
+    /// position) must not count its event twice; that is logged.
+    fn already_processed(&mut self, offset: i64) -> bool {
+        if let Some(next) = self.next_offset
+            && offset < next
+        {
+            if !self.redelivered {
+                tracing::warn!(
+                    partition = self.partition,
+                    offset,
+                    next,
+                    "the consumer delivered offsets this worker has processed; skipped"
+                );
+            }
+            self.redelivered = true;
+            return true;
+        }
+        self.redelivered = false;
+        self.resume_from.is_some_and(|r| offset < r)
+    }
+
     /// Asks the key owners for the batch's remote features and waits for
     /// their answers until the earliest deadline allows (leaving the model
     /// and the rules their margin).
@@ -561,7 +521,7 @@ impl Worker {
         let metrics = Arc::clone(&self.deps.dataflow.metrics);
         let mut requests = Vec::with_capacity(pending.len());
         for m in pending.drain(..) {
-            if self.resume_from.is_some_and(|r| m.offset < r) {
+            if self.already_processed(m.offset) {
                 continue;
             }
             self.next_offset = Some(m.offset + 1);
@@ -675,17 +635,6 @@ impl Worker {
         }
         let started = Instant::now();
         let mut prepared = self.prepare_checkpoint(next).await?;
-        let copy = match &mut self.changelog {
-            Some(writer) => match writer.send(prepared.changes()).await {
-                Ok(copy) => Some((copy, writer.topic().to_owned())),
-                Err(e) => {
-                    let abandoned = prepared.shape().failed(&format!("{e:#}"));
-                    let _ = self.pipeline.finish_checkpoint(abandoned);
-                    return Err(e.context(format!("checkpoint of partition {}", self.partition)));
-                }
-            },
-            None => None,
-        };
         self.deps
             .dataflow
             .metrics
@@ -696,21 +645,30 @@ impl Worker {
         let deliveries: Vec<DeliveryFuture> = self.inflight.drain(..).collect();
         let metrics = Arc::clone(&self.deps.dataflow.metrics);
         let failed = shape.clone();
+        // The writer travels with the write and comes back when it lands
+        // (one checkpoint is written at a time).
+        let mut writer = self.changelog.take();
         let done = tokio::spawn(async move {
             for delivery in deliveries {
                 if let Err(error) = delivered(delivery, &metrics).await {
-                    return failed.failed(&error);
+                    return (failed.failed(&error), writer);
                 }
             }
-            if let Some((copy, topic)) = copy {
-                match copy.acknowledged(&metrics).await {
-                    Ok(at) => prepared.note_changelog(&changelog::position_value(&topic, at)),
-                    Err(error) => return failed.failed(&error),
+            // Only now the copy: a restore that applies it resumes after
+            // these decisions, which are out by then.
+            if let Some(w) = &mut writer {
+                let at = match w.send(prepared.changes()).await {
+                    Ok(copy) => copy.acknowledged(&metrics).await,
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                match at {
+                    Ok(at) => prepared.note_changelog(&changelog::position_value(w.topic(), at)),
+                    Err(error) => return (failed.failed(&error), writer),
                 }
             }
             match tokio::task::spawn_blocking(move || prepared.write()).await {
-                Ok(written) => written,
-                Err(e) => failed.failed(&format!("checkpoint writer: {e}")),
+                Ok(written) => (written, writer),
+                Err(e) => (failed.failed(&format!("checkpoint writer: {e}")), writer),
             }
         });
         self.writing = Some(Writing {
@@ -765,10 +723,16 @@ impl Worker {
     /// gone and the state, ahead of the store, refuses further checkpoints.
     /// The partition fails; its next owner resumes from the last checkpoint
     /// that landed and re-decides the rest identically.
-    fn landed(&mut self, result: CheckpointWrites) -> anyhow::Result<()> {
+    fn landed(
+        &mut self,
+        (result, writer): (CheckpointWrites, Option<ChangelogWriter>),
+    ) -> anyhow::Result<()> {
         let Some(w) = self.writing.take() else {
             return Ok(());
         };
+        if writer.is_some() {
+            self.changelog = writer;
+        }
         self.pipeline
             .finish_checkpoint(result)
             .map_err(|e| self.checkpoint_failed(e))?;

@@ -62,6 +62,12 @@ fn engine_process_entry() {
     let Ok(brokers) = std::env::var("CRASH_BROKERS") else {
         return;
     };
+    if std::env::var_os("VERDICT_TEST_LOGS").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let state = std::env::var("CRASH_STATE").unwrap();
     let defaults = std::env::var("CRASH_DEFAULTS").unwrap();
     let mut config = engine_config(&brokers, "crash", "decisions.crash");
@@ -82,13 +88,44 @@ fn engine_process_entry() {
         .enable_all()
         .build()
         .unwrap();
+    let logged = std::env::var_os("VERDICT_TEST_LOGS").is_some();
+    let metrics = Arc::clone(&shared.metrics);
     rt.block_on(async move {
         let engine = run_engine(config, shared).unwrap();
+        if logged {
+            // What the engine has done, every second, beside its own log.
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    eprintln!(
+                        "progress: {} consumed, {} decided, {} checkpoints",
+                        metrics.events_consumed.get(),
+                        metrics.decisions.with_label_values(&["allow"]).get()
+                            + metrics.decisions.with_label_values(&["review"]).get()
+                            + metrics.decisions.with_label_values(&["decline"]).get(),
+                        metrics.checkpoints.get()
+                    );
+                }
+            });
+        }
         engine.join().await.unwrap();
     });
 }
 
+/// Starts the engine process. With `VERDICT_TEST_LOGS=<dir>` set, its log
+/// goes to `<dir>/crash-<n>.log` (the n-th process started), for diagnosing a
+/// failure; otherwise nowhere.
 fn engine_process(brokers: &str, state: &std::path::Path, defaults: &std::path::Path) -> Child {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stderr = match std::env::var_os("VERDICT_TEST_LOGS") {
+        Some(dir) => Stdio::from(
+            std::fs::File::create(std::path::Path::new(&dir).join(format!("crash-{n}.log")))
+                .unwrap(),
+        ),
+        None => Stdio::null(),
+    };
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -100,7 +137,7 @@ fn engine_process(brokers: &str, state: &std::path::Path, defaults: &std::path::
         .env("CRASH_STATE", state)
         .env("CRASH_DEFAULTS", defaults)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
@@ -207,7 +244,7 @@ async fn sigkill_at_random_points_loses_nothing_and_counts_nothing_twice() {
             resumed.push(resume_ms);
         }
         eprintln!(
-            "round {round}: killed after {delay:?}, first decision {resume_ms:?} ms after the start, {} decisions so far",
+            "round {round}: started at {started} ms, killed after {delay:?}, first decision {resume_ms:?} ms after the start, {} decisions so far",
             crashed.len()
         );
     }

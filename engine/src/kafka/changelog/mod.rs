@@ -21,20 +21,30 @@
 //!   at once (a restart on the same disk);
 //! - the changelog has more: read from the position (from the start, on a
 //!   wiped partition, for a store without one) to the end, applying the
-//!   copies in log order, each whole, each write moving the position too,
-//!   so a restore that stops half-way resumes where it stopped;
+//!   copies in log order, each whole, each marker moving the position too,
+//!   so a restore that stops half-way resumes from the last marker it
+//!   applied;
 //! - the changelog is empty while the store has
 //!   state: the store is copied whole (*seeded*), e.g. after `verdict
 //!   backfill` or on the first run with a changelog.
 //!
 //! A writer that dies in the middle of a copy leaves it unfinished at the
-//! end of the log: the restore that finds it there discards it and, before
-//! anything else is written to the partition, re-publishes the committed
-//! value of each of its keys, with a marker (a *repair*). Later restores
-//! apply the unfinished copy and then the repair, which puts every key it
-//! touched back; compaction, which keeps only the latest record of a key,
-//! keeps the repair's. So the copy a restore applies never depends on
+//! end of the log: the restore that finds it there puts back what it
+//! changed and, before anything else is written to the partition,
+//! re-publishes the committed value of each of its keys, with a marker (a
+//! *repair*). Later restores apply the unfinished copy and then the repair,
+//! which puts every key it touched back; compaction, which keeps only the
+//! latest record of a key, keeps the repair's. A restorer that dies while
+//! it repairs leaves two unfinished copies: what follows the log's last
+//! marker is unfinished however many copies it spans, and is repaired
+//! whole (`copies.rs`). So the copy a restore applies never depends on
 //! markers that compaction removed: only the last one matters.
+//!
+//! A copy is sent only once every decision and dead letter before its
+//! offset is acknowledged: a restore that applies it resumes after their
+//! events, so they must already be out.
+
+mod copies;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -50,7 +60,10 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use verdict_state::keys::{changelog_position_key, checkpoint_key, partition_range};
-use verdict_state::{BatchOp, StateStore, WriteBatch};
+use verdict_state::{StateStore, WriteBatch};
+
+pub use copies::position_value;
+use copies::{Copies, Record, Tag};
 
 use super::client::{Role, client_config};
 use crate::config::KafkaConfig;
@@ -70,32 +83,6 @@ const STALLED: Duration = Duration::from_secs(30);
 /// The changelog topic of the application.
 pub fn topic(k: &KafkaConfig) -> String {
     format!("{}.changelog", k.group_id)
-}
-
-/// Which checkpoint a changelog record belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Tag {
-    /// Unique to the worker (and its opening) that wrote the record.
-    token: u64,
-    /// The checkpoint's number under that token.
-    seq: u64,
-}
-
-impl Tag {
-    fn encode(self) -> [u8; 16] {
-        let mut b = [0; 16];
-        b[..8].copy_from_slice(&self.token.to_be_bytes());
-        b[8..].copy_from_slice(&self.seq.to_be_bytes());
-        b
-    }
-
-    fn decode(b: &[u8]) -> Option<Tag> {
-        let b: &[u8; 16] = b.try_into().ok()?;
-        Some(Tag {
-            token: u64::from_be_bytes(b[..8].try_into().ok()?),
-            seq: u64::from_be_bytes(b[8..].try_into().ok()?),
-        })
-    }
 }
 
 /// A token no other opening of this partition uses: the wall clock in
@@ -126,13 +113,6 @@ fn position(store: &dyn StateStore, topic: &str, partition: i32) -> anyhow::Resu
         .split_first_chunk::<8>()
         .ok_or_else(|| anyhow::anyhow!("partition {partition}: a bad changelog position"))?;
     Ok((named == topic.as_bytes()).then(|| i64::from_be_bytes(*offset)))
-}
-
-/// How a position is stored: the offset, then the topic's name.
-pub fn position_value(topic: &str, offset: i64) -> Vec<u8> {
-    let mut v = offset.to_be_bytes().to_vec();
-    v.extend_from_slice(topic.as_bytes());
-    v
 }
 
 /// One partition's writer of checkpoint copies.
@@ -309,7 +289,8 @@ pub struct Restored {
     pub bytes: u64,
     /// Copies applied.
     pub checkpoints: u64,
-    /// Records of copies whose marker never came, discarded (and repaired).
+    /// Keys of the copies after the last marker (unfinished), put back and
+    /// repaired.
     pub discarded: u64,
     /// The store's position afterwards.
     pub position: Option<i64>,
@@ -379,7 +360,7 @@ pub async fn bring_up_to_date(
     let tail = read_copies(
         &consumer,
         (&topic, p, state),
-        high,
+        (local, high),
         store,
         &mut done,
         progress,
@@ -422,31 +403,18 @@ fn restore_config(kafka: &KafkaConfig) -> ClientConfig {
 }
 
 /// Reads copies to the end of the partition (`high` only estimates it, for
-/// progress) and applies them in log order; returns the keys of the records
-/// it discarded.
-///
-/// A copy is applied whole: when its marker arrives, or when a record of
-/// another copy does (its marker was compacted away, or its writer died and
-/// whoever wrote next repaired the keys it touched, further down the log).
-/// Only the log's last copy, if it has no marker, is an unfinished one:
-/// discarded. Each write also moves the store's position, so an
-/// interrupted restore resumes where it stopped.
+/// progress) and applies them in log order (`copies.rs`), from the store's
+/// position `from`; returns the keys of what follows the last marker, put
+/// back as it was and still to repair.
 fn read_copies(
     consumer: &BaseConsumer,
     (topic, p, state): (&str, i32, i32),
-    high: i64,
+    (from, high): (Option<i64>, i64),
     store: &dyn StateStore,
     done: &mut Restored,
     progress: &mut dyn FnMut(u64, i64),
 ) -> anyhow::Result<BTreeSet<Vec<u8>>> {
-    let (marker, bare_marker) = (checkpoint_key(state), changelog_position_key(state));
-    let mut copy = WriteBatch::new();
-    let mut copy_tag = None;
-    let mut copy_end = 0;
-    let apply = |mut copy: WriteBatch, at: i64| {
-        copy.put(&bare_marker, position_value(topic, at));
-        store.write(copy)
-    };
+    let mut copies = Copies::new(store, topic, state, from);
     let (mut heard, mut told) = (Instant::now(), Instant::now());
     let mut next = 0;
     loop {
@@ -473,26 +441,15 @@ fn read_copies(
                     m.offset()
                 )
             })?;
-        if copy_tag.is_some_and(|t| t != tag) {
-            apply(std::mem::take(&mut copy), copy_end)?;
-        }
-        copy_tag = Some(tag);
-        copy_end = m.offset();
         let key = m.key().unwrap_or_default();
         done.records += 1;
         done.bytes += (key.len() + m.payload().map_or(0, <[u8]>::len)) as u64;
-        if key == bare_marker.as_slice() {
-            // The marker of a copy of a store without a checkpoint record.
-        } else if let Some(v) = m.payload() {
-            copy.put(key, v);
-        } else {
-            copy.delete(key);
-        }
-        if key == marker.as_slice() || key == bare_marker.as_slice() {
-            apply(std::mem::take(&mut copy), copy_end)?;
-            copy_tag = None;
-            done.checkpoints += 1;
-        }
+        copies.read(Record {
+            offset: m.offset(),
+            tag,
+            key,
+            value: m.payload(),
+        })?;
         if told.elapsed() >= Duration::from_secs(1) {
             told = Instant::now();
             progress(done.records, (high - next).max(0));
@@ -506,13 +463,9 @@ fn read_copies(
         }
     }
     progress(done.records, 0);
-    let mut unfinished = BTreeSet::new();
-    for op in copy.ops() {
-        if let BatchOp::Put(k, _) | BatchOp::Delete(k) = op {
-            unfinished.insert(k.to_vec());
-            done.discarded += 1;
-        }
-    }
+    done.checkpoints = copies.checkpoints;
+    let unfinished = copies.finish()?;
+    done.discarded = unfinished.len() as u64;
     Ok(unfinished)
 }
 
