@@ -235,6 +235,14 @@ pub struct StateSection {
     /// and restore a partition from it when this instance's store lacks
     /// its state (on by default; see `engine/src/kafka/changelog/mod.rs`).
     pub changelog: bool,
+    /// Make each copy to the changelog a Kafka transaction, with an id per
+    /// changelog partition: an instance that opens a partition fences out
+    /// every earlier writer of it (a *zombie*: an instance that lost the
+    /// partition without noticing), so nothing they send lands after its
+    /// restore. On by default; needs a broker with transactions (Kafka
+    /// 0.11 or later; tansu 0.6 has no EndTxn, so its users set it false,
+    /// and zombies are then not fenced).
+    pub changelog_transactions: bool,
     /// Cache and storage tuning (`[state.tuning]`, RocksDB's in
     /// `[state.tuning.rocksdb]`).
     pub tuning: verdict_state::StateConfig,
@@ -245,6 +253,7 @@ impl Default for StateSection {
         StateSection {
             dir: None,
             changelog: true,
+            changelog_transactions: true,
             tuning: verdict_state::StateConfig::default(),
         }
     }
@@ -653,10 +662,18 @@ mod tests {
                 "verdict-2".to_string(),
             ),
             ("VERDICT_STATE__CHANGELOG".into(), "false".into()),
+            (
+                "VERDICT_STATE__CHANGELOG_TRANSACTIONS".into(),
+                "false".into(),
+            ),
         ];
         let cfg = Config::load_with_env(None, env.into_iter()).unwrap();
         assert_eq!(cfg.kafka.group_instance_id.as_deref(), Some("verdict-2"));
-        assert!(!cfg.state.changelog);
-        assert!(Config::default().state.changelog, "on by default");
+        assert!(!cfg.state.changelog && !cfg.state.changelog_transactions);
+        let defaults = Config::default().state;
+        assert!(
+            defaults.changelog && defaults.changelog_transactions,
+            "on by default"
+        );
     }
 }

@@ -1,11 +1,16 @@
 //! The state changelog, live on librdkafka's mock cluster: a running engine
-//! copies every checkpoint to `<group-id>.changelog`, and a store restored
-//! from it equals the engine's own, partition by partition, even with a dead
-//! writer's unfinished copy at the end of the topic (discarded, then
-//! repaired, and right again for every later restore), even when the
-//! restorer that repairs it dies half-way through its repair; a
+//! copies every checkpoint to `<group-id>.changelog`, each copy a
+//! transaction (the default), and a store restored from it equals the
+//! engine's own, partition by partition, even with a dead writer's
+//! unfinished copy at the end of the topic (discarded, then repaired, and
+//! right again for every later restore), even when the restorer that
+//! repairs it dies half-way through its repair; a seed killed part-way is
+//! seeded again (or restored, when the partition ran elsewhere since); a
 //! store that is current is left alone; and a store whose changelog is
-//! empty is copied to it (seeded) and can be restored from there.
+//! empty is copied to it (seeded) and can be restored from there. (The mock
+//! gives every writer a producer id of its own, so it does not fence one
+//! writer of a partition by the next, as Kafka does: that is not shown
+//! here.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +21,9 @@ use verdict_engine::config::{Config, KafkaConfig};
 use verdict_engine::dataflow::Dataflow;
 use verdict_engine::defaults;
 use verdict_engine::generate::{Generator, GeneratorConfig};
-use verdict_engine::kafka::changelog::{ChangelogWriter, Outcome, bring_up_to_date, topic};
+use verdict_engine::kafka::changelog::{
+    ChangelogWriter, Fencing, Outcome, bring_up_to_date, position_value, topic,
+};
 use verdict_engine::kafka::{Role, client_config, run_engine, topics};
 use verdict_engine::metrics::Metrics;
 use verdict_state::keys::{changelog_position_key, checkpoint_key, partition_range};
@@ -46,29 +53,34 @@ async fn restore_into(
     kafka: &KafkaConfig,
     partition: i32,
     store: &dyn StateStore,
-    producer: &FutureProducer,
 ) -> verdict_engine::kafka::changelog::Restored {
-    let mut writer = ChangelogWriter::new(
-        topic(kafka),
-        partition,
-        partition,
-        producer.clone(),
-        Arc::new(Metrics::new()),
-    );
+    let mut writer = open(kafka, partition).await;
     bring_up_to_date(kafka, &mut writer, store, &mut |_, _| {}, &mut || {})
         .await
         .unwrap()
 }
 
-/// A writer of partition 0 that sends `records` as a copy and dies before
-/// its checkpoint record.
-async fn die_in_a_copy(
-    kafka: &KafkaConfig,
-    producer: &FutureProducer,
-    records: &[(Vec<u8>, Vec<u8>)],
-) {
+async fn open(kafka: &KafkaConfig, partition: i32) -> ChangelogWriter {
     let metrics = Arc::new(Metrics::new());
-    let mut dead = ChangelogWriter::new(topic(kafka), 0, 0, producer.clone(), Arc::clone(&metrics));
+    let fencing = Fencing::Transactions;
+    ChangelogWriter::open(
+        kafka,
+        fencing,
+        (topic(kafka), partition),
+        partition,
+        metrics,
+    )
+    .await
+    .unwrap()
+}
+
+/// A writer of partition 0 that leaves `records` as a copy without its
+/// checkpoint record: what a writer that died mid-copy left in the log
+/// before copies were transactions (now its copy is aborted and never
+/// read), still restored right.
+async fn die_in_a_copy(kafka: &KafkaConfig, records: &[(Vec<u8>, Vec<u8>)]) {
+    let metrics = Arc::new(Metrics::new());
+    let mut dead = open(kafka, 0).await;
     dead.send(
         records
             .iter()
@@ -99,15 +111,18 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
     other.group_id = "another-application".into();
     let mut third = config.kafka.clone();
     third.group_id = "a-backfilled-application".into();
+    let mut fourth = config.kafka.clone();
+    fourth.group_id = "an-interrupted-seed".into();
     for topic in topics(&config.kafka, &dataflow.rekey_plan(&config.engine))
         .iter()
-        .chain([&topic(&other), &topic(&third)])
+        .chain([&topic(&other), &topic(&third), &topic(&fourth)])
     {
         cluster.create_topic(topic, PARTITIONS, 1).unwrap();
     }
     config.kafka.brokers = cluster.bootstrap_servers();
     other.brokers = cluster.bootstrap_servers();
     third.brokers = cluster.bootstrap_servers();
+    fourth.brokers = cluster.bootstrap_servers();
     config.admin.listen = None;
     config.engine.checkpoint_interval_ms = 100;
     config.engine.sla_ms = 30_000;
@@ -159,11 +174,11 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
         .take(5)
         .map(|(k, _)| (k, b"never committed".to_vec()))
         .collect();
-    die_in_a_copy(kafka, &producer, &unfinished).await;
+    die_in_a_copy(kafka, &unfinished).await;
 
     for p in 0..PARTITIONS {
         let fresh = MemoryStore::new();
-        let done = restore_into(kafka, p, &fresh, &producer).await;
+        let done = restore_into(kafka, p, &fresh).await;
         assert_eq!(done.outcome, Outcome::Restored, "partition {p}: {done:?}");
         assert!(done.checkpoints >= 1 && done.records > 0, "{done:?}");
         let tail = if p == 0 { unfinished.len() as u64 } else { 0 };
@@ -172,7 +187,7 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
             state(&fresh, p) == state(&*own, p),
             "partition {p} restored differs from the engine's store"
         );
-        let again = restore_into(kafka, p, &fresh, &producer).await;
+        let again = restore_into(kafka, p, &fresh).await;
         assert_eq!(
             (again.outcome, again.records),
             (Outcome::Current, 0),
@@ -182,7 +197,7 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
     // After the repair the unfinished copy is no longer the log's last: a
     // restore applies it, then the repair, which puts its keys back.
     let fresh = MemoryStore::new();
-    let done = restore_into(kafka, 0, &fresh, &producer).await;
+    let done = restore_into(kafka, 0, &fresh).await;
     assert_eq!(done.discarded, 0, "{done:?}");
     assert!(state(&fresh, 0) == state(&*own, 0));
 
@@ -200,15 +215,15 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
         .iter()
         .map(|k| (k.clone(), b"never committed".to_vec()))
         .collect();
-    die_in_a_copy(kafka, &producer, &unfinished).await;
+    die_in_a_copy(kafka, &unfinished).await;
     let repairing: Vec<_> = state(&*own, 0)
         .into_iter()
         .filter(|(k, _)| keys[..2].contains(k))
         .collect();
-    die_in_a_copy(kafka, &producer, &repairing).await;
+    die_in_a_copy(kafka, &repairing).await;
     for discarded in [keys.len() as u64, 0] {
         let fresh = MemoryStore::new();
-        let done = restore_into(kafka, 0, &fresh, &producer).await;
+        let done = restore_into(kafka, 0, &fresh).await;
         assert_eq!(done.discarded, discarded, "{done:?}");
         assert!(
             state(&fresh, 0) == state(&*own, 0),
@@ -218,10 +233,10 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
 
     // The same store under another application, whose changelog is empty:
     // it is copied there whole, and a store restored from that copy is equal.
-    let seeded = restore_into(&other, 1, &*own, &producer).await;
+    let seeded = restore_into(&other, 1, &*own).await;
     assert_eq!(seeded.outcome, Outcome::Seeded, "{seeded:?}");
     let fresh = MemoryStore::new();
-    let done = restore_into(&other, 1, &fresh, &producer).await;
+    let done = restore_into(&other, 1, &fresh).await;
     assert_eq!((done.outcome, done.checkpoints), (Outcome::Restored, 1));
     assert!(state(&fresh, 1) == state(&*own, 1));
 
@@ -235,11 +250,58 @@ async fn a_store_restored_from_the_changelog_equals_the_engines_own() {
         }
     }
     backfilled.write(load).unwrap();
-    let seeded = restore_into(&third, 1, &backfilled, &producer).await;
+    let seeded = restore_into(&third, 1, &backfilled).await;
     assert_eq!(seeded.outcome, Outcome::Seeded, "{seeded:?}");
     let fresh = MemoryStore::new();
-    let done = restore_into(&third, 1, &fresh, &producer).await;
+    let done = restore_into(&third, 1, &fresh).await;
     assert_eq!((done.outcome, done.discarded), (Outcome::Restored, 0));
     assert!(state(&fresh, 1) == state(&backfilled, 1));
     assert!(fresh.get(&checkpoint_key(1)).unwrap().is_none());
+
+    // A seed killed part-way: the store still says it is being seeded (the
+    // position a seed writes before it sends: -1), and the changelog holds
+    // part of its copy. The next start seeds it again instead of restoring
+    // that part, and a store restored from the changelog then equals it.
+    let interrupted = MemoryStore::new();
+    let mut load = verdict_state::WriteBatch::new();
+    for (k, v) in state(&*own, 0) {
+        load.put(k, v);
+    }
+    load.put(
+        changelog_position_key(0),
+        position_value(&topic(&fourth), -1),
+    );
+    interrupted.write(load).unwrap();
+    let part: Vec<_> = state(&*own, 0)
+        .into_iter()
+        .filter(|(k, _)| *k != checkpoint_key(0))
+        .take(3)
+        .collect();
+    die_in_a_copy(&fourth, &part).await;
+    let seeded = restore_into(&fourth, 0, &interrupted).await;
+    assert_eq!(seeded.outcome, Outcome::Seeded, "{seeded:?}");
+    assert!(state(&interrupted, 0) == state(&*own, 0));
+    let fresh = MemoryStore::new();
+    let done = restore_into(&fourth, 0, &fresh).await;
+    assert_eq!((done.outcome, done.discarded), (Outcome::Restored, 0));
+    assert!(state(&fresh, 0) == state(&*own, 0), "{done:?}");
+
+    // A seed killed part-way on a disk the partition then left: the
+    // changelog has a confirmed copy since (the seed above stands for the
+    // other instance's), which is what was decided on. The stale store (half
+    // of the state, still saying it is being seeded) is restored from it,
+    // not copied over it.
+    let stale = MemoryStore::new();
+    let mut load = verdict_state::WriteBatch::new();
+    for (k, v) in state(&*own, 0).into_iter().step_by(2) {
+        load.put(k, v);
+    }
+    load.put(
+        changelog_position_key(0),
+        position_value(&topic(&fourth), -1),
+    );
+    stale.write(load).unwrap();
+    let done = restore_into(&fourth, 0, &stale).await;
+    assert_eq!((done.outcome, done.discarded), (Outcome::Restored, 0));
+    assert!(state(&stale, 0) == state(&*own, 0), "{done:?}");
 }

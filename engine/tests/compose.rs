@@ -234,6 +234,8 @@ fn the_compose_generator_is_decided_by_the_compose_engine() {
         .envs(&compose.verdict_env)
         .env("VERDICT_KAFKA__BROKERS", &broker.bootstrap)
         .env("VERDICT_STATE__DIR", scratch.path().join("state"))
+        // tansu 0.6 has no transactions (EndTxn).
+        .env("VERDICT_STATE__CHANGELOG_TRANSACTIONS", "false")
         .env("VERDICT_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&engine_log).unwrap());

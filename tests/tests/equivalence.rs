@@ -57,6 +57,7 @@ deadline-clock = "receipt"
 checkpoint-interval-ms = 500
 [state]
 dir = "{state}"
+changelog-transactions = false  # tansu 0.6 has no transactions (EndTxn)
 [admin]
 listen = "127.0.0.1:0"
 [validation]

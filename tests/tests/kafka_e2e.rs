@@ -31,6 +31,8 @@ async fn decides_every_valid_event_once_and_dead_letters_every_invalid_one_acros
     config.kafka.group_id = "verdict-e2e".into();
     config.engine.checkpoint_interval_ms = 200;
     config.admin.listen = None;
+    // tansu 0.6 has no transactions (EndTxn).
+    config.state.changelog_transactions = false;
     ensure_topics(&config.kafka).await.expect("topics");
     let config = Arc::new(config);
 

@@ -49,6 +49,7 @@ checkpoint-interval-ms = 200
 shutdown-grace-ms = 20000
 [state]
 dir = "{state}"
+changelog-transactions = false  # tansu 0.6 has no transactions (EndTxn)
 [feature-log]
 dir = "{features}"
 [admin]

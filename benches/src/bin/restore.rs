@@ -23,10 +23,9 @@ use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use clap::Parser;
-use rdkafka::producer::FutureProducer;
 use verdict_engine::config::KafkaConfig;
 use verdict_engine::kafka::changelog::{
-    ChangelogWriter, Outcome, Restored, bring_up_to_date, ensure_topic, producer_config,
+    ChangelogWriter, Fencing, Outcome, Restored, bring_up_to_date, ensure_topic, shared_producer,
 };
 use verdict_engine::metrics::Metrics;
 use verdict_state::keys::{changelog_position_key, partition_range};
@@ -55,6 +54,11 @@ struct Args {
     /// Where the restored stores go (a temporary directory if unset).
     #[arg(long)]
     into: Option<PathBuf>,
+    /// Make each copy a transaction, as the engine does by default
+    /// (`state.changelog-transactions`; needs a broker with transactions,
+    /// which tansu 0.6 is not).
+    #[arg(long)]
+    transactions: bool,
 }
 
 /// One phase's totals.
@@ -132,18 +136,25 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let topic = verdict_engine::kafka::changelog_topic(&kafka);
-    let producer: FutureProducer = rt.block_on(async {
-        ensure_topic(&kafka).await?;
-        anyhow::Ok(producer_config(&kafka).create()?)
-    })?;
+    rt.block_on(ensure_topic(&kafka))?;
+    let fencing = if args.transactions {
+        Fencing::Transactions
+    } else {
+        Fencing::Off(rt.block_on(async { shared_producer(&kafka) })?)
+    };
     let metrics = Arc::new(Metrics::new());
     let mut seeded = Totals::default();
     let mut originals = Vec::new();
     for p in 0..args.partitions {
         let (records, bytes, digest) = contents(&*source, p)?;
-        let mut writer =
-            ChangelogWriter::new(topic.clone(), p, p, producer.clone(), Arc::clone(&metrics));
         let started = Instant::now();
+        let mut writer = rt.block_on(ChangelogWriter::open(
+            &kafka,
+            fencing.clone(),
+            (topic.clone(), p),
+            p,
+            Arc::clone(&metrics),
+        ))?;
         let seed = rt.block_on(bring_up_to_date(
             &kafka,
             &mut writer,
@@ -162,7 +173,7 @@ fn main() -> anyhow::Result<()> {
         originals.push((records, bytes, digest));
     }
 
-    let partitions = restore_all(&kafka, &topic, &producer, &metrics, &into, &originals);
+    let partitions = restore_all((&kafka, &fencing), &topic, &metrics, &into, &originals);
     let mut restored = Totals::default();
     for (p, result) in partitions.into_iter().enumerate() {
         let (done, finished_at) = result?;
@@ -198,9 +209,8 @@ fn main() -> anyhow::Result<()> {
 /// The clock starts once every store is open: an instance opens its store
 /// when it starts, not when the group gives it a partition.
 fn restore_all(
-    kafka: &KafkaConfig,
+    (kafka, fencing): (&KafkaConfig, &Fencing),
     topic: &str,
-    producer: &FutureProducer,
     metrics: &Arc<Metrics>,
     into: &std::path::Path,
     originals: &[(u64, u64, u64)],
@@ -210,19 +220,24 @@ fn restore_all(
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..kafka.topic_partitions)
             .map(|p| {
-                let (topic, producer, metrics) =
-                    (topic.to_string(), producer.clone(), Arc::clone(metrics));
+                let (topic, metrics) = (topic.to_string(), Arc::clone(metrics));
                 scope.spawn(move || -> anyhow::Result<(Restored, f64)> {
                     let target: Arc<dyn StateStore> = Arc::new(RocksStore::open(
                         into.join(format!("partition-{p}")),
                         &RocksOptions::default(),
                     )?);
                     opened.wait();
-                    let started = Instant::now();
-                    let mut writer = ChangelogWriter::new(topic, p, p, producer, metrics);
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
+                    let started = Instant::now();
+                    let mut writer = rt.block_on(ChangelogWriter::open(
+                        kafka,
+                        fencing.clone(),
+                        (topic, p),
+                        p,
+                        metrics,
+                    ))?;
                     let done = rt.block_on(bring_up_to_date(
                         kafka,
                         &mut writer,

@@ -23,9 +23,10 @@ pub struct WorkerDeps {
     pub config: Arc<Config>,
     pub consumer: Arc<StreamConsumer<EngineContext>>,
     pub producer: FutureProducer,
-    /// The state changelog's own producer: a checkpoint's burst of records
-    /// never queues in front of decisions.
-    pub changelog_producer: FutureProducer,
+    /// The changelog's producer, shared by the partitions' writers, when
+    /// copies are not transactions (`state.changelog-transactions =
+    /// false`); otherwise each writer has one of its own.
+    pub changelog_producer: Option<FutureProducer>,
     /// Set when a worker fails; the engine shuts down with an error.
     pub failure: Arc<std::sync::Mutex<Option<anyhow::Error>>>,
     pub fail_notify: Arc<Notify>,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::Consumer;
 
-use super::changelog::{self, ChangelogWriter, Outcome};
+use super::changelog::{self, ChangelogWriter, Fencing, Outcome};
 use super::deps::WorkerDeps;
 use crate::rekey::Unit;
 
@@ -23,13 +23,19 @@ pub(super) async fn restore(
 ) -> anyhow::Result<(ChangelogWriter, bool)> {
     let kafka = &deps.config.kafka;
     let partition = unit.id();
-    let mut writer = ChangelogWriter::new(
-        changelog_topic,
-        unit.partition(),
+    // Opened first: it fences the partition's earlier writers, so nothing
+    // they send lands after the restore has read the changelog.
+    let mut writer = ChangelogWriter::open(
+        kafka,
+        match &deps.changelog_producer {
+            Some(shared) => Fencing::Off(shared.clone()),
+            None => Fencing::Transactions,
+        },
+        (changelog_topic, unit.partition()),
         partition,
-        deps.changelog_producer.clone(),
         Arc::clone(&deps.dataflow.metrics),
-    );
+    )
+    .await?;
     let status = Arc::clone(&deps.status);
     let mut progress = |records, remaining| status.restore_progress(partition, records, remaining);
     // Not fetched while a seed or restore runs: a long one must not fill the

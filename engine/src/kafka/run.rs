@@ -108,7 +108,9 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
     let consumer: Arc<StreamConsumer<EngineContext>> =
         Arc::new(client_config(&config.kafka, Role::Consumer).create_with_context(context)?);
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer).create()?;
-    let changelog_producer: FutureProducer = changelog::producer_config(&config.kafka).create()?;
+    let changelog_producer = (!config.state.changelog_transactions)
+        .then(|| changelog::shared_producer(&config.kafka))
+        .transpose()?;
     let (stop, mut stop_rx) = watch::channel(false);
     let deps = WorkerDeps {
         dataflow,

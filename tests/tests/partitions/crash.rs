@@ -44,6 +44,8 @@ fn engine_config(brokers: &str, group: &str, output: &str) -> Config {
     c.kafka.dlq_topic = format!("{output}.dlq");
     c.kafka.topic_partitions = 2;
     c.engine.checkpoint_interval_ms = 100;
+    // tansu 0.6 has no transactions (EndTxn).
+    c.state.changelog_transactions = false;
     // This test is about state, not latency: a generous deadline keeps a busy
     // 2-core machine from turning a scored decision into a degraded one.
     c.engine.sla_ms = 30_000;

@@ -57,6 +57,7 @@ checkpoint-interval-ms = 250
 shutdown-grace-ms = 20000
 [state]
 dir = "{state}"
+changelog-transactions = false  # tansu 0.6 has no transactions (EndTxn)
 [admin]
 listen = "127.0.0.1:0"
 [validation]

@@ -670,6 +670,7 @@ sla-ms = {sla_ms}
 rekey = {rekey}
 [state]
 dir = "{}"
+changelog-transactions = false  # off the decisions' path; tansu 0.6 has none
 [admin]
 listen = "127.0.0.1:0"
 "#,

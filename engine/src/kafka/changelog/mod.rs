@@ -26,37 +26,50 @@
 //!   applied;
 //! - the changelog is empty while the store has
 //!   state: the store is copied whole (*seeded*), e.g. after `verdict
-//!   backfill` or on the first run with a changelog.
+//!   backfill` or on the first run with a changelog; a store whose seed
+//!   never finished (its position says *seeding*) is seeded again, unless
+//!   the changelog holds a confirmed copy since (the partition ran on
+//!   another instance meanwhile), which it is then restored from.
 //!
-//! A writer that dies in the middle of a copy leaves it unfinished at the
-//! end of the log: the restore that finds it there puts back what it
-//! changed and, before anything else is written to the partition,
-//! re-publishes the committed value of each of its keys, with a marker (a
-//! *repair*). Later restores apply the unfinished copy and then the repair,
-//! which puts every key it touched back; compaction, which keeps only the
-//! latest record of a key, keeps the repair's. A restorer that dies while
-//! it repairs leaves two unfinished copies: what follows the log's last
-//! marker is unfinished however many copies it spans, and is repaired
-//! whole (`copies.rs`). So the copy a restore applies never depends on
-//! markers that compaction removed: only the last one matters.
+//! Each copy is one Kafka transaction (`state.changelog-transactions`, on
+//! by default; it needs a broker with transactions). Every writer of a changelog
+//! partition, on any instance, uses the same transactional id
+//! (`<topic>.<partition>`), and a worker opens its writer before it reads
+//! the partition: the broker then refuses whatever an earlier writer still
+//! sends (a *zombie*: an instance that lost the partition, stalled or cut
+//! off, without noticing), so nothing lands after what the new owner
+//! restored, and aborts a copy an earlier writer left open, which a
+//! restore (it reads committed records only) never sees.
+//!
+//! A writer that dies in the middle of a copy without a transaction
+//! (`state.changelog-transactions = false`, or a log written before copies
+//! were transactions) leaves it unfinished at the end of the log: the
+//! restore that finds it there puts back what it changed and, before
+//! anything else is written to the partition, re-publishes the committed
+//! value of each of its keys, with a marker (a *repair*). Later restores
+//! apply the unfinished copy and then the repair, which puts every key it
+//! touched back; compaction, which keeps only the latest record of a key,
+//! keeps the repair's. A restorer that dies while it repairs leaves two
+//! unfinished copies: what follows the log's last marker is unfinished
+//! however many copies it spans, and is repaired whole (`copies.rs`). So
+//! the copy a restore applies never depends on markers that compaction
+//! removed: only the last one matters.
 //!
 //! A copy is sent only once every decision and dead letter before its
 //! offset is acknowledged: a restore that applies it resumes after their
 //! events, so they must already be out.
 
 mod copies;
+mod writer;
 
-use std::collections::{BTreeSet, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use verdict_state::keys::{changelog_position_key, checkpoint_key, partition_range};
@@ -64,13 +77,11 @@ use verdict_state::{StateStore, WriteBatch};
 
 pub use copies::position_value;
 use copies::{Copies, Record, Tag};
+use writer::HEADER;
+pub use writer::{ChangelogWriter, Copy, Fencing, shared_producer};
 
 use super::client::{Role, client_config};
 use crate::config::KafkaConfig;
-use crate::metrics::Metrics;
-
-/// The header naming the checkpoint a record belongs to.
-const HEADER: &str = "verdict-checkpoint";
 
 /// Records younger than this are never compacted (a day: room for an
 /// operator to inspect a changelog after an incident).
@@ -85,23 +96,6 @@ pub fn topic(k: &KafkaConfig) -> String {
     format!("{}.changelog", k.group_id)
 }
 
-/// A token no other opening of this partition uses: the wall clock in
-/// nanoseconds, the process, the partition and a count of the openings in
-/// this process, through a randomly keyed hash.
-fn fresh_token(partition: i32) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static OPENINGS: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(nanos);
-    h.write_u32(std::process::id());
-    h.write_i32(partition);
-    h.write_u64(OPENINGS.fetch_add(1, Ordering::Relaxed));
-    h.finish()
-}
-
 /// The store's position: the changelog offset of the marker of the last
 /// copy it holds from `topic` (a position in another topic, say before the
 /// group id changed, is none).
@@ -113,160 +107,6 @@ fn position(store: &dyn StateStore, topic: &str, partition: i32) -> anyhow::Resu
         .split_first_chunk::<8>()
         .ok_or_else(|| anyhow::anyhow!("partition {partition}: a bad changelog position"))?;
     Ok((named == topic.as_bytes()).then(|| i64::from_be_bytes(*offset)))
-}
-
-/// One partition's writer of checkpoint copies.
-pub struct ChangelogWriter {
-    topic: String,
-    /// The changelog topic's partition.
-    partition: i32,
-    /// The store partition whose state it copies (a unit id: the same as
-    /// `partition` for a home, see `crate::rekey::Unit`).
-    state: i32,
-    token: u64,
-    seq: u64,
-    producer: FutureProducer,
-    metrics: Arc<Metrics>,
-}
-
-/// A copy on its way to the broker: its acknowledgements in order, the
-/// marker's last.
-pub struct Copy {
-    deliveries: VecDeque<DeliveryFuture>,
-}
-
-impl Copy {
-    /// Waits for every record of the copy; returns the marker's offset,
-    /// the store's position once the checkpoint lands.
-    pub async fn acknowledged(self, metrics: &Metrics) -> Result<i64, String> {
-        let mut last = None;
-        for delivery in self.deliveries {
-            last = Some(delivered_at(delivery, metrics).await?);
-        }
-        last.ok_or_else(|| "a changelog copy without records".to_string())
-    }
-}
-
-async fn delivered_at(delivery: DeliveryFuture, metrics: &Metrics) -> Result<i64, String> {
-    match delivery.await {
-        Ok(Ok(d)) => Ok(d.offset),
-        Ok(Err((e, _))) => {
-            metrics.kafka_errors.with_label_values(&["delivery"]).inc();
-            Err(format!("changelog delivery failed after retries: {e}"))
-        }
-        Err(_) => Err("the producer dropped a changelog delivery".into()),
-    }
-}
-
-impl ChangelogWriter {
-    pub fn new(
-        topic: String,
-        partition: i32,
-        state: i32,
-        producer: FutureProducer,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        ChangelogWriter {
-            topic,
-            partition,
-            state,
-            token: fresh_token(partition),
-            seq: 0,
-            producer,
-            metrics,
-        }
-    }
-
-    /// The topic the copies go to.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
-    /// Sends `changes` as the copy of one checkpoint; the last change must
-    /// be its checkpoint record. When the producer's queue is full, waits
-    /// for the copy's oldest acknowledgement.
-    pub async fn send<'a>(
-        &mut self,
-        changes: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-    ) -> anyhow::Result<Copy> {
-        self.seq += 1;
-        let tag = Tag {
-            token: self.token,
-            seq: self.seq,
-        }
-        .encode();
-        let mut copy = Copy {
-            deliveries: VecDeque::new(),
-        };
-        let (mut records, mut bytes) = (0u64, 0u64);
-        for (key, value) in changes {
-            let headers = OwnedHeaders::new().insert(Header {
-                key: HEADER,
-                value: Some(&tag[..]),
-            });
-            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-                .partition(self.partition)
-                .key(key)
-                .headers(headers);
-            if let Some(v) = value {
-                record = record.payload(v);
-            }
-            records += 1;
-            bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-            loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        copy.deliveries.push_back(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                        record = r;
-                        match copy.deliveries.pop_front() {
-                            Some(oldest) => {
-                                delivered_at(oldest, &self.metrics)
-                                    .await
-                                    .map_err(anyhow::Error::msg)?;
-                            }
-                            None => tokio::time::sleep(Duration::from_millis(5)).await,
-                        }
-                    }
-                    Err((e, _)) => {
-                        self.metrics
-                            .kafka_errors
-                            .with_label_values(&["produce"])
-                            .inc();
-                        anyhow::bail!("producing to {}: {e}", self.topic);
-                    }
-                }
-            }
-        }
-        self.metrics.ops.changelog_records.inc_by(records);
-        self.metrics.ops.changelog_bytes.inc_by(bytes);
-        Ok(copy)
-    }
-
-    /// Sends `changes` and waits until they are acknowledged; then records
-    /// the new position in the store.
-    async fn publish(
-        &mut self,
-        store: &dyn StateStore,
-        changes: &[(Vec<u8>, Option<Vec<u8>>)],
-    ) -> anyhow::Result<i64> {
-        let copy = self
-            .send(changes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
-            .await?;
-        let at = copy
-            .acknowledged(&self.metrics)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let mut batch = WriteBatch::new();
-        batch.put(
-            changelog_position_key(self.state),
-            position_value(&self.topic, at),
-        );
-        store.write(batch)?;
-        Ok(at)
-    }
 }
 
 /// What bringing a partition up to date did.
@@ -317,7 +157,7 @@ pub async fn bring_up_to_date(
     let (low, high) = consumer
         .fetch_watermarks(&topic, p, Duration::from_secs(10))
         .with_context(|| format!("reading the offsets of {topic}/{p}"))?;
-    let local = position(store, &topic, state)?;
+    let mut local = position(store, &topic, state)?;
     let mut done = Restored {
         outcome: Outcome::Current,
         records: 0,
@@ -327,9 +167,27 @@ pub async fn bring_up_to_date(
         position: local,
         seconds: 0.0,
     };
-    if high <= low {
-        if has_state(store, state)? {
+    let mut begun = false;
+    let mut begin = || {
+        if !std::mem::replace(&mut begun, true) {
             before_work();
+        }
+    };
+    if local == Some(SEEDING) {
+        // A seed that never finished (the process died during it): unless
+        // a copy was confirmed since (another instance ran the partition
+        // meanwhile, and its state is what was decided on), the store is
+        // still the partition's state and the changelog holds only part of
+        // its copy, which a new seed supersedes.
+        begin();
+        let log = (topic.as_str(), p, state);
+        if high > low && confirmed_in_log(&consumer, log, (low, high), &mut done, progress)? {
+            local = None;
+        }
+    }
+    if local == Some(SEEDING) || high <= low {
+        if local == Some(SEEDING) || has_state(store, state)? {
+            begin();
             done.outcome = Outcome::Seeded;
             done.position = Some(seed(writer, store).await?);
         }
@@ -338,11 +196,14 @@ pub async fn bring_up_to_date(
     }
     // `high` is only trusted this far: a broker may report the end of its
     // last batch short (tansu answers the last batch's first offset + 1);
-    // reading goes to the end the fetches report, never to `high`.
-    if local.is_some_and(|at| at + 1 >= high) {
+    // reading goes to the end the fetches report, never to `high`. A
+    // transaction's copy is followed by its commit marker, an offset that
+    // no record fills; any other copy since is a record and a marker more.
+    let after = if writer.transactional { 2 } else { 1 };
+    if local.is_some_and(|at| at + after >= high) {
         return Ok(done);
     }
-    before_work();
+    begin();
     let start = match local {
         Some(at) => at + 1,
         None => {
@@ -376,19 +237,6 @@ pub async fn bring_up_to_date(
     Ok(done)
 }
 
-/// The changelog's producer: apart from the decisions' (a checkpoint sends
-/// thousands of records at once, which must not delay a decision), tuned
-/// for throughput: batches of up to 20 ms, lz4, a queue for the largest
-/// checkpoints.
-pub fn producer_config(kafka: &KafkaConfig) -> ClientConfig {
-    let mut c = client_config(kafka, Role::Producer);
-    c.set("linger.ms", "20")
-        .set("compression.type", "lz4")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000");
-    c
-}
-
 /// A reader of one changelog partition: no group, nothing committed.
 fn restore_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut c = client_config(kafka, Role::Admin);
@@ -415,6 +263,48 @@ fn read_copies(
     progress: &mut dyn FnMut(u64, i64),
 ) -> anyhow::Result<BTreeSet<Vec<u8>>> {
     let mut copies = Copies::new(store, topic, state, from);
+    read_log(consumer, (topic, p), high, done, progress, &mut |r| {
+        copies.read(r)?;
+        Ok(true)
+    })?;
+    done.checkpoints = copies.checkpoints;
+    let unfinished = copies.finish()?;
+    done.discarded = unfinished.len() as u64;
+    Ok(unfinished)
+}
+
+/// Whether the changelog partition holds a marker from `low` on, i.e. some
+/// copy of it was confirmed; reads up to the first one.
+fn confirmed_in_log(
+    consumer: &BaseConsumer,
+    (topic, p, state): (&str, i32, i32),
+    (low, high): (i64, i64),
+    done: &mut Restored,
+    progress: &mut dyn FnMut(u64, i64),
+) -> anyhow::Result<bool> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, p, Offset::Offset(low))?;
+    consumer.assign(&tpl)?;
+    let (marker, position) = (checkpoint_key(state), changelog_position_key(state));
+    let mut found = false;
+    read_log(consumer, (topic, p), high, done, progress, &mut |r| {
+        found = r.key == marker.as_slice() || r.key == position.as_slice();
+        Ok(!found)
+    })?;
+    Ok(found)
+}
+
+/// Reads the consumer's changelog partition to its end, or until `each`
+/// returns false, handing `each` every record in log order and counting
+/// them in `done`.
+fn read_log(
+    consumer: &BaseConsumer,
+    (topic, p): (&str, i32),
+    high: i64,
+    done: &mut Restored,
+    progress: &mut dyn FnMut(u64, i64),
+    each: &mut dyn FnMut(Record<'_>) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
     let (mut heard, mut told) = (Instant::now(), Instant::now());
     let mut next = 0;
     loop {
@@ -444,12 +334,15 @@ fn read_copies(
         let key = m.key().unwrap_or_default();
         done.records += 1;
         done.bytes += (key.len() + m.payload().map_or(0, <[u8]>::len)) as u64;
-        copies.read(Record {
+        let more = each(Record {
             offset: m.offset(),
             tag,
             key,
             value: m.payload(),
         })?;
+        if !more {
+            return Ok(());
+        }
         if told.elapsed() >= Duration::from_secs(1) {
             told = Instant::now();
             progress(done.records, (high - next).max(0));
@@ -463,10 +356,7 @@ fn read_copies(
         }
     }
     progress(done.records, 0);
-    done.checkpoints = copies.checkpoints;
-    let unfinished = copies.finish()?;
-    done.discarded = unfinished.len() as u64;
-    Ok(unfinished)
+    Ok(())
 }
 
 /// The marker of a copy: the checkpoint record, or for a store without one
@@ -494,8 +384,20 @@ async fn seed(writer: &mut ChangelogWriter, store: &dyn StateStore) -> anyhow::R
     let (key, value) = marker_of(store, p)?;
     changes.push((key, Some(value)));
     tracing::info!(partition = p, records = changes.len(), topic = %writer.topic, "copying the partition's state to the changelog");
+    // Until the copy lands, the store says it is being seeded: a restart
+    // seeds it again rather than restoring from a partial copy of itself.
+    let mut seeding = WriteBatch::new();
+    seeding.put(
+        changelog_position_key(p),
+        position_value(&writer.topic, SEEDING),
+    );
+    store.write(seeding)?;
     writer.publish(store, &changes).await
 }
+
+/// The position of a store whose copy to the changelog has not landed yet
+/// (no changelog offset is negative).
+const SEEDING: i64 = -1;
 
 /// Whether the partition has any state besides its changelog position.
 fn has_state(store: &dyn StateStore, p: i32) -> anyhow::Result<bool> {
@@ -615,20 +517,4 @@ pub async fn ensure_internal_topic(
     }
     tracing::info!(%topic, partitions = wanted, replication, "created an internal topic");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_round_trip_and_tokens_differ() {
-        let tag = Tag {
-            token: fresh_token(3),
-            seq: 41,
-        };
-        assert_eq!(Tag::decode(&tag.encode()), Some(tag));
-        assert_eq!(Tag::decode(&[0; 15]), None);
-        assert_ne!(fresh_token(3), fresh_token(3), "two openings, two tokens");
-    }
 }
