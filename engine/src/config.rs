@@ -109,7 +109,8 @@ pub struct EngineConfig {
     pub sla_ms: u64,
     /// Where the deadline clock starts: the record's timestamp or receipt.
     pub deadline_clock: DeadlineClock,
-    /// How often state and offsets are checkpointed.
+    /// How often each partition checkpoints its state and offset (the
+    /// partitions of an instance each at a moment of their own).
     pub checkpoint_interval_ms: u64,
     /// Messages buffered per partition between consumer and worker
     /// (backpressure bound: a slow worker stops consumption, memory stays flat).

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use anyhow::Context;
 
@@ -127,8 +127,9 @@ async fn delivered(fut: DeliveryFuture, metrics: &Metrics) -> Result<(), String>
     }
 }
 
-/// A checkpoint's batches on their way to the store: the deliveries before
-/// its offset are awaited, then the batches are written on a blocking thread.
+/// A checkpoint's batches on their way to the store: on a thread of their
+/// own ([`beside`]), the deliveries before its offset are awaited, the
+/// changelog copy sent and acknowledged, then the batches written.
 struct Writing {
     next: i64,
     started: Instant,
@@ -136,7 +137,7 @@ struct Writing {
     /// thread dies.
     shape: CheckpointShape,
     /// The outcome, and the changelog's writer, which the write borrowed.
-    done: tokio::task::JoinHandle<(CheckpointWrites, Option<ChangelogWriter>)>,
+    done: oneshot::Receiver<(CheckpointWrites, Option<ChangelogWriter>)>,
 }
 
 /// Resolves when the checkpoint being written (if any) has landed or failed.
@@ -144,10 +145,47 @@ async fn written(writing: &mut Option<Writing>) -> (CheckpointWrites, Option<Cha
     match writing {
         Some(w) => match (&mut w.done).await {
             Ok(result) => result,
-            Err(e) => (w.shape.failed(&format!("checkpoint writer: {e}")), None),
+            Err(_) => (w.shape.failed("checkpoint writer: its thread died"), None),
         },
         None => std::future::pending().await,
     }
+}
+
+/// When a partition opened now counts its last checkpoint: a fraction of
+/// the interval back, different for each partition (spread by the golden
+/// ratio), so the partitions of an instance, opened together, checkpoint at
+/// different moments rather than all at once: a checkpoint is a burst of
+/// work and of changelog records, and simultaneous ones delay every
+/// partition's decisions together.
+fn staggered(partition: i32, interval_ms: u64) -> Instant {
+    let fraction = (f64::from(partition.unsigned_abs()) * 0.618_033_988_75).fract();
+    let back = Duration::from_millis(interval_ms).mul_f64(fraction);
+    Instant::now()
+        .checked_sub(back)
+        .unwrap_or_else(Instant::now)
+}
+
+/// Runs a checkpoint's write to completion on a thread of its own, not the
+/// partition's: sending a changelog copy of thousands of records must not
+/// hold the partition's events up meanwhile. The receiver hangs up if the
+/// thread could not start or died.
+fn beside<T: Send + 'static>(
+    partition: i32,
+    write: impl Future<Output = T> + Send + 'static,
+) -> oneshot::Receiver<T> {
+    let (tx, rx) = oneshot::channel();
+    // A thread that does not start drops the closure, and `tx` with it.
+    let _ = std::thread::Builder::new()
+        .name(format!("checkpoint-{partition}"))
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = tx.send(rt.block_on(write));
+            }
+        });
+    rx
 }
 
 /// Attempts at preparing a checkpoint when it fails with an external error,
@@ -259,7 +297,7 @@ impl Worker {
             resumes_left: if paused { RESUME_TICKS } else { 0 },
             inflight: VecDeque::new(),
             outbox: Vec::new(),
-            last_checkpoint: Instant::now(),
+            last_checkpoint: staggered(partition, deps.config.engine.checkpoint_interval_ms),
             max_event_time: i64::MIN,
             last_event_at: Instant::now(),
             deps,
@@ -278,8 +316,9 @@ impl Worker {
             // Under steady traffic the biased select below always finds a
             // message first: notice a landed write here, so its offset is
             // committed and its entities can be evicted without waiting
-            // for the next checkpoint.
-            if self.writing.as_ref().is_some_and(|w| w.done.is_finished()) {
+            // for the next checkpoint (a write whose thread died is found
+            // there).
+            if self.writing.as_ref().is_some_and(|w| !w.done.is_empty()) {
                 self.land().await?;
             }
             tokio::select! {
@@ -648,7 +687,7 @@ impl Worker {
         // The writer travels with the write and comes back when it lands
         // (one checkpoint is written at a time).
         let mut writer = self.changelog.take();
-        let done = tokio::spawn(async move {
+        let done = beside(self.partition, async move {
             for delivery in deliveries {
                 if let Err(error) = delivered(delivery, &metrics).await {
                     return (failed.failed(&error), writer);
@@ -666,10 +705,7 @@ impl Worker {
                     Err(error) => return (failed.failed(&error), writer),
                 }
             }
-            match tokio::task::spawn_blocking(move || prepared.write()).await {
-                Ok(written) => (written, writer),
-                Err(e) => (failed.failed(&format!("checkpoint writer: {e}")), writer),
-            }
+            (prepared.write(), writer)
         });
         self.writing = Some(Writing {
             next,
