@@ -9,7 +9,8 @@
 //!
 //! Files: `client.rs` (librdkafka settings per role), `run.rs` (the consumer
 //! loop that routes messages), `clock.rs` (where each deadline starts),
-//! `context.rs` (rebalance hooks, statistics), `deps.rs` (what every worker
+//! `context.rs` (rebalance hooks, statistics), `checkpointing.rs` (when and
+//! where a partition's checkpoints run), `deps.rs` (what every worker
 //! shares), `handle.rs` (a worker's channel and stop signal, shared by the
 //! router and the rebalance hook), `worker.rs` (one partition: batch,
 //! decide, produce, checkpoint), `changelog/` (each checkpoint copied to a
@@ -30,6 +31,7 @@
 //!   restores it from there, to the same checkpoint.
 
 pub mod changelog;
+mod checkpointing;
 mod client;
 mod clock;
 mod context;

@@ -46,6 +46,7 @@ use tokio::sync::{mpsc, oneshot};
 use anyhow::Context;
 
 use super::changelog::{self, ChangelogWriter};
+use super::checkpointing::{beside, staggered};
 use super::deps::WorkerDeps;
 use super::dlq::DeadLetter;
 use super::handle::{Routed, StopSignal, WorkerHandle};
@@ -149,43 +150,6 @@ async fn written(writing: &mut Option<Writing>) -> (CheckpointWrites, Option<Cha
         },
         None => std::future::pending().await,
     }
-}
-
-/// When a partition opened now counts its last checkpoint: a fraction of
-/// the interval back, different for each partition (spread by the golden
-/// ratio), so the partitions of an instance, opened together, checkpoint at
-/// different moments rather than all at once: a checkpoint is a burst of
-/// work and of changelog records, and simultaneous ones delay every
-/// partition's decisions together.
-fn staggered(partition: i32, interval_ms: u64) -> Instant {
-    let fraction = (f64::from(partition.unsigned_abs()) * 0.618_033_988_75).fract();
-    let back = Duration::from_millis(interval_ms).mul_f64(fraction);
-    Instant::now()
-        .checked_sub(back)
-        .unwrap_or_else(Instant::now)
-}
-
-/// Runs a checkpoint's write to completion on a thread of its own, not the
-/// partition's: sending a changelog copy of thousands of records must not
-/// hold the partition's events up meanwhile. The receiver hangs up if the
-/// thread could not start or died.
-fn beside<T: Send + 'static>(
-    partition: i32,
-    write: impl Future<Output = T> + Send + 'static,
-) -> oneshot::Receiver<T> {
-    let (tx, rx) = oneshot::channel();
-    // A thread that does not start drops the closure, and `tx` with it.
-    let _ = std::thread::Builder::new()
-        .name(format!("checkpoint-{partition}"))
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                let _ = tx.send(rt.block_on(write));
-            }
-        });
-    rx
 }
 
 /// Attempts at preparing a checkpoint when it fails with an external error,
