@@ -164,6 +164,10 @@ impl ChangelogWriter {
                 let p = producer.clone();
                 tokio::task::spawn_blocking(move || p.init_transactions(TRANSACTION_TIMEOUT))
                     .await?
+                    .inspect_err(|_| {
+                        let errors = metrics.kafka_errors.with_label_values(&["transaction"]);
+                        errors.inc();
+                    })
                     .with_context(|| {
                         format!("opening {topic}/{partition} for writing (state.changelog-transactions needs a broker with transactions)")
                     })?;
