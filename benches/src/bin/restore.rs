@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
     let fencing = if args.transactions {
         Fencing::Transactions
     } else {
-        Fencing::Off(rt.block_on(async { shared_producer(&kafka) })?)
+        Fencing::Off(shared_producer(&kafka)?)
     };
     let metrics = Arc::new(Metrics::new());
     let mut seeded = Totals::default();

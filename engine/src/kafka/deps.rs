@@ -8,6 +8,7 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::Notify;
 
+use super::changelog::Fencing;
 use super::context::EngineContext;
 use super::rekey::AnswerRouter;
 use crate::config::Config;
@@ -23,10 +24,10 @@ pub struct WorkerDeps {
     pub config: Arc<Config>,
     pub consumer: Arc<StreamConsumer<EngineContext>>,
     pub producer: FutureProducer,
-    /// The changelog's producer, shared by the partitions' writers, when
-    /// copies are not transactions (`state.changelog-transactions =
-    /// false`); otherwise each writer has one of its own.
-    pub changelog_producer: Option<FutureProducer>,
+    /// How the partitions' changelog writers send their copies: each a
+    /// transaction of a producer of its own, or (`state.changelog-transactions
+    /// = false`) through one producer they share.
+    pub changelog: Fencing,
     /// Set when a worker fails; the engine shuts down with an error.
     pub failure: Arc<std::sync::Mutex<Option<anyhow::Error>>>,
     pub fail_notify: Arc<Notify>,

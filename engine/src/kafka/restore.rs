@@ -8,7 +8,7 @@ use anyhow::Context;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::Consumer;
 
-use super::changelog::{self, ChangelogWriter, Fencing, Outcome};
+use super::changelog::{self, ChangelogWriter, Outcome};
 use super::deps::WorkerDeps;
 use crate::rekey::Unit;
 
@@ -27,10 +27,7 @@ pub(super) async fn restore(
     // they send lands after the restore has read the changelog.
     let mut writer = ChangelogWriter::open(
         kafka,
-        match &deps.changelog_producer {
-            Some(shared) => Fencing::Off(shared.clone()),
-            None => Fencing::Transactions,
-        },
+        deps.changelog.clone(),
         (changelog_topic, unit.partition()),
         partition,
         Arc::clone(&deps.dataflow.metrics),

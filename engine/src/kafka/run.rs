@@ -108,16 +108,18 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
     let consumer: Arc<StreamConsumer<EngineContext>> =
         Arc::new(client_config(&config.kafka, Role::Consumer).create_with_context(context)?);
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer).create()?;
-    let changelog_producer = (!config.state.changelog_transactions)
-        .then(|| changelog::shared_producer(&config.kafka))
-        .transpose()?;
+    let fencing = if config.state.changelog_transactions {
+        changelog::Fencing::Transactions
+    } else {
+        changelog::Fencing::Off(changelog::shared_producer(&config.kafka)?)
+    };
     let (stop, mut stop_rx) = watch::channel(false);
     let deps = WorkerDeps {
         dataflow,
         config: Arc::clone(&config),
         consumer: Arc::clone(&consumer),
         producer,
-        changelog_producer,
+        changelog: fencing,
         failure: Arc::new(std::sync::Mutex::new(None)),
         fail_notify: Arc::new(Notify::new()),
         status: Arc::clone(&status),

@@ -139,13 +139,14 @@ async fn delivered_at(delivery: DeliveryFuture, metrics: &Metrics) -> Result<i64
 
 impl ChangelogWriter {
     /// Opens the writer of changelog partition `partition`, which copies
-    /// store partition `state`. Its producer is transactional, with the id
-    /// every writer of this partition uses, on any instance
-    /// (`<topic>.<partition>`): opening it fences every earlier writer, so
-    /// the broker refuses a zombie's copy (an instance that lost the
-    /// partition but has not noticed) from then on, and a copy one of them
-    /// left open is aborted, never read. Open it before the restore reads
-    /// the partition: nothing an earlier owner sends can land after that.
+    /// store partition `state`. With [`Fencing::Transactions`] its producer
+    /// is its own and transactional, with the id every writer of this
+    /// partition uses, on any instance (`<topic>.<partition>`): opening it
+    /// fences every earlier writer, so the broker refuses a zombie's copy
+    /// (an instance that lost the partition but has not noticed) from then
+    /// on, and a copy one of them left open is aborted, never read. Open it
+    /// before the restore reads the partition: nothing an earlier owner
+    /// sends can land after that.
     pub async fn open(
         kafka: &KafkaConfig,
         fencing: Fencing,
