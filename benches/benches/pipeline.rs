@@ -67,9 +67,9 @@ struct Population {
     events_per_sec: f64,
 }
 
-/// `verdict replay --state-dir` as the CLI runs it: three threads (decode ‖
-/// features, score, rules ‖ encode and write decisions) on the machine's
-/// cores, RocksDB state checkpointed every `CHECKPOINT_EVERY` events and at
+/// `verdict replay --state-dir` as the CLI runs it: four threads (decode ‖
+/// keyed features ‖ derived features, score, rules ‖ encode and write
+/// decisions) on the machine's cores, RocksDB state checkpointed every `CHECKPOINT_EVERY` events and at
 /// the end. Two populations: the README's data set shape (20k users, an
 /// event every 4 s, nearly every key hot) and issue 16's many-keys one
 /// (100k users, 1M events over ten days: most keys new, state that outgrows

@@ -16,7 +16,7 @@ use crate::contract::dlq::{self, Origin};
 use crate::contract::{DecodeConfig, decode};
 use crate::dataflow::Dataflow;
 use crate::feature_log::FeatureLog;
-use crate::pipeline::{Batch, DecisionClock, DecisionEmitter, Pipeline};
+use crate::pipeline::{Batch, Deciding, DecisionClock, DecisionEmitter, Keyed};
 
 /// Lines between the checkpoints of a replay over a durable store: about 5 s
 /// of replay work, the order of a stream processor's checkpoint interval
@@ -63,22 +63,31 @@ impl ReplaySummary {
 /// Decoded events of consecutive lines, with their line numbers.
 type Decoded = Vec<(crate::contract::Event, i64)>;
 
-/// What the pipeline thread hands the writer thread.
-enum ToWriter {
-    /// A decided batch, with the label of the model that scored it (boxed:
-    /// a batch's column headers are large next to a flush request).
-    Batch(Box<Batch>, Option<String>),
+/// What one of the threads after the decoder hands the next.
+enum Handoff<T> {
+    /// A batch (boxed: a batch's column headers are large next to a flush
+    /// request), with what the next thread needs to know about it.
+    Batch(Box<Batch>, T),
     /// Everything handed over before is written and flushed: answer on it.
     Flush(std::sync::mpsc::SyncSender<()>),
 }
 
+/// A batch with its keyed features, to the deciding thread.
+type ToDecider = Handoff<()>;
+
+/// A decided batch, with the label of the model that scored it, to the
+/// writer.
+type ToWriter = Handoff<Option<String>>;
+
 /// Runs the pipeline over `opts.input`.
 ///
-/// Three threads, so both cores work: a decoder reads and validates lines
+/// Four threads, so both cores work: a decoder reads and validates lines
 /// (writing rejections to the DLQ file) and hands batches of events, in file
-/// order, to the pipeline thread (features, score, rules), which hands each
-/// decided batch to a writer (decisions encoded and written, the feature
-/// log, the counts) and takes an emptied one back. Channels are small and
+/// order, to the keyed thread (the keyed features, and the checkpoints). It
+/// hands each batch to the deciding thread (derived features, score, rules;
+/// see [`crate::pipeline::Pipeline::split`]), which hands it to a writer
+/// (decisions encoded and written, the feature log, the counts), which gives
+/// the emptied batch back to the keyed thread. Channels are small and
 /// bounded, and order is kept end to end, so the output is deterministic.
 /// A checkpoint first waits for the writer to flush every decision before
 /// it: what the store says is done is on disk.
@@ -105,10 +114,12 @@ pub fn replay_with_progress(
         Some(p) => Some(FeatureLog::create(p)?),
         None => None,
     };
-    let mut runner = Runner::new(dataflow.pipeline(0)?, opts.batch_size);
+    let (keyed, deciding) = dataflow.pipeline(0)?.split();
+    let mut runner = Runner::new(keyed, opts.batch_size);
     let batch_size = opts.batch_size.max(1);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Decoded>();
+    let (to_decider, decider_rx) = std::sync::mpsc::sync_channel::<ToDecider>(4);
     let (to_writer, writer_rx) = std::sync::mpsc::sync_channel::<ToWriter>(4);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Batch>();
     let mut checkpointed = 0u64;
@@ -122,12 +133,13 @@ pub fn replay_with_progress(
             };
             decode_lines(lines, dlq_out, opts, dataflow, tx, recycle_rx)
         });
+        let decider = scope.spawn(move || decide_batches(deciding, decider_rx, to_writer));
         let writer =
             scope.spawn(move || write_decisions(out, features, dataflow, writer_rx, free_tx));
-        let flush = |to_writer: &std::sync::mpsc::SyncSender<ToWriter>| {
+        let flush = |to_decider: &std::sync::mpsc::SyncSender<ToDecider>| {
             let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
             // A closed channel means the writer failed: it reports why.
-            if to_writer.send(ToWriter::Flush(ack_tx)).is_ok() {
+            if to_decider.send(Handoff::Flush(ack_tx)).is_ok() {
                 let _ = ack_rx.recv();
             }
         };
@@ -141,17 +153,16 @@ pub fn replay_with_progress(
             if runner.batch.is_empty() {
                 continue;
             }
-            runner.pipeline.process(&mut runner.batch);
+            runner.keyed.features(&mut runner.batch);
             let next = free_rx.try_recv().unwrap_or_else(|_| runner.empty_batch());
-            let decided = Box::new(std::mem::replace(&mut runner.batch, next));
-            let model = runner.pipeline.score.model_label.clone();
-            if to_writer.send(ToWriter::Batch(decided, model)).is_err() {
+            let keyed = Box::new(std::mem::replace(&mut runner.batch, next));
+            if to_decider.send(Handoff::Batch(keyed, ())).is_err() {
                 break; // the writer failed; it reports why
             }
             if let Some(every) = opts.checkpoint_every
                 && runner.next_line - checkpointed >= every.max(1)
             {
-                flush(&to_writer);
+                flush(&to_decider);
                 let t = Instant::now();
                 if let Err(e) = runner.checkpoint() {
                     pipeline_result = Err(e);
@@ -161,7 +172,10 @@ pub fn replay_with_progress(
                 checkpointed = runner.next_line;
             }
         }
-        drop(to_writer);
+        drop(to_decider);
+        decider
+            .join()
+            .map_err(|_| anyhow::anyhow!("deciding thread panicked"))?;
         let written = writer
             .join()
             .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
@@ -185,6 +199,28 @@ pub fn replay_with_progress(
     Ok(summary)
 }
 
+/// The deciding thread: derived features, score and rules of each batch, in
+/// order, handed on to the writer with the label of the model that scored
+/// it; a flush request is passed on behind them.
+fn decide_batches(
+    mut deciding: Deciding,
+    batches: std::sync::mpsc::Receiver<ToDecider>,
+    to_writer: std::sync::mpsc::SyncSender<ToWriter>,
+) {
+    for msg in batches {
+        let handoff = match msg {
+            Handoff::Batch(mut batch, ()) => {
+                deciding.decide(&mut batch);
+                Handoff::Batch(batch, deciding.score.model_label.clone())
+            }
+            Handoff::Flush(ack) => Handoff::Flush(ack),
+        };
+        if to_writer.send(handoff).is_err() {
+            return; // the writer failed; it reports why
+        }
+    }
+}
+
 /// The writer thread: encodes and writes each decided batch's decisions,
 /// appends its features to the log, counts actions, and hands the emptied
 /// batch back. Returns the counts once the pipeline thread hangs up.
@@ -199,8 +235,8 @@ fn write_decisions(
     let mut emitter = DecisionEmitter::new();
     for msg in batches {
         let (mut batch, model) = match msg {
-            ToWriter::Batch(batch, model) => (*batch, model),
-            ToWriter::Flush(ack) => {
+            Handoff::Batch(batch, model) => (*batch, model),
+            Handoff::Flush(ack) => {
                 out.flush()?;
                 let _ = ack.send(());
                 continue;
@@ -317,9 +353,9 @@ fn decode_lines(
     Ok((lines, rejected))
 }
 
-/// One partition's pipeline and the batch it fills.
+/// One partition's keyed half and the batch it fills.
 struct Runner {
-    pipeline: Pipeline,
+    keyed: Keyed,
     batch: Batch,
     /// Replays are not bound by the live SLA: the model always gets to answer.
     far_deadline: Instant,
@@ -331,9 +367,9 @@ struct Runner {
 impl Runner {
     const BUDGET: Duration = Duration::from_secs(3600);
 
-    fn new(pipeline: Pipeline, batch_size: usize) -> Self {
+    fn new(keyed: Keyed, batch_size: usize) -> Self {
         let mut runner = Runner {
-            pipeline,
+            keyed,
             batch: Batch::default(),
             far_deadline: Instant::now() + Self::BUDGET,
             next_line: 0,
@@ -350,11 +386,10 @@ impl Runner {
         batch
     }
 
-    /// Persists the state with the next line to read, in one atomic batch:
-    /// every stage prepared, the batch written on this thread, every stage
-    /// finished.
+    /// Persists the state with the next line to read, in one atomic batch
+    /// written on this thread.
     fn checkpoint(&mut self) -> anyhow::Result<()> {
-        self.pipeline
+        self.keyed
             .checkpoint(self.next_line as i64)
             .map_err(|e| anyhow::anyhow!("checkpoint at line {}: {e}", self.next_line))
     }

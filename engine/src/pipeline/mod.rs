@@ -214,41 +214,37 @@ impl Pipeline {
     /// feature stage's scope. A home partition fills in its key owners'
     /// answers before [`Self::decide`].
     pub fn features(&mut self, batch: &mut Batch) {
-        // The rule set is read once per batch; the feature layout follows it.
-        let rules = self.rules.current();
-        batch.begin(&rules);
-        self.features.sync_rules(&rules);
-        self.timed(batch, |p| &mut p.features);
+        keyed_features(&mut self.features, &self.rules, &self.metrics, batch);
     }
 
     /// The second half: derived features, score and rules, with the rule
     /// set the batch began with.
     pub fn decide(&mut self, batch: &mut Batch) {
-        let rules = Arc::clone(batch.rules.as_ref().expect("batch begun"));
-        let width = batch.width.max(1);
-        for (event, row) in batch.events.iter().zip(batch.features.chunks_mut(width)) {
-            rules.derive(event, row);
-        }
-        self.timed(batch, |p| &mut p.score);
-        self.timed(batch, |p| &mut p.rules);
-        let started = std::time::Instant::now();
-        self.score.explain(batch);
-        self.metrics
-            .stage_duration
-            .with_label_values(&["explain"])
-            .observe(started.elapsed().as_secs_f64());
+        decide(&mut self.score, &mut self.rules, &self.metrics, batch);
     }
 
-    /// Runs one stage over the batch, timed under its name.
-    fn timed(&mut self, batch: &mut Batch, stage: impl FnOnce(&mut Self) -> &mut dyn Stage) {
-        let started = std::time::Instant::now();
-        let stage = stage(self);
-        let name = stage.name();
-        stage.process(batch);
-        self.metrics
-            .stage_duration
-            .with_label_values(&[name])
-            .observe(started.elapsed().as_secs_f64());
+    /// The pipeline cut in two after its keyed features, for two threads
+    /// (a replay's): [`Keyed::features`] then [`Deciding::decide`] on a
+    /// batch is [`Self::process`]. The keyed half keeps the state, and with
+    /// it every checkpoint: the stages after it keep none.
+    pub fn split(self) -> (Keyed, Deciding) {
+        let Pipeline {
+            features,
+            score,
+            rules,
+            metrics,
+        } = self;
+        let keyed = Keyed {
+            features,
+            rules: rules.clone(),
+            metrics: Arc::clone(&metrics),
+        };
+        let deciding = Deciding {
+            score,
+            rules,
+            metrics,
+        };
+        (keyed, deciding)
     }
 
     pub fn on_watermark(&mut self, watermark_ms: i64) {
@@ -313,4 +309,84 @@ impl Pipeline {
             stage.on_timer();
         }
     }
+}
+
+/// The keyed half of a [`Pipeline::split`]: the feature stage, and the
+/// partition's checkpoints.
+pub struct Keyed {
+    pub features: FeatureStage,
+    rules: RuleStage,
+    metrics: Arc<Metrics>,
+}
+
+impl Keyed {
+    /// [`Pipeline::features`].
+    pub fn features(&mut self, batch: &mut Batch) {
+        keyed_features(&mut self.features, &self.rules, &self.metrics, batch);
+    }
+
+    /// [`Pipeline::checkpoint`]: of the stages, only the feature stage has
+    /// anything to persist.
+    pub fn checkpoint(&mut self, next_offset: i64) -> Result<(), StageError> {
+        match self.features.prepare_checkpoint(next_offset)? {
+            Some(prepared) => self.features.finish_checkpoint(prepared.write()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The other half of a [`Pipeline::split`]: derived features, score and
+/// rules.
+pub struct Deciding {
+    pub score: ScoreStage,
+    rules: RuleStage,
+    metrics: Arc<Metrics>,
+}
+
+impl Deciding {
+    /// [`Pipeline::decide`].
+    pub fn decide(&mut self, batch: &mut Batch) {
+        decide(&mut self.score, &mut self.rules, &self.metrics, batch);
+    }
+}
+
+/// [`Pipeline::features`], on the stages it reads.
+fn keyed_features(
+    features: &mut FeatureStage,
+    rules: &RuleStage,
+    metrics: &Metrics,
+    batch: &mut Batch,
+) {
+    // The rule set is read once per batch; the feature layout follows it.
+    let current = rules.current();
+    batch.begin(&current);
+    features.sync_rules(&current);
+    timed(metrics, features, batch);
+}
+
+/// [`Pipeline::decide`], on the stages it runs.
+fn decide(score: &mut ScoreStage, rules: &mut RuleStage, metrics: &Metrics, batch: &mut Batch) {
+    let set = Arc::clone(batch.rules.as_ref().expect("batch begun"));
+    let width = batch.width.max(1);
+    for (event, row) in batch.events.iter().zip(batch.features.chunks_mut(width)) {
+        set.derive(event, row);
+    }
+    timed(metrics, score, batch);
+    timed(metrics, rules, batch);
+    let started = std::time::Instant::now();
+    score.explain(batch);
+    metrics
+        .stage_duration
+        .with_label_values(&["explain"])
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Runs one stage over the batch, timed under its name.
+fn timed(metrics: &Metrics, stage: &mut dyn Stage, batch: &mut Batch) {
+    let started = std::time::Instant::now();
+    stage.process(batch);
+    metrics
+        .stage_duration
+        .with_label_values(&[stage.name()])
+        .observe(started.elapsed().as_secs_f64());
 }

@@ -8,6 +8,7 @@ use verdict_rules::RuleSet;
 use super::{Batch, Stage};
 use crate::metrics::Metrics;
 
+#[derive(Clone)]
 pub struct RuleStage {
     rules: Arc<ArcSwap<RuleSet>>,
     metrics: Arc<Metrics>,
