@@ -174,3 +174,27 @@ fn replay_decides_each_valid_line_once_and_is_byte_identical_across_runs() {
         );
     }
 }
+
+/// A replay checkpoints through the keyed half of a split pipeline alone
+/// (`Pipeline::split`): that is whole only while the stages after the
+/// keyed features have nothing to persist.
+#[test]
+fn only_the_feature_stage_has_a_checkpoint() {
+    use verdict_engine::pipeline::Stage;
+    let dir = tempfile::tempdir().unwrap();
+    let d = verdict_engine::defaults::extract(dir.path()).unwrap();
+    let dataflow = Dataflow::build(
+        Dataflow::fixed_rules(&d.rules_dir).unwrap(),
+        Some(&d.model_dir),
+        Arc::new(Metrics::new()),
+        Some(dir.path().join("state").as_path()),
+        Default::default(),
+    )
+    .unwrap();
+    let mut pipeline = dataflow.pipeline(0).unwrap();
+    assert!(pipeline.score.prepare_checkpoint(1).unwrap().is_none());
+    assert!(pipeline.rules.prepare_checkpoint(1).unwrap().is_none());
+    let (mut keyed, _) = pipeline.split();
+    keyed.checkpoint(1).unwrap();
+    assert_eq!(keyed.features.checkpointed_offset(), Some(1));
+}
