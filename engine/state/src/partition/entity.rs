@@ -72,8 +72,10 @@ pub(super) type Failure = Option<(ErrorClass, String)>;
 /// Reads new hot entities, given as `(group, key)`, in ONE multi-get of
 /// their entity records and (for users) history records, and builds them.
 /// A failure is remembered in `failed` and answered with empty state.
+/// `store` is `None` where it is known to hold none of them: they are built
+/// empty without a read.
 pub(super) fn fetch_entities(
-    store: &dyn StateStore,
+    store: Option<&dyn StateStore>,
     partition: i32,
     keyed: &[KeyedState],
     wanted: &[(GroupShape<'_>, &[u8])],
@@ -95,10 +97,13 @@ pub(super) fn fetch_entities(
         }
     }
     let refs: Vec<&[u8]> = record_keys.iter().map(Vec::as_slice).collect();
-    let values = store.multi_get(&refs).unwrap_or_else(|e| {
-        failed.get_or_insert_with(|| (e.class(), e.to_string()));
-        vec![None; refs.len()]
-    });
+    let values = match store {
+        Some(store) => store.multi_get(&refs).unwrap_or_else(|e| {
+            failed.get_or_insert_with(|| (e.class(), e.to_string()));
+            vec![None; refs.len()]
+        }),
+        None => vec![None; refs.len()],
+    };
     // A record whose expiry day a checkpoint's sweep has passed is gone
     // once that checkpoint lands: read it as absent even while the batch
     // deleting it is still being written.

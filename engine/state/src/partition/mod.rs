@@ -103,6 +103,13 @@ pub struct PartitionState {
     slots: Vec<usize>,
     /// The owner's meta record for the next checkpoint ([`Self::set_meta`]).
     meta: Option<Vec<u8>>,
+    /// The store held no record of this partition when it opened (a fresh
+    /// store: a replay's, a first start) and no checkpoint has been
+    /// prepared since. Every entity not hot is then new, and reading the
+    /// store for it could only miss: nothing is evicted before a
+    /// checkpoint lands, and nothing else writes the partition's keys while
+    /// it is open (a restore runs before, see `open`).
+    unwritten: bool,
 }
 
 impl std::fmt::Debug for PartitionState {
@@ -137,6 +144,7 @@ impl PartitionState {
             Some(m) => (Some(m.offset), m.watermark, m.epoch, m.registry),
             None => (None, i64::MIN, 0, Vec::new()),
         };
+        let unwritten = offset.is_none() && !holds_records(&*store, partition)?;
         let mut st = PartitionState {
             store,
             partition,
@@ -156,6 +164,7 @@ impl PartitionState {
             keys: Vec::new(),
             slots: Vec::new(),
             meta: None,
+            unwritten,
         };
         st.install_features(features, false);
         Ok(st)
@@ -303,7 +312,7 @@ impl PartitionState {
             .map(|(&(gi, ..), k)| (groups[gi].shape(), &**k))
             .collect();
         let entities = fetch_entities(
-            &*self.store,
+            (!self.unwritten).then_some(&*self.store),
             self.partition,
             &self.layout.keyed,
             &wanted,
@@ -355,6 +364,7 @@ impl PartitionState {
             scratch,
             numkey,
             checkpoints,
+            unwritten,
             ..
         } = self;
         let Layout {
@@ -385,7 +395,7 @@ impl PartitionState {
                     };
                     let wanted = [(shape, key)];
                     let mut e = fetch_entities(
-                        &**store,
+                        (!*unwritten).then_some(&**store),
                         *partition,
                         keyed,
                         &wanted,
@@ -448,6 +458,8 @@ impl PartitionState {
         &mut self,
         next_offset: i64,
     ) -> Result<PreparedCheckpoint, StateError> {
+        // From here on the store may hold what this batch writes.
+        self.unwritten = false;
         let src = Source {
             store: &self.store,
             partition: self.partition,
@@ -508,4 +520,16 @@ impl PartitionState {
         let (s, e) = keys::partition_range(self.partition);
         self.store.approximate_size(&s, &e)
     }
+}
+
+/// Whether the store holds any record of `partition` (its keys share one
+/// prefix): one step of a scan.
+fn holds_records(store: &dyn StateStore, partition: i32) -> Result<bool, StateError> {
+    let (start, end) = keys::partition_range(partition);
+    let mut any = false;
+    store.scan(&start, &end, &mut |_, _| {
+        any = true;
+        false
+    })?;
+    Ok(any)
 }
