@@ -50,7 +50,7 @@ mod window;
 pub use config::StateConfig;
 pub use error::{ErrorClass, StateError};
 pub use lookahead::LOOKAHEAD_EVENTS;
-pub use partition::{PartitionState, PreparedCheckpoint, StateStats};
+pub use partition::{PartitionState, PreparedCheckpoint, StateStats, holds_state};
 pub use store::batch::{BatchOp, WriteBatch};
 pub use store::memory::MemoryStore;
 pub use store::rocks;

@@ -73,7 +73,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use verdict_state::keys::{changelog_position_key, checkpoint_key, partition_range};
-use verdict_state::{StateStore, WriteBatch};
+use verdict_state::{StateStore, WriteBatch, holds_state};
 
 pub use copies::position_value;
 use copies::{Copies, Record, Tag};
@@ -186,7 +186,7 @@ pub async fn bring_up_to_date(
         }
     }
     if local == Some(SEEDING) || high <= low {
-        if local == Some(SEEDING) || has_state(store, state)? {
+        if local == Some(SEEDING) || holds_state(store, state)? {
             begin();
             done.outcome = Outcome::Seeded;
             done.position = Some(seed(writer, store).await?);
@@ -398,18 +398,6 @@ async fn seed(writer: &mut ChangelogWriter, store: &dyn StateStore) -> anyhow::R
 /// The position of a store whose copy to the changelog has not landed yet
 /// (no changelog offset is negative).
 const SEEDING: i64 = -1;
-
-/// Whether the partition has any state besides its changelog position.
-fn has_state(store: &dyn StateStore, p: i32) -> anyhow::Result<bool> {
-    let skip = changelog_position_key(p);
-    let (start, end) = partition_range(p);
-    let mut any = false;
-    store.scan(&start, &end, &mut |k, _| {
-        any = k != skip.as_slice();
-        !any
-    })?;
-    Ok(any)
-}
 
 /// Re-publishes the committed value of each key of an unfinished copy
 /// (a tombstone where it has none), then a marker, before anything else is

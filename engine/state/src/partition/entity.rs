@@ -83,17 +83,21 @@ pub(super) fn fetch_entities(
     in_flight: InFlight<'_>,
     failed: &mut Failure,
 ) -> Vec<Entity> {
-    let mut record_keys: Vec<Vec<u8>> = Vec::with_capacity(2 * wanted.len());
-    for (g, key) in wanted {
-        if !g.states.is_empty() {
-            let mut k = Vec::new();
-            keys::entity_key(&mut k, partition, g.field, key);
-            record_keys.push(k);
-        }
-        if g.history {
-            let mut k = Vec::new();
-            keys::history_key(&mut k, partition, key);
-            record_keys.push(k);
+    let mut record_keys: Vec<Vec<u8>> = Vec::new();
+    // Without a read there are no keys to build: every record is absent.
+    if store.is_some() {
+        record_keys.reserve(2 * wanted.len());
+        for (g, key) in wanted {
+            if !g.states.is_empty() {
+                let mut k = Vec::new();
+                keys::entity_key(&mut k, partition, g.field, key);
+                record_keys.push(k);
+            }
+            if g.history {
+                let mut k = Vec::new();
+                keys::history_key(&mut k, partition, key);
+                record_keys.push(k);
+            }
         }
     }
     let refs: Vec<&[u8]> = record_keys.iter().map(Vec::as_slice).collect();
@@ -102,7 +106,7 @@ pub(super) fn fetch_entities(
             failed.get_or_insert_with(|| (e.class(), e.to_string()));
             vec![None; refs.len()]
         }),
-        None => vec![None; refs.len()],
+        None => Vec::new(),
     };
     // A record whose expiry day a checkpoint's sweep has passed is gone
     // once that checkpoint lands: read it as absent even while the batch

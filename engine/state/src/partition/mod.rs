@@ -103,7 +103,7 @@ pub struct PartitionState {
     slots: Vec<usize>,
     /// The owner's meta record for the next checkpoint ([`Self::set_meta`]).
     meta: Option<Vec<u8>>,
-    /// The store held no record of this partition when it opened (a fresh
+    /// The store held no state of this partition when it opened (a fresh
     /// store: a replay's, a first start) and no checkpoint has been
     /// prepared since. Every entity not hot is then new, and reading the
     /// store for it could only miss: nothing is evicted before a
@@ -144,7 +144,7 @@ impl PartitionState {
             Some(m) => (Some(m.offset), m.watermark, m.epoch, m.registry),
             None => (None, i64::MIN, 0, Vec::new()),
         };
-        let unwritten = offset.is_none() && !holds_records(&*store, partition)?;
+        let unwritten = offset.is_none() && !holds_state(&*store, partition)?;
         let mut st = PartitionState {
             store,
             partition,
@@ -522,14 +522,15 @@ impl PartitionState {
     }
 }
 
-/// Whether the store holds any record of `partition` (its keys share one
-/// prefix): one step of a scan.
-fn holds_records(store: &dyn StateStore, partition: i32) -> Result<bool, StateError> {
+/// Whether the store holds any state of `partition` besides its changelog
+/// position (its keys share one prefix; the scan stops at the first other).
+pub fn holds_state(store: &dyn StateStore, partition: i32) -> Result<bool, StateError> {
+    let skip = keys::changelog_position_key(partition);
     let (start, end) = keys::partition_range(partition);
     let mut any = false;
-    store.scan(&start, &end, &mut |_, _| {
-        any = true;
-        false
+    store.scan(&start, &end, &mut |k, _| {
+        any = k != skip.as_slice();
+        !any
     })?;
     Ok(any)
 }
