@@ -124,8 +124,6 @@ pub struct HomeHop {
     columns: Vec<Vec<usize>>,
     columns_version: String,
     answers: mpsc::UnboundedReceiver<Answer>,
-    /// (offset, field index) → the event's row in the batch.
-    pending: HashMap<(i64, usize), usize>,
     metrics: Arc<Metrics>,
 }
 
@@ -135,6 +133,29 @@ pub struct Joined {
     pub answered: usize,
     /// Answers that did not come in time or could not be used.
     pub missing: usize,
+}
+
+/// A batch whose home features are in and whose requests are out, waiting
+/// for their answers. A home keeps several in flight, in input order (see
+/// the worker's `joining`): each batch's wait overlaps the next ones'.
+pub struct Joining {
+    pub batch: Batch,
+    /// (offset, field index) → the event's row in the batch.
+    pending: HashMap<(i64, usize), usize>,
+    /// The rule set version the requests were made for, and its columns.
+    columns_version: String,
+    /// When the join gives up on the answers still missing (the batch's
+    /// earliest deadline, less the margin its decision needs).
+    pub until: tokio::time::Instant,
+    started: std::time::Instant,
+    joined: Joined,
+}
+
+impl Joining {
+    /// Every answer is in.
+    pub fn complete(&self) -> bool {
+        self.pending.is_empty()
+    }
 }
 
 impl HomeHop {
@@ -156,15 +177,19 @@ impl HomeHop {
             columns: Vec::new(),
             columns_version: String::new(),
             answers,
-            pending: HashMap::new(),
             metrics,
         }
     }
 
-    /// The requests of a batch whose home features are in: one per event
-    /// and remote field the event has a key for. `floor` is the home's last
-    /// checkpoint. The join then waits for their answers.
-    pub fn requests(&mut self, batch: &Batch, floor: i64) -> Vec<Outgoing> {
+    /// Starts the join of a batch whose home features are in: its
+    /// requests, one per event and remote field the event has a key for,
+    /// for the caller to send. `floor` is the home's last checkpoint.
+    pub fn start(
+        &mut self,
+        batch: Batch,
+        floor: i64,
+        until: tokio::time::Instant,
+    ) -> (Joining, Vec<Outgoing>) {
         let rules = batch.rules.as_ref().expect("batch begun");
         if self.columns_version != rules.version() {
             self.columns = self
@@ -174,10 +199,8 @@ impl HomeHop {
                 .collect();
             self.columns_version = rules.version().to_owned();
         }
-        self.pending.clear();
+        let mut pending = HashMap::new();
         let mut out = Vec::new();
-        // Drop answers that came after an earlier batch's join gave up.
-        while self.answers.try_recv().is_ok() {}
         for (i, event) in batch.events.iter().enumerate() {
             // The same request goes to every remote field's owner: encoded once.
             let mut payload = None;
@@ -194,7 +217,7 @@ impl HomeHop {
                     }
                     .encode()
                 });
-                self.pending.insert((batch.offsets[i], fi), i);
+                pending.insert((batch.offsets[i], fi), i);
                 out.push(Outgoing {
                     topic: self.topics[fi].clone(),
                     key,
@@ -202,59 +225,93 @@ impl HomeHop {
                 });
             }
         }
-        out
+        let joining = Joining {
+            batch,
+            pending,
+            columns_version: self.columns_version.clone(),
+            until,
+            started: std::time::Instant::now(),
+            joined: Joined::default(),
+        };
+        (joining, out)
     }
 
-    /// Fills in the answers to the batch's requests as they arrive, until
-    /// all are in or `until`; an event with an answer missing is marked
-    /// incomplete (decided on what is known, `degraded`).
-    pub async fn join(&mut self, batch: &mut Batch, until: tokio::time::Instant) -> Joined {
-        let mut joined = Joined::default();
-        let width = batch.width;
-        while !self.pending.is_empty() {
-            let answer = match tokio::time::timeout_at(until, self.answers.recv()).await {
-                Ok(Some(a)) => a,
-                Ok(None) | Err(_) => break,
-            };
-            let Some(fi) = self.fields.iter().position(|&f| f == answer.field) else {
-                continue;
-            };
-            // Another batch's answer (late, or a duplicate): not waited for.
-            let Some(i) = self.pending.remove(&(answer.offset, fi)) else {
-                continue;
-            };
-            let columns = &self.columns[fi];
-            let usable = answer.transaction_id == batch.events[i].transaction_id()
-                && answer.rules_version == self.columns_version;
-            match answer.values.filter(|v| usable && v.len() == columns.len()) {
-                Some(values) => {
-                    let row = &mut batch.features[i * width..(i + 1) * width];
-                    for (&c, v) in columns.iter().zip(values) {
-                        row[c] = v;
-                    }
-                    joined.answered += 1;
+    /// The next answer to any of this home's requests. Never ready once
+    /// the router has stopped: the joins then end at their limits.
+    pub async fn next_answer(&mut self) -> Answer {
+        match self.answers.recv().await {
+            Some(answer) => answer,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Fills `answer` into the batch of `joining` that waits for it, if
+    /// any: an answer no batch waits for (late after its join gave up, or
+    /// a duplicate) is dropped.
+    pub fn fill<'a>(&self, joining: impl IntoIterator<Item = &'a mut Joining>, answer: Answer) {
+        let Some(fi) = self.fields.iter().position(|&f| f == answer.field) else {
+            return;
+        };
+        let Some((j, i)) = joining
+            .into_iter()
+            .find_map(|j| j.pending.remove(&(answer.offset, fi)).map(|i| (j, i)))
+        else {
+            return;
+        };
+        // A rules reload since this batch started changed the columns.
+        let stale;
+        let columns = if j.columns_version == self.columns_version {
+            &self.columns[fi]
+        } else {
+            let rules = j.batch.rules.as_ref().expect("batch begun");
+            stale = columns(rules.features(), self.fields[fi]);
+            &stale
+        };
+        let batch = &mut j.batch;
+        let usable = answer.transaction_id == batch.events[i].transaction_id()
+            && answer.rules_version == j.columns_version;
+        match answer.values.filter(|v| usable && v.len() == columns.len()) {
+            Some(values) => {
+                let width = batch.width;
+                let row = &mut batch.features[i * width..(i + 1) * width];
+                for (&c, v) in columns.iter().zip(values) {
+                    row[c] = v;
                 }
-                None => {
-                    batch.incomplete[i] = true;
-                    joined.missing += 1;
-                }
+                j.joined.answered += 1;
+            }
+            None => {
+                batch.incomplete[i] = true;
+                j.joined.missing += 1;
             }
         }
-        for (_, i) in self.pending.drain() {
+    }
+
+    /// Ends a join: an event with an answer still missing is marked
+    /// incomplete (decided on what is known, `degraded`). Returns the
+    /// batch, ready to decide, and what the join got.
+    pub fn finish(&self, joining: Joining) -> (Batch, Joined) {
+        let Joining {
+            mut batch,
+            mut pending,
+            started,
+            mut joined,
+            ..
+        } = joining;
+        for (_, i) in pending.drain() {
             batch.incomplete[i] = true;
             joined.missing += 1;
         }
-        self.metrics
-            .rekey
+        let rekey = &self.metrics.rekey;
+        rekey.join.observe(started.elapsed().as_secs_f64());
+        rekey
             .answers
             .with_label_values(&["joined"])
             .inc_by(joined.answered as u64);
-        self.metrics
-            .rekey
+        rekey
             .answers
             .with_label_values(&["missing"])
             .inc_by(joined.missing as u64);
-        joined
+        (batch, joined)
     }
 }
 
@@ -497,3 +554,7 @@ impl OwnerHop {
         state.set_meta(self.ledger.encode());
     }
 }
+
+#[cfg(test)]
+#[path = "rekey_tests.rs"]
+mod tests;

@@ -6,6 +6,8 @@
 //!   fill the batch until batch-size or batch-wait
 //!   decode   ─(bad)─► DLQ record (original bytes, reason in headers)
 //!   pipeline ─► decisions ─► producer (idempotent), delivery futures kept in order
+//!     (a home with remote fields: requests out, then on with the next batches;
+//!      each batch decided, in order, once its answers are in: worker/join.rs)
 //!   every checkpoint-interval, and on stop:
 //!       await the previous checkpoint's write
 //!       ─► encode state + next offset into one batch (the worker's share)
@@ -50,7 +52,7 @@ use super::checkpointing::{beside, staggered};
 use super::deps::WorkerDeps;
 use super::dlq::DeadLetter;
 use super::handle::{Routed, StopSignal, WorkerHandle};
-use super::rekey::{HomeHop, OwnerHop, unit_parts};
+use super::rekey::{HomeHop, Joining, OwnerHop, unit_parts};
 use super::restore::{RESUME_TICKS, restore};
 use crate::contract::decode::{DecodeConfig, TimeCheck, decode};
 use crate::contract::dlq::Rejection;
@@ -61,6 +63,8 @@ use crate::pipeline::{
     PreparedCheckpoints, Remedy, StageError,
 };
 use crate::rekey::{Request, Unit};
+
+mod join;
 
 /// Starts the worker of `partition` on a thread of its own, with a
 /// single-threaded runtime for its awaits (the channel from the router,
@@ -169,6 +173,10 @@ struct Worker {
     topic: String,
     /// A home's side of the re-keying hop, when it has remote fields.
     hop: Option<HomeHop>,
+    /// Its batches waiting for answers, oldest first (`worker/join.rs`),
+    /// and emptied batches to reuse.
+    joining: VecDeque<Joining>,
+    spare: Vec<Batch>,
     /// A key owner's side.
     owner: Option<OwnerHop>,
     deps: WorkerDeps,
@@ -245,6 +253,8 @@ impl Worker {
             unit,
             topic,
             hop,
+            joining: VecDeque::new(),
+            spare: Vec::new(),
             owner,
             rx,
             stop,
@@ -285,10 +295,17 @@ impl Worker {
             if self.writing.as_ref().is_some_and(|w| !w.done.is_empty()) {
                 self.land().await?;
             }
+            let join_limit = self.join_limit();
             tokio::select! {
                 biased;
                 _ = self.stop.raised() => break,
-                msg = self.rx.recv() => {
+                answer = join::next_answer(&mut self.hop), if join_limit.is_some() => {
+                    self.fill_answer(answer);
+                    self.finish_joins().await?;
+                }
+                _ = tokio::time::sleep_until(join_limit.unwrap_or_else(tokio::time::Instant::now)),
+                    if join_limit.is_some() => self.finish_joins().await?,
+                msg = self.rx.recv(), if self.joining.len() < join::MAX_JOINING => {
                     let Some(first) = msg else { break };
                     pending.push(first);
                     let until = tokio::time::Instant::now() + Duration::from_millis(engine.batch_wait_ms);
@@ -312,9 +329,11 @@ impl Worker {
             if self.last_checkpoint.elapsed()
                 >= Duration::from_millis(engine.checkpoint_interval_ms)
             {
+                self.drain_joins().await?;
                 self.checkpoint().await?;
             }
         }
+        self.drain_joins().await?;
         self.checkpoint().await?;
         self.land().await?;
         self.commit_final().await;
@@ -408,7 +427,6 @@ impl Worker {
             return self.answer(pending).await;
         }
         let metrics = Arc::clone(&self.deps.dataflow.metrics);
-        let cfg = Arc::clone(&self.deps.config);
         let now_ms = chrono::Utc::now().timestamp_millis();
         if let TimeCheck::Clock { now_ms: n, .. } = &mut self.decode.time {
             *n = now_ms;
@@ -436,13 +454,25 @@ impl Worker {
         self.last_event_at = Instant::now();
         metrics.batch_size.observe(self.batch.len() as f64);
         self.pipeline.features(&mut self.batch);
-        self.join().await?;
+        if self.hop.is_some() {
+            return self.start_join().await;
+        }
         self.pipeline.decide(&mut self.batch);
+        let batch = std::mem::take(&mut self.batch);
+        let emitted = self.emit(&batch).await;
+        self.batch = batch;
+        emitted
+    }
+
+    /// Sends a decided batch's decisions (and its feature log rows).
+    async fn emit(&mut self, batch: &Batch) -> anyhow::Result<()> {
+        let metrics = Arc::clone(&self.deps.dataflow.metrics);
+        let cfg = Arc::clone(&self.deps.config);
         let model = self.pipeline.score.model_label.clone();
         let outbox = &mut self.outbox;
         outbox.clear();
         self.emitter.emit(
-            &self.batch,
+            batch,
             DecisionClock::Wall,
             model.as_deref(),
             &metrics,
@@ -451,7 +481,7 @@ impl Worker {
             },
         );
         if let Some(sink) = &self.deps.dataflow.feature_sink {
-            sink.send(Rows::of(&self.batch, model.as_deref()));
+            sink.send(Rows::of(batch, model.as_deref()));
         }
         let mut outbox = std::mem::take(&mut self.outbox);
         for (id, json) in &outbox {
@@ -487,35 +517,6 @@ impl Worker {
         }
         self.redelivered = false;
         self.resume_from.is_some_and(|r| offset < r)
-    }
-
-    /// Asks the key owners for the batch's remote features and waits for
-    /// their answers until the earliest deadline allows (leaving the model
-    /// and the rules their margin).
-    async fn join(&mut self) -> anyhow::Result<()> {
-        let Some(hop) = &mut self.hop else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        let requests = hop.requests(&self.batch, self.checkpointed.unwrap_or(0));
-        if requests.is_empty() {
-            return Ok(());
-        }
-        for r in &requests {
-            let record = FutureRecord::<str, [u8]>::to(&r.topic)
-                .key(r.key.as_str())
-                .payload(&r.payload);
-            self.send(record).await?;
-        }
-        let earliest = self.batch.deadlines.iter().min().copied();
-        let until = earliest
-            .and_then(|d| d.checked_sub(JOIN_MARGIN))
-            .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
-        let hop = self.hop.as_mut().expect("checked above");
-        hop.join(&mut self.batch, until).await;
-        let metrics = &self.deps.dataflow.metrics;
-        metrics.rekey.join.observe(started.elapsed().as_secs_f64());
-        Ok(())
     }
 
     /// A key owner's batch: each request's event applied to the field's
