@@ -283,6 +283,12 @@ impl Worker {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending: Vec<Routed> = Vec::with_capacity(engine.batch_size);
+        // A key owner answers with what has come in: its batch wait would be
+        // paid by every joining home.
+        let batch_wait = match self.owner {
+            Some(_) => Duration::ZERO,
+            None => Duration::from_millis(engine.batch_wait_ms),
+        };
         loop {
             if self.stop.is_raised() {
                 break;
@@ -308,7 +314,7 @@ impl Worker {
                 msg = self.rx.recv(), if self.joining.len() < join::MAX_JOINING => {
                     let Some(first) = msg else { break };
                     pending.push(first);
-                    let until = tokio::time::Instant::now() + Duration::from_millis(engine.batch_wait_ms);
+                    let until = tokio::time::Instant::now() + batch_wait;
                     while pending.len() < engine.batch_size {
                         match self.rx.try_recv() {
                             Ok(m) => pending.push(m),
