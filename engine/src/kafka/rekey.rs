@@ -21,7 +21,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use verdict_rules::Field;
 use verdict_rules::input::Transaction;
@@ -39,6 +39,17 @@ use verdict_state::PartitionState;
 
 /// How long requests and answers are kept.
 const RETENTION_MS: &str = "86400000";
+
+const FETCH_WAIT: &str = "fetch.wait.max.ms";
+
+/// The answer reader's fetch wait, unless `kafka.properties` or
+/// `kafka.consumer-properties` set one: every joined decision waits for
+/// its fetch, and a broker that holds a fetch until this expires (tansu,
+/// librdkafka's mock cluster) would add up to the engine's 5 ms to each.
+/// An idle reader then sends up to a thousand fetches a second, one
+/// consumer per instance; a Kafka broker answers a fetch when data
+/// arrives, so there it costs only those requests.
+const ANSWER_FETCH_WAIT_MS: &str = "1";
 
 /// Every internal topic the hop needs: `(name, compacted)`.
 pub fn topics(kafka: &KafkaConfig, plan: &RekeyPlan) -> Vec<(String, bool)> {
@@ -315,6 +326,25 @@ impl HomeHop {
     }
 }
 
+/// The answer reader's client settings: the engine's consumer, outside the
+/// group, with its own fetch wait ([`ANSWER_FETCH_WAIT_MS`]) unless the
+/// configuration sets one.
+fn reader_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = client_config(kafka, Role::Consumer);
+    config
+        .set("group.id", format!("{}.features-reader", kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "latest")
+        .remove("group.instance.id");
+    let configured = [&kafka.properties, &kafka.consumer_properties]
+        .iter()
+        .any(|props| props.contains_key(FETCH_WAIT));
+    if !configured {
+        config.set(FETCH_WAIT, ANSWER_FETCH_WAIT_MS);
+    }
+    config
+}
+
 /// Reads `<group-id>.features` for the homes of this instance and hands each
 /// answer to its home: one consumer, outside the group, shared by every
 /// home worker (the map is the one thing they share).
@@ -327,14 +357,8 @@ pub struct AnswerRouter {
 
 impl AnswerRouter {
     pub fn new(kafka: &KafkaConfig, metrics: Arc<Metrics>) -> anyhow::Result<Arc<AnswerRouter>> {
-        let mut config = client_config(kafka, Role::Consumer);
-        config
-            .set("group.id", format!("{}.features-reader", kafka.group_id))
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "latest")
-            .remove("group.instance.id");
         Ok(Arc::new(AnswerRouter {
-            consumer: config.create()?,
+            consumer: reader_config(kafka).create()?,
             topic: answer_topic(&kafka.group_id),
             routes: DashMap::new(),
             metrics,

@@ -123,3 +123,31 @@ fn a_join_that_ends_before_its_answers_marks_their_events_incomplete() {
     assert_eq!((joined.answered, joined.missing), (2, 2));
     assert_eq!(batch.incomplete, [false, true]);
 }
+
+#[test]
+fn the_answer_reader_waits_a_millisecond_per_fetch_unless_configured() {
+    let mut kafka = KafkaConfig::default();
+    let reader = reader_config(&kafka);
+    assert_eq!(reader.get("fetch.wait.max.ms"), Some(ANSWER_FETCH_WAIT_MS));
+    assert_eq!(reader.get("group.instance.id"), None);
+    assert!(
+        reader
+            .get("group.id")
+            .unwrap()
+            .ends_with(".features-reader")
+    );
+    // The engine's consumer keeps its own.
+    assert_eq!(
+        client_config(&kafka, Role::Consumer).get("fetch.wait.max.ms"),
+        Some("5")
+    );
+    kafka
+        .consumer_properties
+        .insert("fetch.wait.max.ms".into(), "50".into());
+    assert_eq!(reader_config(&kafka).get("fetch.wait.max.ms"), Some("50"));
+    kafka.consumer_properties.clear();
+    kafka
+        .properties
+        .insert("fetch.wait.max.ms".into(), "20".into());
+    assert_eq!(reader_config(&kafka).get("fetch.wait.max.ms"), Some("20"));
+}
