@@ -24,10 +24,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::config::Config;
 use crate::dataflow::Dataflow;
 use crate::generate::{Generator, GeneratorConfig};
-use crate::kafka::{Role, client_config, run_engine};
+use crate::kafka::{FETCH_WAIT, Role, client_config, run_engine};
 use crate::status::EngineStatus;
-
-const FETCH_WAIT: &str = "fetch.wait.max.ms";
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {

@@ -27,6 +27,9 @@
 
 use rdkafka::ClientConfig;
 
+/// The librdkafka property that bounds how long a broker may hold a fetch.
+pub const FETCH_WAIT: &str = "fetch.wait.max.ms";
+
 use crate::config::KafkaConfig;
 
 /// Builds a client config: engine-managed settings, then pass-through
@@ -44,7 +47,7 @@ pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
                 .set("session.timeout.ms", "6000")
                 .set("statistics.interval.ms", "1000")
                 .set("queued.max.messages.kbytes", "16384")
-                .set("fetch.wait.max.ms", "5")
+                .set(FETCH_WAIT, "5")
                 .set("fetch.queue.backoff.ms", "10")
                 .set("socket.nagle.disable", "true");
             if let Some(id) = &k.group_instance_id {

@@ -44,7 +44,7 @@ mod run;
 mod worker;
 
 pub use changelog::topic as changelog_topic;
-pub use client::{Role, client_config};
+pub use client::{FETCH_WAIT, Role, client_config};
 pub use run::{EngineRun, run_engine};
 
 use crate::config::KafkaConfig;

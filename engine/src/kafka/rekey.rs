@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use verdict_rules::Field;
 use verdict_rules::input::Transaction;
 
-use super::client::{Role, client_config};
+use super::client::{FETCH_WAIT, Role, client_config};
 use crate::config::KafkaConfig;
 use crate::metrics::Metrics;
 use crate::pipeline::{Batch, FeatureStage};
@@ -39,8 +39,6 @@ use verdict_state::PartitionState;
 
 /// How long requests and answers are kept.
 const RETENTION_MS: &str = "86400000";
-
-const FETCH_WAIT: &str = "fetch.wait.max.ms";
 
 /// The answer reader's fetch wait, unless `kafka.properties` or
 /// `kafka.consumer-properties` set one: every joined decision waits for
@@ -132,7 +130,7 @@ pub struct HomeHop {
     topics: Vec<String>,
     /// For each field, its features' row positions, for the rule set of
     /// `columns_version`.
-    columns: Vec<Vec<usize>>,
+    columns: Arc<[Vec<usize>]>,
     columns_version: String,
     answers: mpsc::UnboundedReceiver<Answer>,
     metrics: Arc<Metrics>,
@@ -153,8 +151,10 @@ pub struct Joining {
     pub batch: Batch,
     /// (offset, field index) → the event's row in the batch.
     pending: HashMap<(i64, usize), usize>,
-    /// The rule set version the requests were made for, and its columns.
-    columns_version: String,
+    /// Each remote field's feature columns, for the rule set the batch
+    /// was begun with (a reload may change the home's before the answers
+    /// come).
+    columns: Arc<[Vec<usize>]>,
     /// When the join gives up on the answers still missing (the batch's
     /// earliest deadline, less the margin its decision needs).
     pub until: tokio::time::Instant,
@@ -185,7 +185,7 @@ impl HomeHop {
                 .iter()
                 .map(|&f| request_topic(&kafka.group_id, f))
                 .collect(),
-            columns: Vec::new(),
+            columns: Arc::from([]),
             columns_version: String::new(),
             answers,
             metrics,
@@ -239,7 +239,7 @@ impl HomeHop {
         let joining = Joining {
             batch,
             pending,
-            columns_version: self.columns_version.clone(),
+            columns: Arc::clone(&self.columns),
             until,
             started: std::time::Instant::now(),
             joined: Joined::default(),
@@ -269,18 +269,11 @@ impl HomeHop {
         else {
             return;
         };
-        // A rules reload since this batch started changed the columns.
-        let stale;
-        let columns = if j.columns_version == self.columns_version {
-            &self.columns[fi]
-        } else {
-            let rules = j.batch.rules.as_ref().expect("batch begun");
-            stale = columns(rules.features(), self.fields[fi]);
-            &stale
-        };
+        let columns = &j.columns[fi];
         let batch = &mut j.batch;
+        let rules = batch.rules.as_ref().expect("batch begun");
         let usable = answer.transaction_id == batch.events[i].transaction_id()
-            && answer.rules_version == j.columns_version;
+            && answer.rules_version == rules.version();
         match answer.values.filter(|v| usable && v.len() == columns.len()) {
             Some(values) => {
                 let width = batch.width;
