@@ -383,6 +383,27 @@ impl AnswerRouter {
         }
     }
 
+    /// Hands an owner's answer straight to `home` when that home partition
+    /// runs on this instance, without waiting for its trip through
+    /// `<group-id>.features` (its copy there still goes out: it is what a
+    /// home that moves, or a restart, reads). The home takes whichever
+    /// arrives first and drops the other, as it drops any duplicate.
+    /// Returns whether the home is here.
+    pub fn hand_over(&self, home: i32, answer: &Answer) -> bool {
+        match self.routes.get(&home) {
+            Some(route) => {
+                let _ = route.send(answer.clone());
+                self.metrics
+                    .rekey
+                    .answers
+                    .with_label_values(&["handed-over"])
+                    .inc();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Routes answers until the engine stops.
     pub async fn run(self: Arc<Self>) {
         loop {
@@ -417,7 +438,7 @@ impl AnswerRouter {
 pub struct Reply {
     pub home: i32,
     pub user: String,
-    pub payload: Vec<u8>,
+    pub answer: Answer,
 }
 
 /// A key owner's side of the hop: applies each new request's event to the
@@ -554,11 +575,7 @@ impl OwnerHop {
                 rules_version: self.version.clone(),
                 values,
             };
-            replies.push(Reply {
-                home,
-                user,
-                payload: answer.encode(),
-            });
+            replies.push(Reply { home, user, answer });
         }
         count("new", new);
         count("resent", resent);

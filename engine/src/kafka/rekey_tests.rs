@@ -1,6 +1,7 @@
 //! A home's joins in flight, without a broker: answers fill the batch that
 //! waits for them, whichever order they come in; a join that ends with
-//! answers missing marks their events incomplete.
+//! answers missing marks their events incomplete; an owner hands its
+//! answer to a home on its own instance.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,16 +30,19 @@ fn rules() -> Arc<RuleSet> {
 }
 
 fn home(rules: &RuleSet) -> HomeHop {
+    let (_tx, answers) = mpsc::unbounded_channel();
+    home_reading(rules, answers, Arc::new(Metrics::new()))
+}
+
+/// Home partition 3, its answers from `answers`.
+fn home_reading(
+    rules: &RuleSet,
+    answers: mpsc::UnboundedReceiver<Answer>,
+    metrics: Arc<Metrics>,
+) -> HomeHop {
     let plan = RekeyPlan::new(rules.features(), &[], true);
     assert_eq!(plan.remote(), &[Field::DeviceId, Field::Ip]);
-    let (_tx, answers) = mpsc::unbounded_channel();
-    HomeHop::new(
-        &KafkaConfig::default(),
-        3,
-        &plan,
-        answers,
-        Arc::new(Metrics::new()),
-    )
+    HomeHop::new(&KafkaConfig::default(), 3, &plan, answers, metrics)
 }
 
 /// A batch of one event per offset, its columns sized for `rules`.
@@ -150,4 +154,40 @@ fn the_answer_reader_waits_a_millisecond_per_fetch_unless_configured() {
         .properties
         .insert("fetch.wait.max.ms".into(), "20".into());
     assert_eq!(reader_config(&kafka).get("fetch.wait.max.ms"), Some("20"));
+}
+
+#[tokio::test]
+async fn an_owner_hands_its_answer_to_a_home_on_its_instance_which_drops_the_topics_copy() {
+    let rules = rules();
+    let metrics = Arc::new(Metrics::new());
+    // No broker: the router's consumer is never polled here.
+    let router =
+        AnswerRouter::new(&KafkaConfig::default(), Arc::clone(&metrics)).expect("a router");
+    let (tx, answers) = mpsc::unbounded_channel();
+    router.routes.insert(3, tx); // what `register(3)` does once it has the end offset
+    let mut hop = home_reading(&rules, answers, Arc::clone(&metrics));
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    let (mut joining, sent) = hop.start(batch(&rules, &[10]), 0, until);
+    assert_eq!(sent.len(), 2);
+
+    let device = answer(&rules, Field::DeviceId, 10, 4.0);
+    assert!(router.hand_over(3, &device));
+    assert!(
+        !router.hand_over(4, &device),
+        "home 4 is not on this instance"
+    );
+    let handed = hop.next_answer().await;
+    assert_eq!(handed, device);
+    hop.fill([&mut joining], handed);
+    // The same answer read back from `<group-id>.features`: nobody waits for it.
+    hop.fill([&mut joining], answer(&rules, Field::DeviceId, 10, 99.0));
+    assert!(!joining.complete());
+    hop.fill([&mut joining], answer(&rules, Field::Ip, 10, 2.0));
+    assert!(joining.complete());
+
+    let (batch, joined) = hop.finish(joining);
+    assert_eq!((joined.answered, joined.missing), (2, 0));
+    assert_eq!(batch.features_of(0)[1..], [4.0, 2.0]);
+    let count = |result: &str| metrics.rekey.answers.with_label_values(&[result]).get();
+    assert_eq!((count("handed-over"), count("joined")), (1, 2));
 }

@@ -553,11 +553,16 @@ impl Worker {
         let replies = owner.answer(requests, &mut self.pipeline.features, &rules);
         let topic = crate::rekey::answer_topic(&self.deps.config.kafka.group_id);
         for reply in &replies {
+            let payload = reply.answer.encode();
             let record = FutureRecord::<str, [u8]>::to(&topic)
                 .partition(reply.home)
                 .key(reply.user.as_str())
-                .payload(&reply.payload);
+                .payload(&payload);
             self.send(record).await?;
+            // A home on this instance need not wait for the copy's trip.
+            if let Some(router) = &self.deps.answers {
+                router.hand_over(reply.home, &reply.answer);
+            }
         }
         Ok(())
     }
