@@ -7,9 +7,10 @@
 //!   this expires even when data is there (tansu and librdkafka's mock
 //!   cluster do), which at the default alone would break the SLA; a real
 //!   Kafka broker answers as soon as data arrives, so the only cost is more
-//!   empty fetches while the topic is idle. The re-keying hop's answer
-//!   reader waits 1 ms (`ANSWER_FETCH_WAIT_MS` in `rekey.rs`): a joined
-//!   decision waits for two fetches more.
+//!   empty fetches while the topic is idle. While the re-keying hop runs,
+//!   the group's consumer and the answer reader wait 1 ms
+//!   (`HOP_FETCH_WAIT_MS` in `rekey.rs`): a joined decision waits for two
+//!   fetches more.
 //! - `fetch.queue.backoff.ms` 10 (1000): after the local fetch queue was
 //!   full (the engine behind), fetching resumes within 10 ms, not a second.
 //! - `socket.nagle.disable` on both roles: small requests leave at once.

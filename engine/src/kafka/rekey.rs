@@ -40,14 +40,15 @@ use verdict_state::PartitionState;
 /// How long requests and answers are kept.
 const RETENTION_MS: &str = "86400000";
 
-/// The answer reader's fetch wait, unless `kafka.properties` or
-/// `kafka.consumer-properties` set one: every joined decision waits for
-/// its fetch, and a broker that holds a fetch until this expires (tansu,
-/// librdkafka's mock cluster) would add up to the engine's 5 ms to each.
-/// An idle reader then sends up to a thousand fetches a second, one
-/// consumer per instance; a Kafka broker answers a fetch when data
-/// arrives, so there it costs only those requests.
-const ANSWER_FETCH_WAIT_MS: &str = "1";
+/// The fetch wait of the engine's consumers while the hop runs (the
+/// group's consumer and the answer reader), unless `kafka.properties` or
+/// `kafka.consumer-properties` set one. A joined decision waits for three
+/// fetches (its event's, its requests', its answers') instead of one, and
+/// a broker that holds a fetch until this expires (tansu, librdkafka's
+/// mock cluster) adds up to twice the wait to each. An idle consumer then
+/// sends up to a thousand fetches a second; a Kafka broker answers a fetch
+/// when data arrives, so there it costs only those requests.
+const HOP_FETCH_WAIT_MS: &str = "1";
 
 /// Every internal topic the hop needs: `(name, compacted)`.
 pub fn topics(kafka: &KafkaConfig, plan: &RekeyPlan) -> Vec<(String, bool)> {
@@ -319,9 +320,18 @@ impl HomeHop {
     }
 }
 
+/// The group consumer's settings: the engine's, with the hop's fetch wait
+/// when the hop runs ([`HOP_FETCH_WAIT_MS`]).
+pub fn group_consumer_config(kafka: &KafkaConfig, plan: &RekeyPlan) -> ClientConfig {
+    let mut config = client_config(kafka, Role::Consumer);
+    if !plan.is_empty() {
+        hop_fetch_wait(kafka, &mut config);
+    }
+    config
+}
+
 /// The answer reader's client settings: the engine's consumer, outside the
-/// group, with its own fetch wait ([`ANSWER_FETCH_WAIT_MS`]) unless the
-/// configuration sets one.
+/// group, with the hop's fetch wait.
 fn reader_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = client_config(kafka, Role::Consumer);
     config
@@ -329,13 +339,18 @@ fn reader_config(kafka: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "latest")
         .remove("group.instance.id");
+    hop_fetch_wait(kafka, &mut config);
+    config
+}
+
+/// [`HOP_FETCH_WAIT_MS`] on `config`, unless the configuration sets a wait.
+fn hop_fetch_wait(kafka: &KafkaConfig, config: &mut ClientConfig) {
     let configured = [&kafka.properties, &kafka.consumer_properties]
         .iter()
         .any(|props| props.contains_key(FETCH_WAIT));
     if !configured {
-        config.set(FETCH_WAIT, ANSWER_FETCH_WAIT_MS);
+        config.set(FETCH_WAIT, HOP_FETCH_WAIT_MS);
     }
-    config
 }
 
 /// Reads `<group-id>.features` for the homes of this instance and hands each

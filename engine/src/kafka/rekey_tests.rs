@@ -129,10 +129,13 @@ fn a_join_that_ends_before_its_answers_marks_their_events_incomplete() {
 }
 
 #[test]
-fn the_answer_reader_waits_a_millisecond_per_fetch_unless_configured() {
+fn the_hops_consumers_wait_a_millisecond_per_fetch_unless_configured() {
     let mut kafka = KafkaConfig::default();
+    let hop = RekeyPlan::new(rules().features(), &[], true);
+    let none = RekeyPlan::new(rules().features(), &[], false);
+    assert!(!hop.is_empty() && none.is_empty());
     let reader = reader_config(&kafka);
-    assert_eq!(reader.get("fetch.wait.max.ms"), Some(ANSWER_FETCH_WAIT_MS));
+    assert_eq!(reader.get("fetch.wait.max.ms"), Some(HOP_FETCH_WAIT_MS));
     assert_eq!(reader.get("group.instance.id"), None);
     assert!(
         reader
@@ -140,20 +143,31 @@ fn the_answer_reader_waits_a_millisecond_per_fetch_unless_configured() {
             .unwrap()
             .ends_with(".features-reader")
     );
-    // The engine's consumer keeps its own.
+    // The group's consumer too while the hop runs; without it, the engine's.
+    let group = group_consumer_config(&kafka, &hop);
+    assert_eq!(group.get("fetch.wait.max.ms"), Some(HOP_FETCH_WAIT_MS));
+    assert_eq!(group.get("group.id"), Some(kafka.group_id.as_str()));
     assert_eq!(
-        client_config(&kafka, Role::Consumer).get("fetch.wait.max.ms"),
+        group_consumer_config(&kafka, &none).get("fetch.wait.max.ms"),
         Some("5")
     );
     kafka
         .consumer_properties
         .insert("fetch.wait.max.ms".into(), "50".into());
     assert_eq!(reader_config(&kafka).get("fetch.wait.max.ms"), Some("50"));
+    assert_eq!(
+        group_consumer_config(&kafka, &hop).get("fetch.wait.max.ms"),
+        Some("50")
+    );
     kafka.consumer_properties.clear();
     kafka
         .properties
         .insert("fetch.wait.max.ms".into(), "20".into());
     assert_eq!(reader_config(&kafka).get("fetch.wait.max.ms"), Some("20"));
+    assert_eq!(
+        group_consumer_config(&kafka, &hop).get("fetch.wait.max.ms"),
+        Some("20")
+    );
 }
 
 #[tokio::test]

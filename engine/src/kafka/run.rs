@@ -106,7 +106,7 @@ pub fn run_engine(config: Arc<Config>, dataflow: Dataflow) -> anyhow::Result<Eng
         request_topics: request_topics.clone(),
     };
     let consumer: Arc<StreamConsumer<EngineContext>> =
-        Arc::new(client_config(&config.kafka, Role::Consumer).create_with_context(context)?);
+        Arc::new(rekey::group_consumer_config(&config.kafka, &plan).create_with_context(context)?);
     let producer: FutureProducer = client_config(&config.kafka, Role::Producer).create()?;
     let fencing = if config.state.changelog_transactions {
         changelog::Fencing::Transactions
