@@ -99,8 +99,8 @@ pub struct Metrics {
 pub struct Rekey {
     /// Key owners' answers as homes joined them: joined, missing (not in
     /// time, or not usable: the decision is degraded), undecodable; and
-    /// handed-over (given to a home on the owner's instance directly, as
-    /// well as sent through the topic).
+    /// handed-over (given by its owner to a home on the same instance,
+    /// without the topic).
     pub answers: IntCounterVec,
     /// Requests key owners answered: new (applied), resent (answered again
     /// from the ledger), forgotten (answered "unknown"), undecodable.

@@ -399,24 +399,21 @@ impl AnswerRouter {
     }
 
     /// Hands an owner's answer straight to `home` when that home partition
-    /// runs on this instance, without waiting for its trip through
-    /// `<group-id>.features` (its copy there still goes out: it is what a
-    /// home that moves, or a restart, reads). The home takes whichever
-    /// arrives first and drops the other, as it drops any duplicate.
-    /// Returns whether the home is here.
-    pub fn hand_over(&self, home: i32, answer: &Answer) -> bool {
-        match self.routes.get(&home) {
-            Some(route) => {
-                let _ = route.send(answer.clone());
-                self.metrics
-                    .rekey
-                    .answers
-                    .with_label_values(&["handed-over"])
-                    .inc();
-                true
-            }
-            None => false,
-        }
+    /// runs on this instance, instead of sending it through
+    /// `<group-id>.features`. Nothing else would read that copy: a home
+    /// reads the topic from where it was when it registered, and one that
+    /// opens again (here or elsewhere) sends its requests again. Gives the
+    /// answer back when the home is not here (or has just closed), for the
+    /// caller to send.
+    pub fn hand_over(&self, home: i32, answer: Answer) -> Result<(), Answer> {
+        let route = self.routes.get(&home).ok_or_else(|| answer.clone())?;
+        route.send(answer).map_err(|returned| returned.0)?;
+        self.metrics
+            .rekey
+            .answers
+            .with_label_values(&["handed-over"])
+            .inc();
+        Ok(())
     }
 
     /// Routes answers until the engine stops.

@@ -552,17 +552,21 @@ impl Worker {
         let owner = self.owner.as_mut().expect("an owner's worker");
         let replies = owner.answer(requests, &mut self.pipeline.features, &rules);
         let topic = crate::rekey::answer_topic(&self.deps.config.kafka.group_id);
-        for reply in &replies {
-            let payload = reply.answer.encode();
+        for reply in replies {
+            // A home on this instance gets its answer without a trip.
+            let answer = match &self.deps.answers {
+                Some(router) => match router.hand_over(reply.home, reply.answer) {
+                    Ok(()) => continue,
+                    Err(answer) => answer,
+                },
+                None => reply.answer,
+            };
+            let payload = answer.encode();
             let record = FutureRecord::<str, [u8]>::to(&topic)
                 .partition(reply.home)
                 .key(reply.user.as_str())
                 .payload(&payload);
             self.send(record).await?;
-            // A home on this instance need not wait for the copy's trip.
-            if let Some(router) = &self.deps.answers {
-                router.hand_over(reply.home, &reply.answer);
-            }
         }
         Ok(())
     }
